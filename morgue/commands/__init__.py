@@ -1,0 +1,1 @@
+"""One module per group of ``morgue`` sub-commands; ``morgue.cli`` registers them all."""
