@@ -1,0 +1,287 @@
+"""Write HTTP exchanges to gzipped WARC 1.1 files, one gzip member per record.
+
+Files are written as ``NAME.warc.gz.open`` and renamed when closed (at the size limit and at the end of a
+crawl), so that a reader never mistakes a file still being written, or left by a crash, for a finished one.
+Digests are sha256 (base32), as warcio writes them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from archive.records import HttpExchange, RecordPointer, warc_date
+
+__all__ = ["WarcWriter", "OPEN_SUFFIX", "REVISIT_IDENTICAL", "REVISIT_NOT_MODIFIED"]
+
+OPEN_SUFFIX = ".open"
+REVISIT_IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+REVISIT_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+_HOP_BY_HOP = {"transfer-encoding"}
+
+
+class _Sha256WARCWriter(WARCWriter):
+    """warcio's writer with sha256 digests instead of its default sha1."""
+
+    @staticmethod
+    def _create_digester() -> Digester:
+        return Digester("sha256")
+
+
+def _status_line(status: int, reason: str) -> str:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+    return f"{status} {reason}"
+
+
+def response_http_headers(exchange: HttpExchange) -> StatusAndHeaders:
+    """The response head as archived: every header as received, framing made true to the stored body.
+
+    The HTTP client has already removed chunked framing, so Transfer-Encoding is kept as
+    X-Orig-Transfer-Encoding and Content-Length is set to the length of the stored body.
+    """
+    headers: list[tuple[str, str]] = []
+    for name, value in exchange.response_headers:
+        lname = name.lower()
+        if lname in _HOP_BY_HOP:
+            headers.append(("X-Orig-" + name, value))
+        elif lname == "content-length":
+            if value.strip() != str(len(exchange.body)):
+                headers.append(("X-Orig-Content-Length", value))
+        else:
+            headers.append((name, value))
+    headers.append(("Content-Length", str(len(exchange.body))))
+    status_line = _status_line(exchange.status, exchange.reason)
+    return StatusAndHeaders(status_line, headers, protocol=exchange.protocol)
+
+
+def request_http_headers(exchange: HttpExchange) -> StatusAndHeaders:
+    """The request head as sent: method, path and headers."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(exchange.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    headers = list(exchange.request_headers)
+    if not any(name.lower() == "host" for name, _ in headers):
+        headers.insert(0, ("Host", parts.netloc))
+    return StatusAndHeaders(f"{exchange.method} {target} {exchange.protocol}", headers, is_http_request=True)
+
+
+class WarcWriter:
+    """Appends records to the current ``.open`` WARC file, rotating at ``max_size`` bytes."""
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        prefix: str = "morgue",
+        max_size: int = 1_000_000_000,
+        warcinfo: dict[str, str] | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.max_size = max_size
+        self.warcinfo = dict(warcinfo or {})
+        self.host = (host or socket.gethostname()).replace("-", "_") or "host"
+        self.pid = pid if pid is not None else os.getpid()
+        self._serial = 0
+        self._file: io.BufferedWriter | None = None
+        self._name: str | None = None
+        self._warcinfo_id: str | None = None
+        self._writer: _Sha256WARCWriter | None = None
+        self.closed_files: list[Path] = []
+
+    # -- file lifecycle -------------------------------------------------------------------------------
+    @property
+    def current_name(self) -> str | None:
+        """The final name of the file being written (None between files)."""
+        return self._name
+
+    def _new_name(self) -> str:
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
+        self._serial += 1
+        return f"{self.prefix}-{stamp}-{self._serial:05d}-{self.host}-{self.pid}.warc.gz"
+
+    def _open(self) -> None:
+        name = self._new_name()
+        while (self.directory / name).exists() or (self.directory / (name + OPEN_SUFFIX)).exists():
+            name = self._new_name()
+        self._name = name
+        self._file = open(self.directory / (name + OPEN_SUFFIX), "xb")  # noqa: SIM115 - closed in close()
+        self._writer = _Sha256WARCWriter(self._file, gzip=True, warc_version="1.1")
+        info = {"software": "morgue", "format": "WARC File Format 1.1",
+                "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"}
+        info.update(self.warcinfo)
+        record = self._writer.create_warcinfo_record(name, info)
+        self._warcinfo_id = record.rec_headers.get_header("WARC-Record-ID")
+        self._write(record)
+
+    def close(self) -> Path | None:
+        """Flush, fsync and rename the current file to its final name; returns that path."""
+        if self._file is None or self._name is None:
+            return None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        final = self.directory / self._name
+        os.replace(self.directory / (self._name + OPEN_SUFFIX), final)
+        _fsync_dir(self.directory)
+        self.closed_files.append(final)
+        self._file = None
+        self._name = None
+        self._writer = None
+        return final
+
+    def flush(self, *, sync: bool = False) -> None:
+        """Push buffered bytes to the OS (and to disk with ``sync``)."""
+        if self._file is not None:
+            self._file.flush()
+            if sync:
+                os.fsync(self._file.fileno())
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- records -------------------------------------------------------------------------------------
+    def _ready(self) -> _Sha256WARCWriter:
+        if self._file is not None and self._file.tell() >= self.max_size:
+            self.close()
+        if self._writer is None:
+            self._open()
+        assert self._writer is not None
+        return self._writer
+
+    def _write(self, record) -> RecordPointer:  # type: ignore[no-untyped-def]
+        assert self._file is not None and self._writer is not None and self._name is not None
+        if self._warcinfo_id and record.rec_type != "warcinfo":
+            record.rec_headers.replace_header("WARC-Warcinfo-ID", self._warcinfo_id)
+        start = self._file.tell()
+        try:
+            self._writer.write_record(record)
+            self._file.flush()
+        except BaseException:
+            # Never leave half a record behind: cut the file back to the last complete member.
+            self._file.truncate(start)
+            self._file.seek(start)
+            raise
+        end = self._file.tell()
+        headers = record.rec_headers
+        return RecordPointer(
+            warc_file=self._name,
+            offset=start,
+            length=end - start,
+            record_id=headers.get_header("WARC-Record-ID"),
+            record_type=record.rec_type,
+            payload_digest=headers.get_header("WARC-Payload-Digest"),
+            block_digest=headers.get_header("WARC-Block-Digest"),
+            date=headers.get_header("WARC-Date"),
+        )
+
+    def write_exchange(self, exchange: HttpExchange) -> RecordPointer:
+        """Write ``response`` then ``request`` (WARC-Concurrent-To); returns the response's pointer."""
+        writer = self._ready()
+        date = warc_date(exchange.captured_at)
+        warc_headers = {"WARC-Date": date}
+        if exchange.ip_address:
+            warc_headers["WARC-IP-Address"] = exchange.ip_address
+        response = writer.create_warc_record(
+            exchange.url, "response", payload=io.BytesIO(exchange.body), length=len(exchange.body),
+            http_headers=response_http_headers(exchange), warc_headers_dict=warc_headers,
+        )
+        pointer = self._write(response)
+        request = writer.create_warc_record(
+            exchange.url, "request", payload=io.BytesIO(exchange.request_body),
+            length=len(exchange.request_body), http_headers=request_http_headers(exchange),
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": pointer.record_id},
+        )
+        self._write(request)
+        return pointer
+
+    def write_revisit(
+        self,
+        exchange: HttpExchange,
+        *,
+        profile: str,
+        refers_to: str | None,
+        refers_to_uri: str,
+        refers_to_date: str,
+        payload_digest: str,
+    ) -> RecordPointer:
+        """Write a ``revisit`` (headers only) for an unchanged payload or a 304, then its request."""
+        writer = self._ready()
+        date = warc_date(exchange.captured_at)
+        warc_headers = {
+            "WARC-Date": date,
+            "WARC-Profile": profile,
+            "WARC-Refers-To-Target-URI": refers_to_uri,
+            "WARC-Refers-To-Date": refers_to_date,
+            "WARC-Payload-Digest": payload_digest,
+        }
+        if refers_to:
+            warc_headers["WARC-Refers-To"] = refers_to
+        if exchange.ip_address:
+            warc_headers["WARC-IP-Address"] = exchange.ip_address
+        http_headers = response_http_headers(exchange)
+        revisit = writer.create_warc_record(
+            exchange.url, "revisit", http_headers=http_headers, warc_headers_dict=warc_headers,
+        )
+        revisit.length = len(http_headers.to_bytes())
+        pointer = self._write(revisit)
+        request = writer.create_warc_record(
+            exchange.url, "request", payload=io.BytesIO(exchange.request_body),
+            length=len(exchange.request_body), http_headers=request_http_headers(exchange),
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": pointer.record_id},
+        )
+        self._write(request)
+        return pointer
+
+    def write_resource(
+        self, uri: str, content: bytes, content_type: str, *, date: str | None = None,
+        concurrent_to: str | None = None, extra: dict[str, str] | None = None,
+    ) -> RecordPointer:
+        """Write a ``resource`` record, e.g. the extracted text at ``urn:text:<url>``."""
+        writer = self._ready()
+        warc_headers = {"WARC-Date": date or warc_date(datetime.now(UTC)), "Content-Type": content_type}
+        if concurrent_to:
+            warc_headers["WARC-Concurrent-To"] = concurrent_to
+        warc_headers.update(extra or {})
+        record = writer.create_warc_record(
+            uri, "resource", payload=io.BytesIO(content), length=len(content),
+            warc_content_type=content_type, warc_headers_dict=warc_headers,
+        )
+        return self._write(record)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
