@@ -1,0 +1,257 @@
+"""The SQLite index over the archive: captures, articles (with versions), sites, crawls, learned blocks.
+
+Everything here can be rebuilt from the WARC files (``morgue reindex``). Writes are batched in
+transactions; ``commit()`` makes them durable. Only one process writes an index at a time (see
+``archive.lock``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from archive.records import RecordPointer
+from archive.schema import migrate
+
+__all__ = ["Index", "SearchHit", "SearchError", "text_hash", "capture_row"]
+
+
+class SearchError(ValueError):
+    """A search query the full-text engine cannot parse; the message says how to fix it."""
+
+
+@dataclass
+class SearchHit:
+    id: str
+    url: str
+    title: str | None
+    site: str | None
+    published: str | None
+    captured_at: str
+    snippet: str
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def text_hash(text: str) -> str:
+    """Fingerprint of extracted text, whitespace-insensitive: versions are judged on text, not bytes."""
+    normalized = " ".join(text.split())
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def capture_row(
+    pointer: RecordPointer, *, url: str, status: int | None, headers: Iterable[tuple[str, str]],
+    payload_length: int, site: str | None, crawl_id: int | None, kind: str,
+    revisit_profile: str | None = None, refers_to: str | None = None, note: str | None = None,
+) -> dict[str, Any]:
+    """The ``captures`` row for one archived response or revisit record (crawl and reindex share it)."""
+    lowered = {}
+    for name, value in headers:
+        lowered.setdefault(name.lower(), value)
+    return {
+        "id": pointer.capture_id, "url": url, "site": site, "crawl_id": crawl_id,
+        "captured_at": pointer.date, "status": status, "content_type": lowered.get("content-type"),
+        "kind": kind, "record_type": pointer.record_type, "revisit_profile": revisit_profile,
+        "refers_to": refers_to, "warc_file": pointer.warc_file, "warc_offset": pointer.offset,
+        "warc_length": pointer.length, "record_id": pointer.record_id,
+        "payload_digest": pointer.payload_digest, "block_digest": pointer.block_digest,
+        "payload_length": payload_length, "etag": lowered.get("etag"),
+        "last_modified": lowered.get("last-modified"), "note": note,
+    }
+
+
+
+
+class Index:
+    """A morgue index database (``morgue.db``)."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else None
+        if readonly:
+            if self.path is None or not self.path.exists():
+                raise FileNotFoundError(f"no index at {path}; crawl something first (morgue crawl ...)")
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            migrate(self.db)
+        self.readonly = readonly
+        self._in_tx = False
+        self._pending = 0
+
+    # -- transactions ---------------------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self.db.execute("BEGIN")
+            self._in_tx = True
+
+    def _wrote(self, batch: int = 500) -> None:
+        self._pending += 1
+        if self._pending >= batch:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make every pending write durable."""
+        if self._in_tx:
+            self.db.execute("COMMIT")
+            self._in_tx = False
+            self._pending = 0
+
+    def close(self) -> None:
+        self.commit()
+        self.db.conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------------------------------
+    def add_capture(self, row: Mapping[str, Any]) -> bool:
+        """Record one capture; returns False if its WARC record is already indexed (idempotent)."""
+        self._begin()
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO captures ({}) VALUES ({})".format(
+                ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)),
+            list(row.values()),
+        )
+        self._wrote()
+        return cursor.rowcount > 0
+
+    def latest_article(self, url: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT * FROM articles WHERE url = ? ORDER BY version DESC LIMIT 1", [url]))
+        return rows[0] if rows else None
+
+    def add_article(
+        self, capture: Mapping[str, Any], extraction: Mapping[str, Any], *, url: str, site: str | None,
+    ) -> tuple[str, str]:
+        """Add an article version unless its text equals the latest version's.
+
+        Returns (outcome, article id) where outcome is "new", "version" or "unchanged".
+        """
+        text = extraction.get("text") or ""
+        digest = text_hash(text)
+        latest = self.latest_article(url)
+        if latest is not None and latest["text_hash"] == digest:
+            return "unchanged", latest["id"]
+        if latest is not None and latest["id"] == capture["id"]:
+            return "unchanged", latest["id"]
+        version = 1 if latest is None else latest["version"] + 1
+        self._begin()
+        if latest is not None:
+            self.db.execute("UPDATE articles SET latest = 0 WHERE url = ?", [url])
+        row = {
+            "id": capture["id"], "capture_id": capture["id"], "url": url, "fetched_url": capture["url"],
+            "site": site, "version": version, "latest": 1,
+            "title": extraction.get("title"), "authors": json.dumps(extraction.get("authors") or []),
+            "published": extraction.get("published"), "modified": extraction.get("modified"),
+            "language": extraction.get("language"), "site_name": extraction.get("site_name"),
+            "description": extraction.get("description"), "section": extraction.get("section"),
+            "tags": json.dumps(extraction.get("tags") or []), "image": extraction.get("image"),
+            "paywalled": int(bool(extraction.get("paywalled"))), "text": text,
+            "word_count": len(text.split()), "text_hash": digest,
+            "removed": json.dumps(extraction.get("removed") or [], ensure_ascii=False),
+            "captured_at": capture["captured_at"], "warc_file": capture["warc_file"],
+            "warc_offset": capture["warc_offset"], "warc_length": capture["warc_length"],
+            "record_id": capture["record_id"], "payload_digest": capture["payload_digest"],
+            "extractor": extraction.get("extractor"),
+        }
+        self.db["articles"].insert(row, replace=True)
+        self.db.execute("UPDATE captures SET kind = 'article' WHERE id = ?", [capture["id"]])
+        self._wrote()
+        return ("new" if latest is None else "version"), row["id"]
+
+    def upsert_site(self, name: str, **values: Any) -> None:
+        self._begin()
+        self.db["sites"].upsert({"name": name, **values, "updated_at": _now()}, pk="name")
+        self._wrote()
+
+    def start_crawl(self, site: str) -> int:
+        self._begin()
+        row_id = self.db["crawls"].insert({"site": site, "started_at": _now(), "status": "running"}).last_pk
+        self.commit()
+        return int(row_id)
+
+    def finish_crawl(self, crawl_id: int, **counts: Any) -> None:
+        self._begin()
+        self.db["crawls"].update(crawl_id, {"finished_at": _now(), **counts})
+        self.commit()
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._begin()
+        self.db["morgue_meta"].upsert({"key": key, "value": value}, pk="key")
+        self._wrote()
+
+    # -- reading --------------------------------------------------------------------------------------
+    def known_urls(self) -> dict[str, dict[str, Any]]:
+        """The latest response capture of every URL: what a re-crawl needs for conditional requests."""
+        rows = self.db.query(
+            "SELECT url, id, record_id, captured_at, payload_digest, etag, last_modified, status "
+            "FROM captures WHERE record_type = 'response' ORDER BY captured_at")
+        return {row["url"]: row for row in rows}
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.db[name].count for name in ("captures", "articles", "sites", "crawls")}
+
+    def search(self, query: str, *, limit: int = 20, order: str = "rank", site: str | None = None,
+               all_versions: bool = False) -> list[SearchHit]:
+        """Full-text search over article titles and text; ``order`` is "rank" or "newest"."""
+        if not query.strip():
+            raise SearchError("empty query: give at least one word")
+        where = ["articles_fts MATCH :q"]
+        params: dict[str, Any] = {"q": query, "limit": limit}
+        if not all_versions:
+            where.append("articles.latest = 1")
+        if site:
+            where.append("articles.site = :site")
+            params["site"] = site
+        order_sql = "rank" if order == "rank" else "coalesce(articles.published, articles.captured_at) DESC"
+        sql = (
+            "SELECT articles.id, articles.url, articles.title, articles.site, articles.published, "
+            "articles.captured_at, articles.version, "
+            "snippet(articles_fts, 1, '[', ']', ' … ', 16) AS snippet "
+            "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT :limit"
+        )
+        try:
+            rows = list(self.db.query(sql, params))
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc).lower() or "syntax" in str(exc).lower() or "no such column" in str(exc):
+                raise SearchError(
+                    f"cannot search for {query!r}: {exc}. Put phrases in double quotes, use AND, OR, NOT "
+                    "in capitals, and a trailing * for prefixes (e.g. harbo*)") from None
+            raise
+        return [SearchHit(**row) for row in rows]
+
+    def get_article(self, article_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
+        return rows[0] if rows else None
+
+    def get_capture(self, capture_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
+        return rows[0] if rows else None
+
+
+def quote_fts(text: str) -> str:
+    """Quote free text so that FTS5 syntax characters in it are searched literally."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+

@@ -1,0 +1,69 @@
+"""The index schema, created and upgraded by numbered migrations (``PRAGMA user_version``).
+
+Tables are named for users (datasette shows them as they are): ``articles`` (one row per distinct version
+of an article), ``captures`` (every archived HTTP exchange), ``sites``, ``crawls`` and ``site_blocks``
+(boilerplate learned per site).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+__all__ = ["migrate", "SCHEMA_VERSION"]
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["captures"].create({
+        "id": str, "url": str, "site": str, "crawl_id": int, "captured_at": str, "status": int,
+        "content_type": str, "kind": str, "record_type": str, "revisit_profile": str, "refers_to": str,
+        "warc_file": str, "warc_offset": int, "warc_length": int, "record_id": str,
+        "payload_digest": str, "block_digest": str, "payload_length": int, "etag": str,
+        "last_modified": str, "note": str,
+    }, pk="id", not_null={"url", "captured_at", "warc_file", "warc_offset", "record_id"})
+    db["captures"].create_index(["url", "captured_at"])
+    db["captures"].create_index(["site", "captured_at"])
+    db["captures"].create_index(["record_id"], unique=True)
+    db["articles"].create({
+        "id": str, "capture_id": str, "url": str, "fetched_url": str, "site": str, "version": int,
+        "latest": int, "title": str, "authors": str, "published": str, "modified": str, "language": str,
+        "site_name": str, "description": str, "section": str, "tags": str, "image": str, "paywalled": int,
+        "text": str, "word_count": int, "text_hash": str, "removed": str, "captured_at": str,
+        "warc_file": str, "warc_offset": int, "warc_length": int, "record_id": str,
+        "payload_digest": str, "extractor": str,
+    }, pk="id", not_null={"url", "text", "captured_at"}, foreign_keys=[("capture_id", "captures", "id")])
+    db["articles"].create_index(["url", "version"], unique=True)
+    db["articles"].create_index(["published"])
+    db["articles"].create_index(["site", "published"])
+    db["articles"].create_index(["captured_at"])
+    db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter unicode61")
+    db["sites"].create({
+        "name": str, "source": str, "every": str, "recrawl_within": str, "start_urls": str,
+        "sitemaps": str, "feeds": str, "updated_at": str,
+    }, pk="name")
+    db["crawls"].create({
+        "id": int, "site": str, "started_at": str, "finished_at": str, "seconds": float, "status": str,
+        "pages": int, "captures": int, "new_articles": int, "new_versions": int, "unchanged": int,
+        "not_modified": int, "robots_blocked": int, "errors": int, "errors_by_kind": str, "note": str,
+    }, pk="id")
+    db["crawls"].create_index(["site", "started_at"])
+    db["site_blocks"].create({
+        "site": str, "hash": str, "text": str, "pages": int, "learned_at": str,
+    }, pk=("site", "hash"))
+    db["morgue_meta"].create({"key": str, "value": str}, pk="key")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Bring a database up to SCHEMA_VERSION, one transaction per migration."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"this index was written by a newer morgue (schema {current} > {SCHEMA_VERSION})")
+    for number in range(current, SCHEMA_VERSION):
+        with db.conn:
+            MIGRATIONS[number](db)
+            db.execute(f"PRAGMA user_version = {number + 1}")
