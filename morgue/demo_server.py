@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -319,9 +320,8 @@ class DemoServer:
 
     # -- internals used by the handler -------------------------------------------------------------------
 
-    def _record(self, method: str, raw_path: str, headers: object, status: int) -> None:
-        get = getattr(headers, "get")
-        selected = {name: get(name) for name in _LOGGED_HEADERS if get(name) is not None}
+    def _record(self, method: str, raw_path: str, headers: Message, status: int) -> None:
+        selected = {name: str(headers[name]) for name in _LOGGED_HEADERS if headers[name] is not None}
         entry = LoggedRequest(method, raw_path, selected, status)
         with self._lock:
             self.request_log.append(entry)
