@@ -1,0 +1,139 @@
+"""Archive every HTTP exchange as received, before Scrapy decompresses it.
+
+``response_downloaded`` fires before the downloader middlewares' process_response (so before
+HttpCompressionMiddleware): the body here is still Content-Encoded, exactly as the server sent it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+from archive.index import capture_row
+from archive.records import HttpExchange, sha256_digest
+from archive.warc_writer import REVISIT_IDENTICAL, REVISIT_NOT_MODIFIED
+from crawler.session import ArchiveSession, close_session, session_for
+
+__all__ = ["WarcCapture", "exchange_from_scrapy"]
+
+logger = logging.getLogger(__name__)
+
+
+def _header_list(headers: Any) -> list[tuple[str, str]]:
+    """Every value of every header (repeated Set-Cookie kept), decoded as Latin-1 like HTTP/1.1."""
+    pairs: list[tuple[str, str]] = []
+    for key in headers.keys():
+        name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        for value in headers.getlist(key):
+            pairs.append((name, value.decode("latin-1") if isinstance(value, bytes) else str(value)))
+    return pairs
+
+
+def exchange_from_scrapy(response: Response, request: Request) -> HttpExchange:
+    """Turn a downloaded Scrapy response and its request into plain values."""
+    ip = getattr(response, "ip_address", None)
+    return HttpExchange(
+        url=response.url,
+        status=response.status,
+        response_headers=_header_list(response.headers),
+        body=response.body,
+        method=request.method,
+        request_headers=_header_list(request.headers),
+        request_body=request.body or b"",
+        protocol=getattr(response, "protocol", None) or "HTTP/1.1",
+        captured_at=datetime.now(UTC),
+        ip_address=str(ip) if ip is not None else None,
+    )
+
+
+def _kind(status: int) -> str:
+    if status == 304:
+        return "not-modified"
+    if 300 <= status < 400:
+        return "redirect"
+    if status >= 400:
+        return "error"
+    return "page"
+
+
+class WarcCapture:
+    """Writes request + response (or a revisit) for every download, and indexes it as a capture."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.session: ArchiveSession | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcCapture:
+        if not crawler.settings.getbool("MORGUE_WARC_ENABLED"):
+            raise NotConfigured("MORGUE_WARC_ENABLED is off")
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(extension.response_downloaded, signal=signals.response_downloaded)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        return extension
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.session = session_for(self.crawler)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        summary = close_session(self.crawler, reason)
+        if summary is not None:
+            self.crawler.stats.set_value("morgue/summary", summary)
+
+    def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        try:
+            self._archive(response, request)
+        except Exception as exc:
+            # Scrapy would log a signal handler's error and crawl on; a crawl that cannot archive what it
+            # fetches must stop instead, and say why.
+            kind = "warc_write_failed" if isinstance(exc, OSError) else "archive_failed"
+            logger.error("cannot archive %s: %s: %s; stopping the crawl",
+                         response.url, type(exc).__name__, exc, exc_info=logger.isEnabledFor(logging.DEBUG))
+            self.crawler.stats.inc_value(f"morgue/{kind}")
+            if self.session is not None:
+                self.session.error(kind)
+            if self.crawler.engine is not None and not getattr(self, "_stopping", False):
+                self._stopping = True
+                self.crawler.engine.close_spider(spider, kind)
+
+    def _archive(self, response: Response, request: Request) -> None:
+        session = self.session or session_for(self.crawler)
+        exchange = exchange_from_scrapy(response, request)
+        known = session.known.get(exchange.url)
+        if exchange.status == 304 and known:
+            pointer = session.writer.write_revisit(
+                exchange, profile=REVISIT_NOT_MODIFIED, refers_to=known["record_id"],
+                refers_to_uri=exchange.url, refers_to_date=known["captured_at"],
+                payload_digest=known["payload_digest"])
+            row = capture_row(pointer, url=exchange.url, status=304, headers=exchange.response_headers,
+                              payload_length=0, site=session.site, crawl_id=session.crawl_id,
+                              kind="not-modified", revisit_profile=REVISIT_NOT_MODIFIED,
+                              refers_to=known["record_id"])
+            session.count("not_modified")
+        elif known and exchange.status == 200 and known["payload_digest"] == sha256_digest(exchange.body):
+            pointer = session.writer.write_revisit(
+                exchange, profile=REVISIT_IDENTICAL, refers_to=known["record_id"],
+                refers_to_uri=exchange.url, refers_to_date=known["captured_at"],
+                payload_digest=known["payload_digest"])
+            row = capture_row(pointer, url=exchange.url, status=200, headers=exchange.response_headers,
+                              payload_length=len(exchange.body), site=session.site,
+                              crawl_id=session.crawl_id, kind="unchanged",
+                              revisit_profile=REVISIT_IDENTICAL, refers_to=known["record_id"])
+            session.count("identical")
+            request.meta["morgue_unchanged"] = True
+        else:
+            pointer = session.writer.write_exchange(exchange)
+            row = capture_row(pointer, url=exchange.url, status=exchange.status,
+                              headers=exchange.response_headers, payload_length=len(exchange.body),
+                              site=session.site, crawl_id=session.crawl_id, kind=_kind(exchange.status))
+        session.index.add_capture(row)
+        session.count("captures")
+        self.crawler.stats.inc_value("morgue/warc/records")
+        request.meta["morgue_capture"] = row

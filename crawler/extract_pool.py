@@ -1,0 +1,69 @@
+"""Article extraction off the reactor thread: a pool of processes sized to the CPU cores.
+
+trafilatura costs tens of milliseconds of CPU per page; Scrapy's reactor is one thread. Running extraction
+in other processes lets a crawl use every core. This module imports no Scrapy, so workers start light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Collection, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+__all__ = ["ExtractionPool", "extract_to_dict"]
+
+
+def extract_to_dict(body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
+                    known_repeated: Collection[str]) -> dict[str, Any] | None:
+    """Run the extractor on one page; a plain dict (picklable) or None when the page has no article."""
+    from extract import SiteRules, extract_article
+
+    site_rules = SiteRules.from_mapping(rules) if rules else None
+    result = extract_article(body, url, rules=site_rules, known_repeated=known_repeated, encoding=encoding)
+    return None if result is None else result.to_dict()
+
+
+def _warm_up() -> None:
+    import extract  # noqa: F401 - import trafilatura & co once per worker, not on the first page
+
+
+class _InlineExecutor(Executor):
+    """Runs work in the calling thread: for MORGUE_EXTRACT_WORKERS=0 and for debugging."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            future.set_exception(exc)
+        return future
+
+
+class ExtractionPool:
+    """``await pool.extract(...)`` from a coroutine running on the asyncio reactor."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self._executor: Executor | None = None
+
+    def _get(self) -> Executor:
+        if self._executor is None:
+            if self.workers <= 0:
+                self._executor = _InlineExecutor()
+            else:
+                context = multiprocessing.get_context("forkserver")
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm_up)
+        return self._executor
+
+    async def extract(self, body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
+                      known_repeated: Collection[str]) -> dict[str, Any] | None:
+        future = self._get().submit(extract_to_dict, body, url, encoding, rules, frozenset(known_repeated))
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

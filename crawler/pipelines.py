@@ -1,0 +1,75 @@
+"""Article pages → extraction (in a process pool) → a new article or version in the index, and the
+extracted text as a ``resource`` record (``urn:text:<url>``) beside the response in the WARC file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+
+from archive.urls import normalize_url, same_site
+from crawler.extract_pool import ExtractionPool
+from crawler.session import session_for
+
+__all__ = ["ArticlePipeline"]
+
+logger = logging.getLogger(__name__)
+
+
+def article_url(fetched_url: str, canonical: str | None) -> str:
+    """The URL an article is filed under: its canonical link when on the same site, else the fetched URL."""
+    if canonical and canonical.startswith(("http://", "https://")) and same_site(canonical, fetched_url):
+        return normalize_url(canonical)
+    return normalize_url(fetched_url)
+
+
+class ArticlePipeline:
+    """Extracts article items and files them in the index."""
+
+    def __init__(self, crawler: Crawler, workers: int | None) -> None:
+        self.crawler = crawler
+        self.pool = ExtractionPool(workers)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArticlePipeline:
+        raw = crawler.settings.get("MORGUE_EXTRACT_WORKERS")
+        pipeline = cls(crawler, None if raw in (None, "") else int(raw))
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    def spider_closed(self, spider: Spider) -> None:
+        self.pool.close()
+
+    async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        session = session_for(self.crawler)
+        stats = self.crawler.stats
+        rules = getattr(getattr(self.crawler, "spider", None), "seed", None)
+        rules_mapping = rules.extract if rules is not None else None
+        try:
+            extraction = await self.pool.extract(item["body"], item["url"], item.get("encoding"),
+                                                 rules_mapping, ())
+        except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
+            logger.warning("cannot extract %s: %s", item["url"], exc)
+            session.error("extraction_failed")
+            stats.inc_value("morgue/extract/failed")
+            item["outcome"] = "failed"
+            return item
+        if extraction is None or not (extraction.get("text") or "").strip():
+            stats.inc_value("morgue/extract/dropped/no_article")
+            item["outcome"] = "no_article"
+            return item
+        capture = item["capture"]
+        url = article_url(item["url"], extraction.get("canonical_url"))
+        outcome, article_id = session.index.add_article(capture, extraction, url=url, site=item["site"])
+        session.count(outcome)
+        stats.inc_value(f"morgue/articles/{outcome}")
+        if outcome != "unchanged":
+            session.writer.write_resource(
+                f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
+                date=capture["captured_at"], concurrent_to=capture["record_id"])
+        item["outcome"] = outcome
+        item["article_id"] = article_id
+        item.pop("body", None)
+        return item

@@ -1,0 +1,136 @@
+"""The archive a crawl writes to: its own WARC writer, and the index shared by the crawls of a process.
+
+Each crawl (one per seed) gets a WARC writer of its own, so every file's warcinfo names one site and one
+crawl. The index is opened once per data directory and process, since SQLite wants one writer.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from archive.datadir import DataDir
+from archive.index import Index
+from archive.warc_writer import WarcWriter
+from morgue import __version__
+
+__all__ = ["ArchiveSession", "session_for"]
+
+_INDEXES: dict[Path, tuple[Index, int]] = {}
+
+
+@dataclass
+class ArchiveSession:
+    """What one crawl writes to, plus its running counts."""
+
+    data: DataDir
+    index: Index
+    writer: WarcWriter
+    site: str
+    crawl_id: int
+    counts: dict[str, int] = field(default_factory=dict)
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def error(self, kind: str) -> None:
+        self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + 1
+
+
+def software_description() -> str:
+    """morgue and the versions of what it is built on, for every file's warcinfo record."""
+    parts = []
+    for package in ("scrapy", "warcio", "trafilatura"):
+        try:
+            parts.append(f"{package}/{version(package)}")
+        except PackageNotFoundError:
+            continue
+    parts.append(f"python/{platform.python_version()}")
+    return f"morgue/{__version__} ({'; '.join(parts)})"
+
+
+def _open_index(path: Path) -> Index:
+    index, users = _INDEXES.get(path, (None, 0))
+    if index is None:
+        index = Index(path)
+    _INDEXES[path] = (index, users + 1)
+    return index
+
+
+def release_index(path: Path) -> None:
+    index, users = _INDEXES.get(path, (None, 0))
+    if index is None:
+        return
+    if users <= 1:
+        index.close()
+        del _INDEXES[path]
+    else:
+        index.commit()
+        _INDEXES[path] = (index, users - 1)
+
+
+def session_for(crawler: Crawler) -> ArchiveSession:
+    """The crawler's archive session, created on first use by whichever component asks first."""
+    existing = getattr(crawler, "_morgue_session", None)
+    if existing is not None:
+        return existing
+    settings = crawler.settings
+    data = DataDir(settings.get("MORGUE_DATA")).check(create=True)
+    site = settings.get("MORGUE_SITE") or "unknown"
+    index = _open_index(data.db_path.resolve())
+    crawl_id = index.start_crawl(site)
+    robots = "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore"
+    writer = WarcWriter(
+        data.warc_dir,
+        prefix=settings.get("MORGUE_WARC_PREFIX") or "morgue",
+        max_size=settings.getint("MORGUE_WARC_MAX_SIZE"),
+        warcinfo={
+            "software": software_description(),
+            "operator": settings.get("MORGUE_OPERATOR") or "",
+            "http-header-user-agent": settings.get("USER_AGENT") or "",
+            "robots": robots,
+            "isPartOf": site,
+            "morgue-site": site,
+            "morgue-crawl-id": str(crawl_id),
+        },
+    )
+    session = ArchiveSession(data=data, index=index, writer=writer, site=site, crawl_id=crawl_id)
+    session.known = index.known_urls()
+    crawler._morgue_session = session  # type: ignore[attr-defined]
+    return session
+
+
+def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
+    """Close the crawl's WARC file, record the crawl's counts, release the index."""
+    session: ArchiveSession | None = getattr(crawler, "_morgue_session", None)
+    if session is None:
+        return None
+    import json
+
+    session.writer.close()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    started = stats.get("start_time")
+    finished = stats.get("finish_time")
+    seconds = (finished - started).total_seconds() if started and finished else None
+    c = session.counts
+    summary = {
+        "status": status, "seconds": seconds,
+        "pages": int(stats.get("response_received_count", 0)),
+        "captures": c.get("captures", 0), "new_articles": c.get("new", 0),
+        "new_versions": c.get("version", 0), "unchanged": c.get("unchanged", 0),
+        "not_modified": c.get("not_modified", 0),
+        "robots_blocked": int(stats.get("robotstxt/forbidden", 0)),
+        "errors": sum(session.errors_by_kind.values()),
+        "errors_by_kind": json.dumps(session.errors_by_kind, sort_keys=True),
+    }
+    session.index.finish_crawl(session.crawl_id, **summary)
+    release_index(session.data.db_path.resolve())
+    crawler._morgue_session = None  # type: ignore[attr-defined]
+    return summary

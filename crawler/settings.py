@@ -1,0 +1,47 @@
+"""Default Scrapy settings for archiving crawls: polite, no HTTP cache, every exchange to WARC."""
+
+from __future__ import annotations
+
+from morgue import __version__
+
+BOT_NAME = "morgue"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Politeness: identify ourselves, obey robots.txt, adapt to the server, back off on errors.
+MORGUE_CONTACT_URL = "https://github.com/morgue-archive/morgue"
+USER_AGENT = f"morgue/{__version__} (+{MORGUE_CONTACT_URL})"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+REDIRECT_MAX_TIMES = 10
+
+# Pages served from a cache never reach the downloader, so they would never be archived.
+HTTPCACHE_ENABLED = False
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+ADDONS = {"crawler.addon.MorgueAddon": 0}
+
+# morgue's own settings (see crawler/addon.py for the components they configure).
+MORGUE_DATA = "morgue-data"
+MORGUE_WARC_ENABLED = True
+MORGUE_WARC_MAX_SIZE = 1_000_000_000
+MORGUE_WARC_PREFIX = "morgue"
+MORGUE_OPERATOR = ""
+MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
+MORGUE_PROGRESS_INTERVAL = 5.0

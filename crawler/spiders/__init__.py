@@ -1,0 +1,1 @@
+"""morgue's spiders (one: ``news``, driven by a seed)."""

@@ -1,0 +1,166 @@
+"""The ``news`` spider: discovers a site's articles from its sitemaps, feeds and section pages.
+
+Run by ``morgue crawl SEED`` or, from the project root, ``scrapy crawl news -a seed=SEED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from scrapy import Request, Spider
+from scrapy.http import Response, TextResponse
+from scrapy.utils.gz import gunzip
+
+from archive.urls import normalize_url
+from crawler.discovery import Discovered, looks_like_article, parse_feed, parse_sitemap
+from morgue.seeds import Seed, load_seed
+
+__all__ = ["NewsSpider"]
+
+_HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+
+
+class NewsSpider(Spider):
+    """One seed, one crawl: sitemaps, robots.txt Sitemap: lines, feeds and section pages."""
+
+    name = "news"
+
+    def __init__(self, seed: Seed | str | None = None, since: datetime | str | None = None,
+                 seeds_dir: str = "seeds", **kwargs: Any) -> None:
+        if seed is None:
+            raise ValueError("the news spider needs a seed: scrapy crawl news -a seed=SITE_OR_FILE_OR_URL")
+        self.seed = seed if isinstance(seed, Seed) else load_seed(seed, Path(seeds_dir))
+        super().__init__(name=self.name, **kwargs)
+        self.allowed_domains = self.seed.domains
+        if isinstance(since, str):
+            from morgue.durations import parse_since
+
+            since = parse_since(since)
+        self.since: datetime | None = since or self.seed.since
+        self._sitemaps_seen: set[str] = set()
+
+    # -- start ----------------------------------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Request]:
+        for request in self.start_requests_list():
+            yield request
+
+    def start_requests_list(self) -> list[Request]:
+        requests: list[Request] = []
+        for url in self.seed.sitemaps:
+            requests.append(self._sitemap_request(url))
+        seed_urls = (*self.seed.start_urls, *self.seed.sitemaps, *self.seed.feeds)
+        for origin in sorted({_origin(u) for u in seed_urls}):
+            requests.append(Request(origin + "/robots.txt", callback=self.parse_robots, priority=20,
+                                    errback=self._ignore_error, meta={"dont_obey_robotstxt": True,
+                                                                      "morgue_role": "robots"}))
+        for url in self.seed.feeds:
+            requests.append(Request(url, callback=self.parse_feed, priority=10, meta={"morgue_role": "feed"}))
+        for url in self.seed.start_urls:
+            requests.append(Request(url, callback=self.parse_section, priority=5,
+                                    meta={"morgue_role": "section"}))
+        return requests
+
+    def _sitemap_request(self, url: str) -> Request:
+        self._sitemaps_seen.add(url)
+        return Request(url, callback=self.parse_sitemap, priority=15, meta={"morgue_role": "sitemap"})
+
+    def _ignore_error(self, failure: Any) -> None:
+        self.logger.debug("ignored: %s", failure)
+
+    # -- discovery ------------------------------------------------------------------------------------
+    def parse_robots(self, response: Response) -> Iterable[Request]:
+        if response.status != 200:
+            return
+        for line in response.body.decode("utf-8", "replace").splitlines():
+            key, _, value = line.partition(":")
+            url = value.strip()
+            if key.strip().lower() == "sitemap" and url and url not in self._sitemaps_seen:
+                if urlsplit(url).hostname in self.allowed_domains:
+                    yield self._sitemap_request(url)
+
+    def parse_sitemap(self, response: Response) -> Iterable[Request]:
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+            except Exception as exc:  # noqa: BLE001 - a broken sitemap must not stop the crawl
+                self.logger.warning("sitemap %s: cannot decompress (%s)", response.url, exc)
+                self.crawler.stats.inc_value("morgue/discovery/bad_sitemap")
+                return
+        kind, entries = parse_sitemap(body)
+        if kind == "invalid":
+            self.logger.warning("sitemap %s: not a sitemap", response.url)
+            self.crawler.stats.inc_value("morgue/discovery/bad_sitemap")
+            return
+        if kind == "sitemapindex":
+            for entry in entries:
+                if entry.url not in self._sitemaps_seen and self._in_scope(entry.url):
+                    yield self._sitemap_request(entry.url)
+            return
+        self.crawler.stats.inc_value("morgue/discovery/sitemap_urls", len(entries))
+        yield from self._article_requests(entries, source="sitemap")
+
+    def parse_feed(self, response: Response) -> Iterable[Request]:
+        entries = parse_feed(response.body)
+        self.crawler.stats.inc_value("morgue/discovery/feed_urls", len(entries))
+        yield from self._article_requests(entries, source="feed")
+
+    def parse_section(self, response: Response) -> Iterable[Request]:
+        if not isinstance(response, TextResponse):
+            return
+        links = []
+        for href in response.css("a::attr(href)").getall():
+            url = response.urljoin(href.strip())
+            if urlsplit(url).scheme in ("http", "https") and self._in_scope(url):
+                if self.seed.allow or looks_like_article(url):
+                    links.append(Discovered(url))
+        self.crawler.stats.inc_value("morgue/discovery/section_urls", len(links))
+        yield from self._article_requests(links, source="section")
+
+    def _in_scope(self, url: str) -> bool:
+        host = urlsplit(url).hostname or ""
+        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+
+    def _article_requests(self, entries: Iterable[Discovered], *, source: str) -> Iterable[Request]:
+        for entry in entries:
+            if not self._in_scope(entry.url) or not self.seed.is_article_url(entry.url):
+                continue
+            date = entry.date
+            if self.since is not None and date is not None and date < self.since:
+                self.crawler.stats.inc_value("morgue/discovery/skipped_before_since")
+                continue
+            url = normalize_url(entry.url)
+            meta = {"morgue_role": "article", "morgue_source": source,
+                    "morgue_listed_date": date.isoformat() if date else None}
+            yield Request(url, callback=self.parse_article, meta=meta)
+
+    # -- articles -------------------------------------------------------------------------------------
+    def parse_article(self, response: Response) -> Iterable[dict[str, Any]]:
+        content_type = response.headers.get(b"Content-Type", b"") or b""
+        capture = response.meta.get("morgue_capture")
+        if capture is None:
+            return
+        if not any(t in content_type.lower() for t in _HTML_TYPES) or not isinstance(response, TextResponse):
+            self.crawler.stats.inc_value("morgue/extract/skipped/not_html")
+            return
+        if response.meta.get("morgue_unchanged"):
+            self.crawler.stats.inc_value("morgue/articles/unchanged_payload")
+            return
+        yield {
+            "url": response.url,
+            "body": response.body,
+            "encoding": response.encoding,
+            "capture": capture,
+            "site": self.seed.name,
+            "listed_date": response.meta.get("morgue_listed_date"),
+            "fetched_at": datetime.now(UTC).isoformat(),
+        }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))

@@ -1,0 +1,107 @@
+"""``morgue crawl`` and ``morgue demo``: fetch, archive, extract and index."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from morgue.commands.options import data_option, open_data, seeds_option
+from morgue.durations import parse_since
+from morgue.errors import MorgueError
+from morgue.seeds import Seed, load_seed
+
+__all__ = ["crawl_command", "demo_command", "parse_setting"]
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` as ``scrapy crawl -s`` takes it (values stay strings; Scrapy converts them)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"{text!r}: write -s NAME=VALUE, e.g. -s DOWNLOAD_DELAY=2")
+    return name.strip(), value
+
+
+def _print_summary(results: list[Any], data_path: Path) -> None:
+    for result in results:
+        s = result.summary
+        seconds = s.get("seconds") or 0
+        click.echo(
+            f"{result.site}: {result.reason} in {seconds:.1f}s — {s.get('pages', 0)} pages, "
+            f"{s.get('captures', 0)} archived, {s.get('new_articles', 0)} new articles, "
+            f"{s.get('new_versions', 0)} new versions, {s.get('unchanged', 0)} unchanged, "
+            f"{s.get('not_modified', 0)} not modified, {s.get('robots_blocked', 0)} blocked by robots.txt, "
+            f"{s.get('errors', 0)} errors")
+    click.echo(f"archive: {data_path / 'warc'}  index: {data_path / 'morgue.db'}")
+
+
+def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str, Any],
+                   since: Any = None, verbose: bool = False) -> list[Any]:
+    from crawler.runner import run_crawls
+
+    data = open_data(data_dir, create=True)
+    results = run_crawls(seeds, data.path, overrides=settings, since=since,
+                         log_level="INFO" if verbose else "WARNING")
+    _print_summary(results, data.path)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = ", ".join(f"{r.site} ({r.reason})" for r in failed)
+        raise MorgueError(f"crawl did not finish: {names}")
+    return results
+
+
+@click.command("crawl")
+@click.argument("seeds", nargs=-1, required=True)
+@data_option
+@seeds_option
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="A Scrapy setting, as scrapy crawl -s takes it (repeatable).")
+@click.option("--since", default=None, help="Skip articles dated before this (2026-11-01, or 7d).")
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path, settings: tuple[str, ...],
+                  since: str | None, verbose: bool) -> None:
+    """Crawl SEED... into the archive: a site name in seeds/, a .toml seed file, or a URL."""
+    loaded = [load_seed(arg, seeds_dir) for arg in seeds]  # every seed validated before any fetching
+    cutoff = None
+    if since:
+        try:
+            cutoff = parse_since(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    run_and_report(loaded, data_dir, dict(parse_setting(s) for s in settings), cutoff, verbose)
+
+
+def demo_seed(base_url: str) -> Seed:
+    """The seed of the bundled demo site, once its server knows its port."""
+    return Seed(
+        name="harbour-gazette",
+        start_urls=[f"{base_url}/", f"{base_url}/news/", f"{base_url}/sport/", f"{base_url}/culture/"],
+        sitemaps=[f"{base_url}/sitemap_index.xml"],
+        feeds=[f"{base_url}/feed.xml"],
+        deny=[r"/(tag|author)/"],
+        source="morgue demo",
+    )
+
+
+@click.command("demo")
+@data_option
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="A Scrapy setting.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+def demo_command(data_dir: Path | None, settings: tuple[str, ...], verbose: bool) -> None:
+    """Serve the bundled demo news site on 127.0.0.1 and crawl it: the whole pipeline, offline."""
+    from morgue.demo_server import serve_site
+
+    with serve_site() as server:
+        click.echo(f"demo site: {server.base_url}/ (The Harbour Gazette, served from the package)")
+        overrides: dict[str, Any] = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False}
+        overrides.update(dict(parse_setting(s) for s in settings))
+        run_and_report([demo_seed(server.base_url)], data_dir, overrides, None, verbose)
+    data = open_data(data_dir)
+    where = "" if data_dir is None else f" --data {data.path}"
+    click.echo("\nTry next:")
+    click.echo(f"  morgue search harbour{where}")
+    click.echo(f"  morgue search '\"lighthouse keeper\"' --json{where}")
+    click.echo(f"  morgue serve{where}        # the reading room in your browser")
+    sys.stdout.flush()

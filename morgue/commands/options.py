@@ -1,0 +1,32 @@
+"""Options shared by several commands (as sqlite-utils' cli.py shares its decorators)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archive.datadir import DataDir, default_data_dir
+
+__all__ = ["data_option", "seeds_option", "open_data"]
+
+
+def data_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--data", "data_dir", type=click.Path(path_type=Path), default=None,
+        help="Data directory (warc/ and morgue.db). Default: $MORGUE_DATA or ./morgue-data.",
+    )(fn)
+
+
+def seeds_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"), show_default=True,
+        help="Folder of seed files (one site per .toml file).",
+    )(fn)
+
+
+def open_data(data_dir: Path | None, *, create: bool = False) -> DataDir:
+    """The data directory a command works on, checked (a clear error if it is not one)."""
+    return DataDir(data_dir or default_data_dir()).check(create=create)
