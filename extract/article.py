@@ -1,0 +1,175 @@
+"""The pipeline: decode, parse once, metadata, then boilerplate layers around one trafilatura pass.
+
+Order matters: site rules and the structure/phrase boxes are cut from the *source* tree (where a box is
+still a box) before trafilatura picks the article; trafilatura then gets that same tree, not a
+re-serialised page; phrase and repeated-block checks run last on the paragraphs it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+
+import trafilatura
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
+from trafilatura.xml import xmltotxt
+
+from .blocks import block_hash
+from .boilerplate.phrases import PAYWALL, is_appeal
+from .boilerplate.structure import clean_text, find_boxes, remove_boxes
+from .decode import decode_html
+from .metadata import extract_metadata
+from .model import Extraction, RemovedBlock
+from .rules import SiteRules
+
+EXTRACTOR_VERSION = "1"
+TRAFILATURA_SETTINGS = {"include_comments": False}
+EXTRACTOR = f"morgue-extract/{EXTRACTOR_VERSION} trafilatura/{trafilatura.__version__} " + " ".join(
+    f"{k}={v}" for k, v in TRAFILATURA_SETTINGS.items()
+)
+LAYERS = frozenset({"structure", "phrase", "repeated", "rule"})
+log = logging.getLogger(__name__)
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:2048].lower()
+    return "<" in head and any(
+        tag in text[:65536].lower() for tag in ("<html", "<body", "<p", "<div", "<article")
+    )
+
+
+def _is_binary(data: bytes) -> bool:
+    sample = data[:1024]
+    return b"\x00" in sample and not sample.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def extract_article(
+    html: bytes | str,
+    url: str | None = None,
+    *,
+    rules: SiteRules | None = None,
+    known_repeated: Collection[str] = (),
+    encoding: str | None = None,
+) -> Extraction | None:
+    """The article in a page, or None when there is none. Never raises on bad input."""
+    return extract_with_layers(html, url, rules=rules, known_repeated=known_repeated, encoding=encoding)
+
+
+def extract_with_layers(
+    html: bytes | str,
+    url: str | None = None,
+    *,
+    rules: SiteRules | None = None,
+    known_repeated: Collection[str] = (),
+    encoding: str | None = None,
+    layers: Collection[str] = LAYERS,
+) -> Extraction | None:
+    """``extract_article`` with a choice of boilerplate layers, so each can be measured on its own."""
+    try:
+        return _extract(html, url, rules, known_repeated, encoding, frozenset(layers))
+    except RecursionError:
+        log.warning("page too deeply nested to extract: %s", url)
+        return None
+    except Exception:  # a crawler must survive any page; the page stays in the WARC for a later extractor
+        log.exception("extraction failed: %s", url)
+        return None
+
+
+def _parse(html: bytes | str, encoding: str | None) -> HtmlElement | None:
+    if isinstance(html, bytes) and _is_binary(html):
+        return None
+    text = decode_html(html, encoding)
+    if not text.strip() or not _looks_like_html(text):
+        return None
+    tree = load_html(text)
+    return tree if isinstance(tree, HtmlElement) else None
+
+
+def _extract(
+    html: bytes | str,
+    url: str | None,
+    rules: SiteRules | None,
+    known_repeated: Collection[str],
+    encoding: str | None,
+    layers: frozenset[str],
+) -> Extraction | None:
+    tree = _parse(html, encoding)
+    if tree is None:
+        return None
+    md = extract_metadata(tree, url)
+    etree.strip_elements(tree, "script", "style", "template", with_tail=False)
+    removed: list[RemovedBlock] = []
+
+    protected: set[HtmlElement] = set()
+    if rules is not None:
+        if "rule" in layers:
+            for el, selector in rules.dropped(tree):
+                if el.getparent() is not None:
+                    text = clean_text(el)
+                    if text:
+                        removed.append(RemovedBlock(text, "rule", f"drop {selector}"))
+                    el.drop_tree()
+        protected = set(rules.kept(tree))
+
+    def is_protected(box: HtmlElement) -> bool:
+        return any(
+            box is k or any(a is box for a in k.iterancestors()) or any(a is k for a in box.iterancestors())
+            for k in protected
+        )
+
+    if layers & {"structure", "phrase"}:
+        body = tree.find("body")
+        page_chars = len(clean_text(body if body is not None else tree))
+        boxes = [(el, b) for el, b in find_boxes(tree, page_chars, is_protected) if b.reason in layers]
+        removed.extend(remove_boxes(boxes))
+
+    doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_SETTINGS)
+    if doc is None or doc.body is None:
+        return None
+    lines = [line.strip() for line in xmltotxt(doc.body, False).split("\n")]
+    kept_text = {clean_text(k) for k in protected}
+    paragraphs: list[str] = []
+    for line in lines:
+        if not line:
+            continue
+        if "phrase" in layers and is_appeal(line) and line not in kept_text:
+            removed.append(RemovedBlock(line, "phrase", "appeal paragraph"))
+        else:
+            paragraphs.append(line)
+    hashes = [block_hash(p) for p in paragraphs]
+    if known_repeated and "repeated" in layers:
+        known = set(known_repeated)
+        body_lines = []
+        for para, h in zip(paragraphs, hashes, strict=True):
+            if h in known and para not in kept_text:
+                removed.append(RemovedBlock(para, "repeated", f"block {h} repeats across this site"))
+            else:
+                body_lines.append(para)
+        paragraphs = body_lines
+    if not paragraphs:
+        return None
+    paywalled = (
+        md.accessible_for_free is False
+        or any(PAYWALL.search(b.text) for b in removed)
+        or any(PAYWALL.search(p) for p in paragraphs[-3:])
+    )
+    return Extraction(
+        text="\n\n".join(paragraphs),
+        title=md.title,
+        authors=md.authors,
+        published=md.published,
+        modified=md.modified,
+        site_name=md.site_name,
+        language=md.language,
+        description=md.description,
+        section=md.section,
+        tags=md.tags,
+        image=md.image,
+        canonical_url=md.canonical_url,
+        paywalled=paywalled,
+        removed=removed,
+        blocks=hashes,
+        extractor=EXTRACTOR,
+    )

@@ -1,0 +1,98 @@
+"""Appeals recognised by what they say: asks for money, subscriptions, memberships, newsletter sign-ups.
+
+Only phrases addressed to the reader count ("support our journalism", "sign up for our newsletter"), not
+topics ("the charity's donations rose"), so that news *about* subscriptions or donations survives.
+English, German, French and Spanish; each pattern is a phrase, never a lone word.
+"""
+
+from __future__ import annotations
+
+import re
+
+_EN = [
+    r"(please |)(consider )?(make a |making a )?donat(e|ion|ing) (to|today|now|and|or)\b",
+    r"\bdonate (now|today|here)\b",
+    r"\b(your|a) (donation|contribution|gift)s? (allows?|helps?|will|of|keeps?|to)\b",
+    r"\b(support|fund|back) (us|our (journalism|reporting|work|newsroom|mission|coverage|journalists)"
+    r"|independent journalism|quality journalism"
+    r"|(local|independent|public-interest|nonprofit) (news|journalism))",
+    r"\byour support (helps|makes|matters|allows|means|is)\b",
+    r"\bwith your support\b",
+    r"\b(subscribe|sign up|signup|register) (now|today|here|for free|free)\b",
+    r"\bsubscribe (to|for) (our|the|get|receive|unlock|access|continue|read|keep|independent|\w+ premium)\b",
+    r"\b(start|get|begin|try) (your|a) (free )?(trial|subscription|membership)\b",
+    r"\b(sign|signing) ?up (for|to) (our|the|a|get|receive|free|\w+'s)\b",
+    r"\b(get|receive|delivered|sent|straight|direct(ly)?|land) (\w+ ){0,4}(to|in|into) your inbox\b",
+    r"\bour (free |daily |weekly |morning |evening |best |email )*newsletters?\b",
+    r"\bnewsletters? (sign[- ]?up|straight|delivered|every)\b",
+    r"\bbecome an? (member|subscriber|supporter|patron|friend of)\b",
+    r"\bjoin (us|our) (today|now|as a|community of)\b",
+    r"\b(already a|existing) (subscriber|member)\b",
+    r"\bsubscribers? only\b",
+    r"\b(to|and) (continue|keep) reading\b",
+    r"\bunlimited (digital )?access\b",
+    r"\b(this|the rest of this) (article|story|content) is (only )?(available|reserved|exclusive)\b",
+    r"\bthank you for (subscribing|signing up|your support|reading)\b",
+]
+_DE = [
+    r"\bjetzt (abonnieren|anmelden|spenden|unterstützen|mitglied werden|weiterlesen|testen|sichern)\b",
+    r"\b(unterstützen|unterstütze) (sie |du )?(uns|unsere(n)? (arbeit|journalismus|redaktion))\b",
+    r"\bmit (einer|ihrer|deiner) spende\b",
+    r"\bnewsletter (abonnieren|bestellen)\b",
+    r"\b(unseren|unserem|den|zum) newsletter\b",
+    r"\bmitglied werden\b",
+    r"\b(für|nur für) abonnent(en|innen)\b",
+    r"\b(abonnieren|abonniere) sie\b",
+    r"\bins postfach\b",
+    r"\bmelden sie sich (für|zu|zum|hier)\b",
+    r"\b\w*abo (abschließen|testen|sichern)\b",
+]
+_FR = [
+    r"\bsoutenez(-nous| notre| le| la)\b",
+    r"\b(faites|faire) un don\b",
+    r"\babonnez-vous\b",
+    r"\binscrivez-vous (à|a|gratuitement)\b",
+    r"\b(notre|la) (lettre d'information|newsletter)\b",
+    r"\b(réservée?s?|réservé) aux abonnés\b",
+    r"\bdéjà abonné\b",
+    r"\bvotre soutien\b",
+    r"\bdevenez (membre|abonné|donateur)\b",
+    r"\bdans votre boîte (mail|e-mail|aux lettres)\b",
+]
+_ES = [
+    r"\bsuscr[ií]b(ete|ase|irse|ite)\b",
+    r"\bhazte (socio|miembro|suscriptor)\b",
+    r"\b(apoya|apóyanos|apoyar) (a |)(nuestro|el|este) periodismo\b",
+    r"\bapóyanos\b",
+    r"\b(haz|hacer) una donación\b",
+    r"\bdona (ahora|hoy|aquí)\b",
+    r"\bnuestro (boletín|newsletter)\b",
+    r"\btu (apoyo|contribución|donación)\b",
+    r"\bexclusivo para (suscriptores|socios)\b",
+    r"\bya (eres|soy) (suscriptor|socio)\b",
+    r"\ben tu (bandeja|correo)\b",
+]
+APPEAL = re.compile("|".join(f"(?:{p})" for p in _EN + _DE + _FR + _ES), re.IGNORECASE)
+
+# Markers of a body cut short by a paywall (also appeals, but they additionally flag the page).
+PAYWALL = re.compile(
+    r"subscribe to (continue|keep) reading|to continue reading|this (article|story|content) is (only )?"
+    r"(available|reserved|exclusive) (to|for) (subscribers|members)|subscribers? only|already a subscriber"
+    r"|réservée? aux abonnés|nur für abonnent|weiterlesen mit|exclusivo para suscriptores"
+    r"|la suite est réservée|der vollständige artikel",
+    re.IGNORECASE,
+)
+
+
+def appeal_hits(text: str) -> int:
+    """How many appeal phrases a text contains."""
+    return sum(1 for _ in APPEAL.finditer(text))
+
+
+def is_appeal(text: str) -> bool:
+    """A block that is an appeal on its own: a short ask, or a longer one dense with asks."""
+    n = len(text)
+    if n == 0:
+        return False
+    hits = appeal_hits(text)
+    return hits >= 1 and n <= 320 or hits >= 2 and n <= 160 * hits

@@ -1,0 +1,225 @@
+"""Boilerplate recognised in the page tree, before trafilatura sees it, whatever its class names.
+
+An appeal box is found from a *seed* (a call-to-action link or button, an e-mail field, a form, a share
+link, a text node with an appeal phrase) by climbing to the largest ancestor that is still a box: small,
+and not holding several ordinary paragraphs beside the seed. Working on boxes, not sentences, is what
+catches the seed case's "From reproductive rights ..." paragraph, which asks for nothing by itself.
+Boxes found by markup are reason "structure"; by their words alone, reason "phrase".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from lxml.html import HtmlElement
+
+from ..model import RemovedBlock
+from .phrases import APPEAL, appeal_hits
+
+BOX_MAX_CHARS = 2500  # an appeal box longer than this is rare; an article body shorter is too
+_STOP_TAGS = frozenset({"body", "html", "main", "article"})
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "aside",
+        "li",
+        "ul",
+        "ol",
+        "form",
+        "figure",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "header",
+        "footer",
+        "dl",
+        "details",
+    }
+)
+
+_CTA_HREF = re.compile(
+    r"(donat|/support(-us)?(/|$|\?)|/contribut|subscri|newsletter|/membership|/join(/|$|\?)|/premium"
+    r"|/abo(/|$|\?|-)|abonne|/spenden|/suscri|/checkout|/paywall|/sign-?up|/register(/|$|\?)|/plus(/|$))",
+    re.IGNORECASE,
+)
+_CTA_TEXT = re.compile(
+    r"^\W*(subscribe|sign ?up|donate|support|contribute|join|become a member|give now|register|get access"
+    r"|abonnieren|spenden|jetzt|mitglied|s'abonner|abonnez|je m'abonne|soutenir|faire un don|je donne"
+    r"|suscr[ií]b|donar|hazte|apoya)",
+    re.IGNORECASE,
+)
+_SHARE_HREF = re.compile(
+    r"(facebook\.com/(sharer|dialog/share)|twitter\.com/(intent|share)|x\.com/intent|linkedin\.com/(share|cws)"
+    r"|wa\.me/|whatsapp:|api\.whatsapp|pinterest\.[a-z]+/pin/create|reddit\.com/submit|t\.me/share"
+    r"|telegram\.me/share|bsky\.app/intent|^mailto:\?|xing\.com/spi/shares)",
+    re.IGNORECASE,
+)
+_COOKIE = re.compile(
+    r"\bcookies?\b.{0,200}\b(accept|consent|agree|settings|preferences|einwillig|zustimm"
+    r"|akzeptier|accepte|consentement|aceptar|consentimiento)",
+    re.IGNORECASE,
+)
+_RELATED_HEADING = re.compile(
+    r"^\W*(most (read|popular|viewed|shared)|trending|related( (articles?|stories|content|posts|news))?"
+    r"|read (more|next|also)|more (from|on|about|stories|news)|you (may|might) (also )?like|recommended"
+    r"|top stories|latest (news|stories)|meistgelesen|lesen sie (auch|mehr)|mehr zum thema|das könnte"
+    r"|à lire aussi|lire aussi|les plus lus|sur le même sujet|más leíd|lo más|te puede interesar"
+    r"|noticias relacionadas|también te puede)\W*$",
+    re.IGNORECASE,
+)
+_SPACE = re.compile(r"\s+")
+
+
+def clean_text(el: HtmlElement) -> str:
+    return _SPACE.sub(" ", "".join(el.itertext())).strip()
+
+
+class _Lengths:
+    """Text length per element, computed once: the climb asks about the same ancestors many times."""
+
+    def __init__(self) -> None:
+        self._cache: dict[HtmlElement, int] = {}
+
+    def __call__(self, el: HtmlElement) -> int:
+        n = self._cache.get(el)
+        if n is None:
+            n = self._cache[el] = len(clean_text(el))
+        return n
+
+
+def _block_of(el: HtmlElement) -> HtmlElement:
+    """The nearest block-level ancestor-or-self (a seed in a <span> or <strong> stands for its block)."""
+    while el.tag not in _BLOCK_TAGS:
+        parent = el.getparent()
+        if parent is None or parent.tag in _STOP_TAGS:
+            return el
+        el = parent
+    return el
+
+
+def _climb(el: HtmlElement, length: _Lengths) -> HtmlElement:
+    """The largest ancestor-or-self of ``el`` that is still a box around it."""
+    box = el
+    while True:
+        parent = box.getparent()
+        if parent is None or parent.tag in _STOP_TAGS or not isinstance(parent.tag, str):
+            return box
+        if length(parent) > BOX_MAX_CHARS:
+            return box
+        ordinary = 0
+        for child in parent:
+            if child is box or not isinstance(child.tag, str):
+                continue
+            if length(child) > 100 and not APPEAL.search(clean_text(child)):
+                ordinary += 1
+        if ordinary >= 3:
+            return box
+        box = parent
+
+
+def _contains(outer: HtmlElement, inner: HtmlElement) -> bool:
+    return any(a is outer for a in inner.iterancestors()) or outer is inner
+
+
+def _seeds(root: HtmlElement) -> Iterable[tuple[HtmlElement, str, str]]:
+    """(element, kind, detail) for everything that may sit inside a boilerplate box."""
+    for a in root.iter("a", "button", "input", "form"):
+        tag = a.tag
+        if tag == "a":
+            href = a.get("href") or ""
+            if _SHARE_HREF.search(href):
+                yield a, "share", "share link " + href[:60]
+            elif _CTA_HREF.search(href) or (len(a.text or "") < 40 and _CTA_TEXT.match(a.text or "")):
+                yield a, "cta", "call-to-action link " + (href[:60] or (a.text or "").strip())
+        elif tag == "button":
+            if _CTA_TEXT.match(clean_text(a)):
+                yield a, "cta", "call-to-action button"
+        elif tag == "input":
+            if (a.get("type") or "").lower() == "email" or "mail" in (a.get("name") or "").lower():
+                yield a, "cta", "e-mail field"
+        else:
+            yield a, "cta", "form"
+    for text in root.xpath("//body//text()[string-length(normalize-space()) > 8]"):
+        parent = text.getparent()
+        if parent is None or parent.tag in ("script", "style"):
+            continue
+        if APPEAL.search(text):
+            yield parent, "appeal", "appeal phrase: " + APPEAL.search(text).group(0)
+        elif _COOKIE.search(text):
+            yield parent, "cookie", "cookie notice"
+        elif len(text) < 60 and _RELATED_HEADING.match(text):
+            yield parent, "related", "related-links heading: " + text.strip()
+
+
+def _link_share(el: HtmlElement, length: _Lengths) -> float:
+    total = length(el)
+    if not total:
+        return 1.0
+    return sum(len(clean_text(a)) for a in el.iter("a")) / total
+
+
+def find_boxes(
+    root: HtmlElement, page_chars: int, protected: Callable[[HtmlElement], bool] = lambda el: False
+) -> list[tuple[HtmlElement, RemovedBlock]]:
+    """Boilerplate boxes under ``root`` with why each is one; ``protected`` vetoes a box (keep rules)."""
+    length = _Lengths()
+    limit = max(200, page_chars // 2)
+    found: list[tuple[HtmlElement, RemovedBlock]] = []
+    for seed, kind, detail in _seeds(root):
+        start = _block_of(seed)
+        box = _climb(start, length)
+        size = length(box)
+        if size > limit or box.tag in _STOP_TAGS:
+            continue
+        text = clean_text(box)
+        if kind == "share":
+            ok, reason = size <= 200 or _link_share(box, length) > 0.7, "structure"
+        elif kind == "cookie":
+            ok, reason = size <= 1200, "phrase"
+        elif kind == "related":
+            box = start.getnext() if start.getnext() is not None else start
+            ok = box is not start and _link_share(box, length) > 0.6 and len(box.findall(".//a")) >= 2
+            reason, text = "structure", clean_text(box)
+            if ok:
+                found.append((start, RemovedBlock(clean_text(start), "structure", detail)))
+        else:
+            hits = appeal_hits(text)
+            has_cta = kind == "cta" or any(True for _ in _cta_within(box))
+            ok = hits >= 2 or hits >= 1 and (has_cta or size <= 400) or kind == "cta" and size <= 80 and hits
+            reason = "structure" if has_cta else "phrase"
+            if kind == "cta" and not hits:
+                ok = False
+        if ok and not protected(box):
+            found.append((box, RemovedBlock(text, reason, detail)))
+    return found
+
+
+def _cta_within(box: HtmlElement) -> Iterable[HtmlElement]:
+    for a in box.iter("a", "button", "input", "form"):
+        if a.tag == "form" or a.tag == "input" and (a.get("type") or "").lower() == "email":
+            yield a
+        elif a.tag == "a" and _CTA_HREF.search(a.get("href") or ""):
+            yield a
+        elif a.tag == "button" and _CTA_TEXT.match(clean_text(a)):
+            yield a
+
+
+def remove_boxes(boxes: list[tuple[HtmlElement, RemovedBlock]]) -> list[RemovedBlock]:
+    """Drop the outermost of nested boxes from the tree (keeping their tail text); return what went."""
+    boxes = sorted(boxes, key=lambda b: sum(1 for _ in b[0].iterancestors()))
+    kept: list[tuple[HtmlElement, RemovedBlock]] = []
+    for el, block in boxes:
+        if not any(_contains(k, el) for k, _ in kept):
+            kept.append((el, block))
+    for el, _ in kept:
+        if el.getparent() is not None:
+            el.drop_tree()
+    return [block for _, block in kept if block.text]
