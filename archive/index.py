@@ -235,7 +235,7 @@ class Index:
         try:
             rows = list(self.db.query(sql, params))
         except sqlite3.OperationalError as exc:
-            if "fts5" in str(exc).lower() or "syntax" in str(exc).lower() or "no such column" in str(exc):
+            if "no such table" not in str(exc):
                 raise SearchError(
                     f"cannot search for {query!r}: {exc}. Put phrases in double quotes, use AND, OR, NOT "
                     "in capitals, and a trailing * for prefixes (e.g. harbo*)") from None
