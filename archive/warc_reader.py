@@ -78,7 +78,7 @@ def resolve_warc_path(directory: Path, name: str) -> Path:
 
 def _to_archived(record: ArcWarcRecord, name: str, offset: int, length: int) -> ArchivedRecord:
     headers = record.rec_headers
-    payload = record.content_stream().read() if record.rec_type == "resource" else record.raw_stream.read()
+    payload = record.raw_stream.read()
     http = record.http_headers
     status: int | None = None
     protocol: str | None = None
@@ -120,13 +120,16 @@ def iter_records(path: Path) -> Iterator[ArchivedRecord]:
         with open(path, "rb") as fh:
             iterator = ArchiveIterator(fh, no_record_parse=False, arc2warc=False)
             for record in iterator:
-                offset = iterator.get_record_offset()
+                # Read the payload before asking for the offset: warcio's get_record_offset() reads the
+                # record to its end, after which the payload stream is empty.
                 try:
-                    archived = _to_archived(record, name, offset, 0)
+                    archived = _to_archived(record, name, 0, 0)
                 except (zlib.error, EOFError, OSError, ValueError) as exc:
-                    raise WarcReadError(f"{path}: record at offset {offset} is unreadable: {exc}") from exc
+                    raise WarcReadError(f"{path}: record after offset {offset} is unreadable: {exc}") from exc
                 iterator.read_to_end(record)
-                archived.pointer = replace(archived.pointer, length=iterator.get_record_length())
+                offset = iterator.get_record_offset()
+                archived.pointer = replace(archived.pointer, offset=offset,
+                                           length=iterator.get_record_length())
                 yield archived
     except WarcReadError:
         raise
