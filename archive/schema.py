@@ -54,7 +54,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["morgue_meta"].create({"key": str, "value": str}, pk="key")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Re-crawl bookkeeping on each crawl: known articles not re-fetched, articles skipped by the date
+    cut-off, the URLs robots.txt forbade (JSON list), and whether the run resumed an interrupted crawl."""
+    for column, kind in (("skipped_known", int), ("skipped_before_since", int), ("rechecked", int),
+                         ("robots_blocked_urls", str), ("resumed", int)):
+        db["crawls"].add_column(column, kind)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
