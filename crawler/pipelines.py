@@ -9,20 +9,13 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
-from archive.urls import normalize_url, same_site
+from archive.ingest import article_url, charset_of, file_article
 from crawler.extract_pool import ExtractionPool
 from crawler.session import session_for
 
-__all__ = ["ArticlePipeline"]
+__all__ = ["ArticlePipeline", "article_url"]
 
 logger = logging.getLogger(__name__)
-
-
-def article_url(fetched_url: str, canonical: str | None) -> str:
-    """The URL an article is filed under: its canonical link when on the same site, else the fetched URL."""
-    if canonical and canonical.startswith(("http://", "https://")) and same_site(canonical, fetched_url):
-        return normalize_url(canonical)
-    return normalize_url(fetched_url)
 
 
 class ArticlePipeline:
@@ -48,7 +41,9 @@ class ArticlePipeline:
         rules = getattr(getattr(self.crawler, "spider", None), "seed", None)
         rules_mapping = rules.extract if rules is not None else None
         try:
-            extraction = await self.pool.extract(item["body"], item["url"], item.get("encoding"),
+            # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
+            extraction = await self.pool.extract(item["body"], item["url"],
+                                                 charset_of(item["capture"].get("content_type")),
                                                  rules_mapping, ())
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
@@ -61,8 +56,7 @@ class ArticlePipeline:
             item["outcome"] = "no_article"
             return item
         capture = item["capture"]
-        url = article_url(item["url"], extraction.get("canonical_url"))
-        outcome, article_id = session.index.add_article(capture, extraction, url=url, site=item["site"])
+        outcome, article_id, url = file_article(session.index, capture, extraction, item["site"])
         session.count(outcome)
         stats.inc_value(f"morgue/articles/{outcome}")
         if outcome != "unchanged":

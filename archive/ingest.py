@@ -1,0 +1,228 @@
+"""Turn archived WARC records into index rows: the one path shared by the crawl, reindex and import.
+
+A crawl files what it fetches as it goes; ``reindex`` and ``import`` read the same facts back from WARC
+records. Keeping the decisions here (capture kind, body decoding, article URL, filing a version) is what
+makes a reindex reproduce the crawl's rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.index import Index, capture_row
+from archive.urls import normalize_url, same_site
+from archive.warc_reader import (
+    ArchivedRecord,
+    WarcReadError,
+    decode_content_encoding,
+    iter_records,
+    read_record,
+)
+
+__all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
+           "record_capture_row", "is_html", "IngestStats", "ingest_files", "warcinfo_fields",
+           "TEXT_URN_PREFIX"]
+
+logger = logging.getLogger(__name__)
+
+TEXT_URN_PREFIX = "urn:text:"
+REVISIT_IDENTICAL_SUFFIX = "identical-payload-digest"
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def article_url(fetched_url: str, canonical: str | None) -> str:
+    """The URL an article is filed under: its canonical link when on the same site, else the fetched URL."""
+    if canonical and canonical.startswith(("http://", "https://")) and same_site(canonical, fetched_url):
+        return normalize_url(canonical)
+    return normalize_url(fetched_url)
+
+
+def capture_kind(status: int) -> str:
+    """A capture's kind from its HTTP status, as the crawler files it."""
+    if status == 304:
+        return "not-modified"
+    if 300 <= status < 400:
+        return "redirect"
+    if status >= 400:
+        return "error"
+    return "page"
+
+
+def charset_of(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if any."""
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
+def is_html(content_type: str | None) -> bool:
+    return any(t in (content_type or "").lower() for t in _HTML_TYPES)
+
+
+def decoded_body(record: ArchivedRecord) -> bytes:
+    """The payload of a response record with its Content-Encoding undone (the bytes a browser parses)."""
+    return decode_content_encoding(record.payload, record.http_header("Content-Encoding"))
+
+
+def extract_body(body: bytes, url: str, content_type: str | None,
+                 rules: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """Extract the article from decoded page bytes; the charset comes from Content-Type, as in a crawl."""
+    from extract import SiteRules, extract_article
+
+    site_rules = SiteRules.from_mapping(rules) if rules else None
+    result = extract_article(body, url, rules=site_rules, encoding=charset_of(content_type))
+    if result is None:
+        return None
+    data = result.to_dict()
+    return data if (data.get("text") or "").strip() else None
+
+
+def file_article(index: Index, capture: Mapping[str, Any], extraction: Mapping[str, Any],
+                 site: str | None) -> tuple[str, str, str]:
+    """File an extraction as a new article, a new version, or unchanged: (outcome, article id, url)."""
+    url = article_url(capture["url"], extraction.get("canonical_url"))
+    outcome, article_id = index.add_article(capture, extraction, url=url, site=site)
+    return outcome, article_id, url
+
+
+def warcinfo_fields(record: ArchivedRecord) -> dict[str, str]:
+    """The ``key: value`` lines of a warcinfo record."""
+    fields: dict[str, str] = {}
+    for line in record.payload.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def record_capture_row(record: ArchivedRecord, *, site: str | None, crawl_id: int | None) -> dict[str, Any]:
+    """The ``captures`` row of a response or revisit record, equal to the one the crawl wrote."""
+    status = record.status or 0
+    profile = record.warc_header("WARC-Profile") if record.pointer.record_type == "revisit" else None
+    if profile is None:
+        return capture_row(record.pointer, url=record.url, status=record.status,
+                           headers=record.http_headers, payload_length=len(record.payload), site=site,
+                           crawl_id=crawl_id, kind=capture_kind(status))
+    if profile.endswith(REVISIT_IDENTICAL_SUFFIX):
+        kind, length = "unchanged", _int(record.http_header("Content-Length"))
+    else:
+        kind, length = "not-modified", 0
+    return capture_row(record.pointer, url=record.url, status=record.status, headers=record.http_headers,
+                       payload_length=length, site=site, crawl_id=crawl_id, kind=kind,
+                       revisit_profile=profile, refers_to=record.warc_header("WARC-Refers-To"))
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int((text or "").strip())
+    except ValueError:
+        return 0
+
+
+@dataclass
+class IngestStats:
+    files: int = 0
+    records: int = 0
+    captures: int = 0
+    skipped: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+@dataclass
+class _Pending:
+    """A response that may hold an article; its body is read again when its turn comes (memory)."""
+
+    path: Path
+    url: str
+    record_id: str
+    capture: dict[str, Any]
+    site: str | None
+    morgue: bool
+
+
+RulesFor = Callable[[str | None], Mapping[str, Any] | None]
+
+
+def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
+                 only_missing: bool = False, progress: Callable[[str], None] | None = None) -> IngestStats:
+    """Index the records of WARC files, in capture order, as the crawl that wrote them did.
+
+    Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
+    with a ``urn:text:`` resource concurrent to them, and later fetches of the same URLs. In files from
+    other tools every HTML page with a 200 status is tried. ``only_missing`` skips records already indexed
+    (for ``verify --repair``), so nothing indexed is filed twice.
+    """
+    stats = IngestStats()
+    pending: list[_Pending] = []
+    article_fetch_urls: set[str] = set()
+    for path in paths:
+        stats.files += 1
+        site: str | None = None
+        crawl_id: int | None = None
+        morgue_file = False
+        if progress:
+            progress(f"reading {path.name}")
+        for record in iter_records(path):
+            stats.records += 1
+            kind = record.pointer.record_type
+            if kind == "warcinfo":
+                info = warcinfo_fields(record)
+                morgue_file = "morgue-site" in info
+                site = info.get("morgue-site") or None
+                crawl_id = _int(info.get("morgue-crawl-id")) or None if morgue_file else None
+            elif kind == "resource" and record.url.startswith(TEXT_URN_PREFIX):
+                concurrent = record.warc_header("WARC-Concurrent-To")
+                if concurrent:
+                    article_fetch_urls.add(concurrent)
+            elif kind in ("response", "revisit") and record.status is not None:
+                row_site = site if morgue_file else (site or urlsplit(record.url).hostname)
+                row = record_capture_row(record, site=row_site, crawl_id=crawl_id)
+                if only_missing and index.get_capture(row["id"]) is not None:
+                    stats.skipped += 1
+                    continue
+                if index.add_capture(row):
+                    stats.captures += 1
+                if kind == "response" and _may_be_article(record):
+                    pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
+                                            morgue_file))
+    # A morgue crawl treated a URL as an article if any fetch of it left a text resource.
+    article_urls = {p.url for p in pending if p.record_id in article_fetch_urls}
+    pending.sort(key=lambda p: (p.capture["captured_at"], p.capture["warc_file"], p.capture["warc_offset"]))
+    for item in pending:
+        if item.morgue and item.url not in article_urls and not _was_article(index, item.url):
+            continue
+        try:
+            record = read_record(item.path.parent, item.capture["warc_file"], item.capture["warc_offset"])
+            body = decoded_body(record)
+        except (ValueError, OSError, WarcReadError) as exc:
+            stats.problems.append(f"{item.capture['warc_file']} offset {item.capture['warc_offset']}: "
+                                  f"cannot decode {item.url}: {exc}")
+            continue
+        rules = rules_for(item.site) if rules_for else None
+        extraction = extract_body(body, item.url, record.content_type, rules)
+        if extraction is None:
+            stats.count("no_article")
+            continue
+        outcome, _, _ = file_article(index, item.capture, extraction, item.site)
+        stats.count(outcome)
+    index.commit()
+    return stats
+
+
+def _was_article(index: Index, fetched_url: str) -> bool:
+    return bool(list(index.db.query("SELECT 1 FROM articles WHERE fetched_url = ? LIMIT 1", [fetched_url])))
+
+
+def _may_be_article(record: ArchivedRecord) -> bool:
+    return record.status == 200 and is_html(record.content_type) and bool(record.payload)
