@@ -98,8 +98,10 @@ def main() -> None:
     # Warm up both (imports, lazy tables) so the first page does not carry one-off costs.
     run_trafilatura("<html><body><p>warm up</p></body></html>", "https://example.test/")
     run_morgue("<html><body><p>warm up</p></body></html>", "https://example.test/")
-    print(f"{'set':12} {'extractor':12} {'pages':>5} {'F1':>6} {'prec':>6} {'recall':>6} {'leak%':>6} "
-          f"{'ms/page':>8}")
+    print(
+        f"{'set':12} {'extractor':12} {'pages':>5} {'F1':>6} {'prec':>6} {'recall':>6} {'leak%':>6} "
+        f"{'ms/page':>8}"
+    )
     for name in args.sets.split(","):
         res = bench_set(args.corpus, name, args.limit, args.leaks)
         for key, m in res.items():

@@ -120,9 +120,7 @@ def _extract(
         )
 
     if layers & {"structure", "phrase"}:
-        body = tree.find("body")
-        page_chars = len(clean_text(body if body is not None else tree))
-        boxes = [(el, b) for el, b in find_boxes(tree, page_chars, is_protected) if b.reason in layers]
+        boxes = [(el, b) for el, b in find_boxes(tree, is_protected) if b.reason in layers]
         removed.extend(remove_boxes(boxes))
 
     doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_SETTINGS)

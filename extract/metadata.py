@@ -1,5 +1,6 @@
 """Article metadata from JSON-LD and meta tags, the cheap and precise sources, with trafilatura's
-heuristics only for what they lack. Dates keep their time zone offset (trafilatura drops it)."""
+heuristics only for the title when those lack it (its author heuristics cost as much as a quarter of an
+extraction, so authors come from structured data and rel=author links only). Dates keep their time zone offset (trafilatura drops it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from lxml.html import HtmlElement
-from trafilatura.metadata import extract_author, extract_title
+from trafilatura.metadata import extract_title
 
 _ARTICLE_TYPES = re.compile(r"(Article|BlogPosting|Report|NewsArticle|Posting|Review)$")
 _SPACE = re.compile(r"\s+")
@@ -153,9 +154,6 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> Metadata:
             :5
         ]
         md.authors = list(dict.fromkeys(md.authors))
-    if not md.authors:
-        found = extract_author(tree)
-        md.authors = [a.strip() for a in found.split(";") if a.strip()] if found else []
     md.published = iso_date(article.get("datePublished")) or iso_date(
         first(
             "article:published_time",
