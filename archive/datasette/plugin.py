@@ -1,0 +1,206 @@
+"""morgue's datasette plugin: the search, article and archived-page routes, the home page summary, links
+from table cells to articles, and a guard that makes every connection to the index read-only.
+
+Registered once per process by ``archive.reading_room``; every hook checks ``datasette.morgue_data_dir``
+so a plain Datasette in the same process is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from archive.datasette import search as search_mod
+from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record
+from archive.datasette.article import article_context
+from archive.datasette.summary import archive_summary
+from archive.warc_reader import WarcReadError
+from datasette import Response, hookimpl
+from datasette.database import QueryInterrupted
+from datasette.utils.asgi import NotFound
+from datasette.views.base import DatasetteError
+
+DB_NAME = "morgue"
+
+
+def _data_dir(datasette: Any) -> Path | None:
+    return getattr(datasette, "morgue_data_dir", None)
+
+
+def _db(datasette: Any) -> Any:
+    return datasette.get_database(DB_NAME)
+
+
+@hookimpl
+def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Any) -> None:
+    """Every connection datasette opens to the index refuses writes, its write connection included."""
+    if _data_dir(datasette) is not None and database == DB_NAME:
+        conn.execute("PRAGMA query_only = 1")
+
+
+@hookimpl
+def extra_template_vars(view_name: str, datasette: Any) -> Any:
+    if _data_dir(datasette) is None or view_name != "index":
+        return {}
+
+    async def inner() -> dict[str, Any]:
+        return {"morgue": await archive_summary(_db(datasette))}
+
+    return inner
+
+
+@hookimpl
+def menu_links(datasette: Any) -> list[dict[str, str]] | None:
+    if _data_dir(datasette) is None:
+        return None
+    return [{"href": "/-/search", "label": "Search articles"},
+            {"href": f"/{DB_NAME}/latest_articles", "label": "Latest articles"},
+            {"href": f"/{DB_NAME}/changed_articles", "label": "Articles changed after publication"},
+            {"href": f"/{DB_NAME}/crawl_history", "label": "Crawl history"}]
+
+
+@hookimpl
+def render_cell(row: Any, value: Any, column: str, table: str | None, database: str, datasette: Any) -> Any:
+    """Article titles (in the articles table) and ``article`` columns (in canned queries) link to the
+    article page."""
+    if _data_dir(datasette) is None or database != DB_NAME or not isinstance(value, str):
+        return None
+    if column == "article" and CAPTURE_ID.match(value):
+        return Markup(f'<a href="/-/article/{escape(value)}">read</a>')
+    if table == "articles" and column == "title" and "id" in row.keys() and row["id"]:
+        return Markup(f'<a href="/-/article/{escape(row["id"])}">{escape(value)}</a>')
+    return None
+
+
+@hookimpl
+def register_routes(datasette: Any) -> list[tuple[str, Any]]:
+    if _data_dir(datasette) is None:
+        return []
+    return [
+        (r"^/-/search$", search_view),
+        (r"^/-/article/(?P<id>[^/]+)$", article_view),
+        (r"^/-/archived/(?P<id>[^/]+)$", archived_view),
+        (r"^/-/warc/(?P<id>[^/]+)$", warc_view),
+    ]
+
+
+# -- views ------------------------------------------------------------------------------------------------
+async def search_view(request: Any, datasette: Any) -> Response:
+    req = search_mod.SearchRequest.from_args(request.args)
+    db = _db(datasette)
+    results: list[dict[str, Any]] = []
+    facets: list[dict[str, Any]] = []
+    total = 0
+    more = False
+    error = None
+    try:
+        sql, count_sql, params = search_mod.build_sql(req)
+        rows = (await db.execute(sql, params)).rows
+        more = len(rows) > search_mod.PAGE_SIZE
+        results = [search_mod.result_view(r) for r in rows[: search_mod.PAGE_SIZE]]
+        total = (await db.execute(count_sql, params)).first()[0]
+        for name, label in (("site", "Site"), ("author", "Author"), ("language", "Language"),
+                            ("year", "Published year"), ("month", "Published month")):
+            if name == "month" and "year" not in req.filters and "month" not in req.filters:
+                continue
+            facet_query, facet_params = search_mod.facet_sql(req, name)
+            values = []
+            for value, n in (await db.execute(facet_query, facet_params)).rows:
+                selected = req.filters.get(name) == str(value)
+                values.append({"value": value, "n": n, "selected": selected,
+                               "url": req.url(**{name: None if selected else value})})
+            facets.append({"name": name, "label": label, "values": values,
+                           "selected": req.filters.get(name)})
+    except sqlite3.OperationalError as exc:
+        error = (f"The search engine could not read this query ({exc}). Put phrases in double quotes, write "
+                 "OR and NOT in capitals, and put * after a word's beginning (harbo*).")
+    except QueryInterrupted:
+        error = "This search took too long; add a word or a filter to narrow it."
+    context = {
+        "req": req, "results": results, "total": total, "facets": facets, "error": error,
+        "page": req.page, "next_url": req.url(page=req.page + 1) if more else None,
+        "prev_url": req.url(page=req.page - 1 if req.page > 2 else None) if req.page > 1 else None,
+        "order_rank_url": req.url(order=None), "order_newest_url": req.url(order="newest"),
+        "active": [{"name": k, "value": v, "url": req.url(**{k: None})} for k, v in req.filters.items()],
+        "first": (req.page - 1) * search_mod.PAGE_SIZE + 1,
+    }
+    html = await datasette.render_template(["morgue_search.html"], context, request=request,
+                                           view_name="morgue_search")
+    return Response.html(html, status=400 if error else 200)
+
+
+async def _row(datasette: Any, table: str, row_id: str) -> dict[str, Any] | None:
+    if not CAPTURE_ID.match(row_id):
+        return None
+    result = (await _db(datasette).execute(f"SELECT * FROM {table} WHERE id = ?", [row_id])).first()
+    return dict(result) if result is not None else None
+
+
+async def article_view(request: Any, datasette: Any) -> Response:
+    article_id = request.url_vars["id"]
+    article = await _row(datasette, "articles", article_id)
+    if article is None:
+        raise NotFound(f"No article with id {article_id!r} in this archive")
+    db = _db(datasette)
+    versions = [dict(r) for r in (await db.execute(
+        "SELECT id, version, latest, captured_at, word_count, title, text_hash FROM articles WHERE url = ? "
+        "ORDER BY version", [article["url"]])).rows]
+    compare = None
+    compare_id = request.args.get("compare")
+    if compare_id:
+        compare = await _row(datasette, "articles", compare_id)
+        if compare is None or compare["url"] != article["url"] or compare["id"] == article["id"]:
+            raise NotFound(f"{compare_id!r} is not another version of this article")
+    elif article["version"] > 1:
+        previous = (await db.execute("SELECT * FROM articles WHERE url = ? AND version < ? ORDER BY version "
+                                     "DESC LIMIT 1", [article["url"], article["version"]])).first()
+        compare = dict(previous) if previous is not None else None
+    context = article_context(
+        article, versions, compare,
+        permalink=datasette.absolute_url(request, f"/-/article/{article_id}"),
+        archived_url=datasette.absolute_url(request, f"/-/archived/{article_id}"),
+        warc_url=f"/-/warc/{article_id}",
+    )
+    html = await datasette.render_template(["morgue_article.html"], context, request=request,
+                                           view_name="morgue_article")
+    return Response.html(html)
+
+
+async def _capture(datasette: Any, capture_id: str) -> dict[str, Any]:
+    row = await _row(datasette, "captures", capture_id)
+    if row is None:
+        raise NotFound(f"No capture with id {capture_id!r} in this archive")
+    return row
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    except (WarcReadError, OSError) as exc:
+        raise DatasetteError(f"The archived copy cannot be read: {exc}", title="Archive problem",
+                             status=500) from exc
+
+
+async def archived_view(request: Any, datasette: Any) -> Response:
+    row = await _capture(datasette, request.url_vars["id"])
+    target = None
+    if row["record_type"] == "revisit":
+        if not row["refers_to"]:
+            raise NotFound(f"Capture {row['id']} is a revisit that names no earlier record")
+        found = (await _db(datasette).execute("SELECT * FROM captures WHERE record_id = ?",
+                                              [row["refers_to"]])).first()
+        if found is None:
+            raise NotFound(f"Capture {row['id']} refers to {row['refers_to']}, which is not in this archive")
+        target = dict(found)
+    page = await _in_thread(archived_page, _data_dir(datasette) / "warc", row, target)
+    return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
+
+
+async def warc_view(request: Any, datasette: Any) -> Response:
+    row = await _capture(datasette, request.url_vars["id"])
+    record = await _in_thread(raw_record, _data_dir(datasette) / "warc", row)
+    return Response(record.body, status=200, headers=record.headers, content_type=record.content_type)

@@ -1,0 +1,66 @@
+"""What the archive holds, for the home page: totals, and per site its articles, dates and last crawl."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archive.datasette.display import human_date
+
+__all__ = ["archive_summary"]
+
+_SITES = """
+WITH names AS (
+  SELECT site AS name FROM articles WHERE site IS NOT NULL
+  UNION SELECT site FROM crawls WHERE site IS NOT NULL
+  UNION SELECT name FROM sites
+), last AS (
+  SELECT c.* FROM crawls c
+  WHERE c.id = (SELECT c2.id FROM crawls c2 WHERE c2.site = c.site ORDER BY c2.started_at DESC, c2.id DESC
+                LIMIT 1)
+)
+SELECT names.name AS site,
+  (SELECT max(site_name) FROM articles WHERE site = names.name) AS site_name,
+  (SELECT count(*) FROM articles WHERE site = names.name AND latest = 1) AS articles,
+  (SELECT count(*) FROM articles WHERE site = names.name) AS versions,
+  (SELECT min(published) FROM articles WHERE site = names.name) AS first_published,
+  (SELECT max(published) FROM articles WHERE site = names.name) AS last_published,
+  (SELECT count(*) FROM crawls WHERE site = names.name) AS crawls,
+  last.started_at AS last_crawl, last.finished_at AS last_finished, last.status AS last_status,
+  last.pages AS last_pages, last.new_articles AS last_new, last.new_versions AS last_versions,
+  last.errors AS last_errors
+FROM names LEFT JOIN last ON last.site = names.name
+ORDER BY articles DESC, names.name
+"""
+
+_TOTALS = """
+SELECT (SELECT count(*) FROM articles WHERE latest = 1) AS articles,
+       (SELECT count(*) FROM articles) AS versions,
+       (SELECT count(*) FROM captures) AS captures,
+       (SELECT count(*) FROM crawls) AS crawls,
+       (SELECT min(published) FROM articles) AS first_published,
+       (SELECT max(published) FROM articles) AS last_published,
+       (SELECT min(captured_at) FROM captures) AS first_captured,
+       (SELECT max(captured_at) FROM captures) AS last_captured
+"""
+
+_RECENT = """
+SELECT id, title, url, site, site_name, published, captured_at, version FROM articles WHERE latest = 1
+ORDER BY coalesce(published, captured_at) DESC, id LIMIT 8
+"""
+
+
+async def archive_summary(db: Any) -> dict[str, Any]:
+    """Totals, sites and the most recent articles, read through datasette's database object."""
+    totals = dict((await db.execute(_TOTALS)).first())
+    sites = []
+    for row in (await db.execute(_SITES)).rows:
+        site = dict(row)
+        site["first_published_h"] = human_date(site["first_published"], with_time=False)
+        site["last_published_h"] = human_date(site["last_published"], with_time=False)
+        site["last_crawl_h"] = human_date(site["last_finished"] or site["last_crawl"])
+        sites.append(site)
+    recent = [{**dict(row), "published_h": human_date(row["published"], with_time=False)}
+              for row in (await db.execute(_RECENT)).rows]
+    for key in ("first_published", "last_published", "first_captured", "last_captured"):
+        totals[key + "_h"] = human_date(totals[key], with_time=key.endswith("captured"))
+    return {"totals": totals, "sites": sites, "recent": recent}
