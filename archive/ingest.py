@@ -155,12 +155,14 @@ RulesFor = Callable[[str | None], Mapping[str, Any] | None]
 
 
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
-                 only_missing: bool = False, progress: Callable[[str], None] | None = None) -> IngestStats:
+                 only_missing: bool = False, progress: Callable[[str], None] | None = None,
+                 foreign_filter: Callable[[str], bool] | None = None) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
     with a ``urn:text:`` resource concurrent to them, and later fetches of the same URLs. In files from
-    other tools every HTML page with a 200 status is tried. ``only_missing`` skips records already indexed
+    other tools every HTML page with a 200 status whose URL passes ``foreign_filter`` (e.g. the crawler's
+    article-URL heuristics; all pages when None) is tried. ``only_missing`` skips records already indexed
     (for ``verify --repair``), so nothing indexed is filed twice.
     """
     stats = IngestStats()
@@ -201,6 +203,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     pending.sort(key=lambda p: (p.capture["captured_at"], p.capture["warc_file"], p.capture["warc_offset"]))
     for item in pending:
         if item.morgue and item.url not in article_urls and not _was_article(index, item.url):
+            continue
+        if not item.morgue and foreign_filter is not None and not foreign_filter(item.url):
             continue
         try:
             record = read_record(item.path.parent, item.capture["warc_file"], item.capture["warc_offset"])

@@ -263,7 +263,7 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
             chunked += chunk
     facts = RecordFacts(
         file=name, offset=offset, length=0, record_id=record_id, record_type=record_type,
-        uri=_header(headers, "WARC-Target-URI") or "", date=_header(headers, "WARC-Date") or "",
+        uri=(_header(headers, "WARC-Target-URI") or "").strip("<>"), date=_header(headers, "WARC-Date") or "",
         payload_digest=payload_digest, refers_to=_header(headers, "WARC-Refers-To"),
         refers_to_uri=_header(headers, "WARC-Refers-To-Target-URI"))
     if remaining > 0:
@@ -275,7 +275,8 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
     trailer = stream.read(4)
     if trailer != b"\r\n\r\n":
         problems.append(Problem("incomplete-record", name, offset,
-                                f"{record_type} {record_id}: not followed by the CRLF CRLF that ends a record"))
+                                f"{record_type} {record_id}: not followed by the CRLF CRLF that ends "
+                                "a record"))
         facts.complete = False
     if block_hasher is not None and block_digest and not digest_matches(block_digest, block_hasher.digest()):
         problems.append(Problem("block-digest", name, offset,
@@ -353,14 +354,16 @@ def _check_revisits(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None
             target = by_id.get(facts.refers_to) if facts.refers_to else responses_by_uri.get(
                 (facts.refers_to_uri or facts.uri, facts.payload_digest))
             if target is None:
-                wanted = facts.refers_to or f"a response for {facts.refers_to_uri} with {facts.payload_digest}"
+                wanted = facts.refers_to or (
+                    f"a response for {facts.refers_to_uri} with {facts.payload_digest}")
                 report.problems.append(Problem("missing-revisit-target", facts.file, facts.offset,
                                                f"revisit {facts.record_id} refers to {wanted}, "
                                                "which is in no WARC file here"))
-            elif facts.payload_digest and target.payload_digest and facts.payload_digest != target.payload_digest:
-                report.problems.append(Problem("revisit-digest", facts.file, facts.offset,
-                                               f"revisit {facts.record_id} says {facts.payload_digest} but its "
-                                               f"target {target.record_id} has {target.payload_digest}"))
+            elif target.payload_digest and facts.payload_digest not in (None, target.payload_digest):
+                report.problems.append(Problem(
+                    "revisit-digest", facts.file, facts.offset,
+                    f"revisit {facts.record_id} says {facts.payload_digest} but its target "
+                    f"{target.record_id} has {target.payload_digest}"))
 
 
 def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, int], RecordFacts],
@@ -442,3 +445,69 @@ def verify_archive(warc_dir: Path, db_path: Path | None, *, include_open: bool =
     if db_path is not None and db_path.exists():
         _check_index(report, db_path, by_place, by_id, present)
     return report
+
+
+# -- repair -----------------------------------------------------------------------------------------
+def repair_archive(data_path: Path, report: VerifyReport, *, rules_for: Any = None) -> list[str]:
+    """Finish ``.open`` files left by a crash and index what is missing; returns what was done.
+
+    A crashed file is copied to ``backups/`` first, then cut after its last complete record and renamed
+    to its final name. Index rows that pointed into the cut-off tail are removed (after a backup of the
+    database). Corrupt records in finished files are evidence, not debris: they are reported, never cut.
+    """
+    import os
+    import shutil
+    from datetime import UTC, datetime
+
+    from archive.index import Index
+    from archive.ingest import ingest_files
+    from archive.reindex import backup_database
+
+    warc_dir = data_path / "warc"
+    backups = data_path / "backups"
+    db_path = data_path / "morgue.db"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    actions: list[str] = []
+    finished: list[tuple[str, int]] = []
+    for scan in report.files:
+        if not scan.path.name.endswith(OPEN_SUFFIX):
+            continue
+        final = warc_dir / scan.name
+        if final.exists():
+            actions.append(f"left {scan.path.name} alone: a finished {final.name} already exists")
+            continue
+        backups.mkdir(parents=True, exist_ok=True)
+        backup = backups / f"{scan.path.name}.{stamp}"
+        shutil.copy2(scan.path, backup)
+        size = scan.path.stat().st_size
+        if scan.good_end == 0:
+            os.replace(scan.path, backups / f"{scan.path.name}.empty.{stamp}")
+            actions.append(f"moved {scan.path.name} to {backups}: it holds no complete record")
+            continue
+        with open(scan.path, "r+b") as fh:
+            fh.truncate(scan.good_end)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(scan.path, final)
+        finished.append((scan.name, scan.good_end))
+        dropped = size - scan.good_end
+        actions.append(f"finished {final.name}: cut at offset {scan.good_end}, dropping {dropped} "
+                       f"bytes of an incomplete record (the original is kept as {backup})")
+    to_index = sorted({p.file for p in report.problems if p.kind == "not-indexed"} | {n for n, _ in finished})
+    if not to_index:
+        return actions
+    if db_path.exists():
+        saved = backup_database(db_path, backups, label="before-repair")
+        actions.append(f"backed up the index as {saved}")
+    with Index(db_path) as index:
+        for name, cut in finished:
+            for table in ("articles", "captures"):
+                cursor = index.db.execute(
+                    f"DELETE FROM {table} WHERE warc_file = ? AND warc_offset >= ?", [name, cut])  # noqa: S608
+                if cursor.rowcount:
+                    actions.append(f"removed {cursor.rowcount} {table} rows pointing past the cut in {name}")
+        stats = ingest_files(index, [warc_dir / name for name in to_index], rules_for=rules_for,
+                             only_missing=True)
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items())) or "no articles"
+    actions.append(f"indexed {stats.captures} missing captures from {len(to_index)} file(s) ({outcomes})")
+    return actions
