@@ -1,0 +1,162 @@
+"""Whole-crawl throughput against plain trafilatura, measured in the same run (issue 7).
+
+    python benchmarks/bench_crawl.py [--pages 2000] [--workers 2] [--memory]
+
+1. Baseline: ``trafilatura.extract(html, url=url, with_metadata=True)`` over the site's pages in
+   ``--workers`` processes (pages/s, wall clock).
+2. morgue: ``morgue crawl`` of the same pages from a local server (sitemap index → every page): fetch,
+   WARC, extraction with boilerplate removal, index; politeness off for loopback
+   (DOWNLOAD_DELAY=0, AUTOTHROTTLE_ENABLED=False). pages/s from the crawl's own timing.
+3. ``morgue reindex`` of that archive, if the command exists (pages/s).
+4. With --memory: peak RSS of the crawl process tree at --pages and at 10x --pages.
+Prints the ratios (target: crawl ≥ 0.85x, reindex ≥ 0.9x) and the index size over the extracted text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchsite import build_site, serve, write_sitemaps  # noqa: E402
+
+
+def _extract(args: tuple[bytes, str]) -> int:
+    import trafilatura
+
+    html, url = args
+    result = trafilatura.extract(html, url=url, with_metadata=True)
+    return len(result or "")
+
+
+def baseline(root: Path, base: str, paths: list[str], workers: int) -> float:
+    jobs = [((root / p.lstrip("/")).read_bytes(), base + p) for p in paths]
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
+        pool.map(_extract, jobs[: workers * 2])  # warm up imports in every worker
+        start = time.perf_counter()
+        pool.map(_extract, jobs, chunksize=4)
+        elapsed = time.perf_counter() - start
+    return len(jobs) / elapsed
+
+
+def run_measured(args: list[str]) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """Run a morgue command; wall seconds and peak RSS (bytes) of its whole process tree."""
+    start = time.perf_counter()
+    process = psutil.Popen(
+        [sys.executable, "-m", "morgue.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    out, err = process.communicate()
+    elapsed = time.perf_counter() - start
+    completed = subprocess.CompletedProcess(args, process.returncode, out, err)
+    if process.returncode != 0:
+        sys.exit(f"morgue {' '.join(args[:1])} failed:\n{err[-3000:]}")
+    return elapsed, peak, completed
+
+
+def crawl(sitemap: str, data: Path) -> tuple[float, int, int]:
+    wall, peak, _ = run_measured(
+        [
+            "crawl",
+            sitemap,
+            "--data",
+            str(data),
+            "-s",
+            "DOWNLOAD_DELAY=0",
+            "-s",
+            "AUTOTHROTTLE_ENABLED=False",
+            "-s",
+            "MORGUE_PROGRESS_INTERVAL=0",
+        ]
+    )
+    db = sqlite3.connect(data / "morgue.db")
+    seconds, pages = db.execute("SELECT seconds, pages FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
+    return pages / (seconds or wall), peak, pages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="also crawl 10x pages and compare peak RSS")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary site and archive")
+    options = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="morgue-bench-"))
+    root = work / "site"
+    paths = build_site(root, options.pages * (10 if options.memory else 1))
+    server, base = serve(root)
+    try:
+        small = paths[: options.pages]
+        write_sitemaps(root, base, small)
+        sitemap = f"{base}/sitemap_index.xml"
+        print(f"site: {len(small)} pages at {base} (work dir {work})")
+
+        ref = baseline(root, base, small, options.workers)
+        print(f"trafilatura.extract(with_metadata=True), {options.workers} processes: {ref:7.1f} pages/s")
+
+        rate, peak, fetched = crawl(sitemap, work / "data")
+        print(
+            f"morgue crawl (fetch + WARC + extract + index):      {rate:7.1f} pages/s "
+            f"({fetched} pages, peak RSS {peak / 2**20:.0f} MiB)"
+        )
+        print(f"  ratio crawl / trafilatura: {rate / ref:.2f}x  (target >= 0.85x)")
+
+        db = sqlite3.connect(work / "data" / "morgue.db")
+        text_bytes = db.execute(
+            "SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM articles"
+        ).fetchone()[0]
+        articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        db.close()
+        db_bytes = sum(p.stat().st_size for p in (work / "data").glob("morgue.db*"))
+        print(
+            f"  index: {articles} articles, {db_bytes / 2**20:.1f} MiB "
+            f"for {text_bytes / 2**20:.1f} MiB of text "
+            f"= {db_bytes / max(text_bytes, 1):.2f}x  (target <= 1.5x)"
+        )
+
+        help_text = subprocess.run(
+            [sys.executable, "-m", "morgue.cli", "--help"], capture_output=True, text=True
+        ).stdout
+        if " reindex " in help_text:
+            wall, _, _ = run_measured(["reindex", "--data", str(work / "data")])
+            print(
+                f"morgue reindex: {articles / wall:7.1f} articles/s  ratio {articles / wall / ref:.2f}x "
+                "(target >= 0.9x; wall clock incl. start-up)"
+            )
+
+        if options.memory:
+            write_sitemaps(root, base, paths)
+            big_rate, big_peak, big_fetched = crawl(sitemap, work / "data-big")
+            print(
+                f"memory: peak RSS {peak / 2**20:.0f} MiB after {fetched} pages, {big_peak / 2**20:.0f} MiB "
+                f"after {big_fetched} pages = {big_peak / max(peak, 1):.2f}x (target <= 1.10x); "
+                f"{big_rate:.1f} pages/s"
+            )
+    finally:
+        server.terminate()
+        server.wait()
+        if not options.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

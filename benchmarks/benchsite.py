@@ -1,0 +1,88 @@
+"""A local news site for benchmarks: real article pages (the shared corpus when present, else the demo
+site's articles) repeated under distinct URLs up to N pages, listed in sitemaps, served by a subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def corpus_pages() -> list[bytes]:
+    """Page bytes as captured: ../shared/corpus (all sets) if present, else the demo site's articles."""
+    shared = Path(os.environ.get("MORGUE_SHARED") or REPO.parent / "shared") / "corpus"
+    pages: list[bytes] = []
+    if shared.is_dir():
+        for path in sorted(shared.glob("*/*.html.gz")):
+            pages.append(gzip.decompress(path.read_bytes()))
+    else:
+        demo = REPO / "morgue" / "demo_site"
+        for path in sorted(demo.glob("*/20*/*/*.html")):
+            pages.append(path.read_bytes().replace(b"{{BASE}}", b""))
+    return pages
+
+
+def build_site(root: Path, count: int) -> list[str]:
+    """Write ``count`` pages under root/a/ and sitemaps listing them; returns the page paths."""
+    pages = corpus_pages()
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = f"/a/{i:06d}-story.html"
+        (root / path.lstrip("/")).write_bytes(pages[i % len(pages)])
+        paths.append(path)
+    (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    return paths
+
+
+def write_sitemaps(root: Path, base: str, paths: list[str], per_file: int = 5000) -> str:
+    """A sitemap index over sitemaps of ``per_file`` URLs; returns the index URL."""
+    names = []
+    for n in range(0, len(paths), per_file):
+        name = f"sitemap-{n // per_file}.xml"
+        urls = "".join(f"<url><loc>{escape(base + p)}</loc></url>" for p in paths[n : n + per_file])
+        (root / name).write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns='
+            f'"http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+        )
+        names.append(name)
+    index = "".join(f"<sitemap><loc>{base}/{name}</loc></sitemap>" for name in names)
+    (root / "sitemap_index.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns='
+        f'"http://www.sitemaps.org/schemas/sitemap/0.9">{index}</sitemapindex>'
+    )
+    return f"{base}/sitemap_index.xml"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Serve root with the standard library's threading HTTP server in another process."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/robots.txt", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return process, base
