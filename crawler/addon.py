@@ -9,12 +9,19 @@ __all__ = ["MorgueAddon"]
 CAPTURE = "crawler.capture.WarcCapture"
 PIPELINE = "crawler.pipelines.ArticlePipeline"
 PROGRESS = "crawler.progress.CrawlProgress"
+ROBOTS = "crawler.robots.RobotsReport"
+SCRAPY_ROBOTS = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
+BACKOFF = "crawler.backoff.BackOff"
 
 
 class MorgueAddon:
-    """Adds the WARC capture extension, the article pipeline and progress reporting."""
+    """Adds the WARC capture extension, the article pipeline, progress reporting, the robots.txt report
+    (in place of Scrapy's own robots.txt middleware, at its priority) and per-host back-off."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings["EXTENSIONS"] = {**settings.getdict("EXTENSIONS"), CAPTURE: 100, PROGRESS: 500}
         settings["ITEM_PIPELINES"] = {**settings.getdict("ITEM_PIPELINES"), PIPELINE: 300}
         settings.set("LOGSTATS_INTERVAL", 0, priority="addon")
+        # Back-off sees a response before RetryMiddleware (550) re-queues it.
+        settings["DOWNLOADER_MIDDLEWARES"] = {**settings.getdict("DOWNLOADER_MIDDLEWARES"),
+                                              SCRAPY_ROBOTS: None, ROBOTS: 100, BACKOFF: 560}

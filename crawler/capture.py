@@ -52,6 +52,11 @@ def exchange_from_scrapy(response: Response, request: Request) -> HttpExchange:
     )
 
 
+def _is_article(request: Request) -> bool:
+    """Article pages count in a crawl's unchanged / not-modified totals; sitemaps, feeds and sections not."""
+    return request.meta.get("morgue_role") == "article"
+
+
 def _kind(status: int) -> str:
     if status == 304:
         return "not-modified"
@@ -116,7 +121,8 @@ class WarcCapture:
                               payload_length=0, site=session.site, crawl_id=session.crawl_id,
                               kind="not-modified", revisit_profile=REVISIT_NOT_MODIFIED,
                               refers_to=known["record_id"])
-            session.count("not_modified")
+            session.count("not_modified" if _is_article(request) else "not_modified_other")
+            self.crawler.stats.inc_value("morgue/recrawl/not_modified")
         elif known and exchange.status == 200 and known["payload_digest"] == sha256_digest(exchange.body):
             pointer = session.writer.write_revisit(
                 exchange, profile=REVISIT_IDENTICAL, refers_to=known["record_id"],
@@ -126,7 +132,8 @@ class WarcCapture:
                               payload_length=len(exchange.body), site=session.site,
                               crawl_id=session.crawl_id, kind="unchanged",
                               revisit_profile=REVISIT_IDENTICAL, refers_to=known["record_id"])
-            session.count("identical")
+            session.count("identical" if _is_article(request) else "identical_other")
+            self.crawler.stats.inc_value("morgue/recrawl/identical_payload")
             request.meta["morgue_unchanged"] = True
         else:
             pointer = session.writer.write_exchange(exchange)

@@ -5,15 +5,16 @@ Pure functions over bytes and strings, so they are tested without a crawl.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import feedparser
 from lxml import etree
 
-__all__ = ["Discovered", "parse_sitemap", "parse_feed", "looks_like_article", "parse_date"]
+__all__ = ["Discovered", "parse_sitemap", "parse_feed", "looks_like_article", "parse_date", "date_from_url"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +123,21 @@ def looks_like_article(url: str) -> bool:
     if slug.count("-") >= 3 or slug.count("_") >= 3:
         return True
     return bool(re.search(r"\d{5,}", slug)) and len(last) >= 2
+
+
+_YMD_IN_PATH = re.compile(r"/((?:19|20)\d\d)[/-](0?[1-9]|1[0-2])(?:[/-](0?[1-9]|[12]\d|3[01]))?(?=[/-]|$)")
+
+
+def date_from_url(url: str) -> datetime | None:
+    """The *latest* moment a dated path allows (``/2026/10/`` → end of 31 October 2026, UTC), so a date
+    cut-off can skip section links without fetching them and never skips an article it should keep."""
+    match = _YMD_IN_PATH.search(urlsplit(url).path)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    day = int(match.group(3)) if match.group(3) else calendar.monthrange(year, month)[1]
+    try:
+        start = datetime(year, month, day, tzinfo=UTC)
+    except ValueError:
+        return None
+    return start + timedelta(days=1) - timedelta(microseconds=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,16 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.settings import Settings
+from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
 from archive.datadir import DataDir
 from archive.lock import DataDirLock
 from crawler.spiders.news import NewsSpider
+from morgue import __version__
 from morgue.seeds import Seed
 
 logger = logging.getLogger("morgue")
 
-__all__ = ["CrawlResult", "crawl_settings", "run_crawls"]
+__all__ = ["CrawlResult", "crawl_settings", "run_crawls", "job_dir"]
 
 _ENDED_WELL = {"finished", "closespider_pagecount", "closespider_itemcount", "closespider_timeout"}
 
@@ -33,9 +35,21 @@ class CrawlResult:
     summary: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
+    resumed: bool = False
+
     @property
     def ok(self) -> bool:
         return self.reason in _ENDED_WELL
+
+
+def job_dir(data_dir: Path, site: str) -> Path:
+    """Where Scrapy keeps a site's pending requests and seen fingerprints (JOBDIR) between runs."""
+    return data_dir / "jobs" / site
+
+
+def has_saved_job(data_dir: Path, site: str) -> bool:
+    """Whether an interrupted crawl of ``site`` left state to resume from."""
+    return (job_dir(data_dir, site) / "requests.seen").exists()
 
 
 def crawl_settings(seed: Seed, data_dir: Path, overrides: Mapping[str, Any] | None = None,
@@ -52,29 +66,66 @@ def crawl_settings(seed: Seed, data_dir: Path, overrides: Mapping[str, Any] | No
         settings.set("CLOSESPIDER_PAGECOUNT", seed.max_pages, priority="project")
     settings.setdict(dict(seed.settings), priority="spider")
     settings.setdict(dict(overrides or {}), priority="cmdline")
+    if (settings.getpriority("USER_AGENT") or 0) <= SETTINGS_PRIORITIES["project"]:
+        # not set by the seed or -s: name morgue and the operator's contact URL
+        contact = settings.get("MORGUE_CONTACT_URL")
+        agent = f"morgue/{__version__}" + (f" (+{contact})" if contact else "")
+        settings.set("USER_AGENT", agent, priority="project")
+    if settings.getbool("MORGUE_RESUME") and not settings.get("JOBDIR"):
+        settings.set("JOBDIR", str(job_dir(data_dir, seed.name)), priority="project")
     return settings
 
 
 def run_crawls(seeds: Sequence[Seed], data_dir: Path, *, overrides: Mapping[str, Any] | None = None,
-               since: datetime | None = None, log_level: str = "WARNING") -> list[CrawlResult]:
-    """Crawl every seed (concurrently, one Scrapy crawler each) into ``data_dir``; blocks until done."""
+               since: datetime | None = None, log_level: str = "WARNING", restart: bool = False,
+               lock: bool = True) -> list[CrawlResult]:
+    """Crawl every seed (concurrently, one Scrapy crawler each) into ``data_dir``; blocks until done.
+
+    A crawl that was interrupted (Ctrl-C, SIGTERM, a page limit) resumes from its saved JOBDIR, unless
+    ``restart``. ``lock=False`` when the caller already holds the data directory's lock (run-due).
+    """
     data = DataDir(data_dir).check(create=True)
-    with DataDirLock(data.path):
-        base = crawl_settings(seeds[0], data.path, overrides, log_level=log_level)
-        process = CrawlerProcess(base, install_root_handler=True)
-        crawlers: list[tuple[Seed, Crawler]] = []
-        for position, seed in enumerate(seeds):
-            if seed.robots == "ignore":
-                logger.warning("%s: robots.txt is IGNORED for this site (robots = \"ignore\" in %s)",
-                               seed.name, seed.source)
-            settings = crawl_settings(seed, data.path, overrides, log_level=log_level)
-            crawler = Crawler(NewsSpider, settings, init_reactor=position == 0)
-            crawlers.append((seed, crawler))
-            process.crawl(crawler, seed=seed, since=since)
-        process.start()
+    held = DataDirLock(data.path) if lock else None
+    if held is not None:
+        held.acquire()
+    try:
+        crawlers = _start(seeds, data.path, overrides, since, log_level, restart)
+    finally:
+        if held is not None:
+            held.release()
     results = []
-    for seed, crawler in crawlers:
+    for seed, crawler, resumed in crawlers:
         stats = crawler.stats.get_stats() if crawler.stats else {}
-        results.append(CrawlResult(site=seed.name, reason=str(stats.get("finish_reason", "not started")),
-                                   summary=dict(stats.get("morgue/summary") or {}), stats=stats))
+        result = CrawlResult(site=seed.name, reason=str(stats.get("finish_reason", "not started")),
+                             summary=dict(stats.get("morgue/summary") or {}), stats=stats, resumed=resumed)
+        jobdir = crawler.settings.get("JOBDIR")
+        if jobdir and result.reason == "finished" and Path(jobdir) == job_dir(data.path, seed.name):
+            shutil.rmtree(jobdir, ignore_errors=True)  # done: the next run starts from the sitemaps again
+        results.append(result)
     return results
+
+
+def _start(seeds: Sequence[Seed], data_path: Path, overrides: Mapping[str, Any] | None,
+           since: datetime | None, log_level: str, restart: bool) -> list[tuple[Seed, Crawler, bool]]:
+    base = crawl_settings(seeds[0], data_path, overrides, log_level=log_level)
+    process = CrawlerProcess(base, install_root_handler=True)
+    crawlers: list[tuple[Seed, Crawler, bool]] = []
+    for position, seed in enumerate(seeds):
+        settings = crawl_settings(seed, data_path, overrides, log_level=log_level)
+        if not settings.getbool("ROBOTSTXT_OBEY"):
+            where = f'robots = "ignore" in {seed.source}' if seed.robots == "ignore" else "a setting"
+            logger.warning("%s: robots.txt is IGNORED for this site (%s)", seed.name, where)
+        resumed = False
+        if settings.get("JOBDIR") and Path(settings["JOBDIR"]) == job_dir(data_path, seed.name):
+            if restart:
+                shutil.rmtree(job_dir(data_path, seed.name), ignore_errors=True)
+            elif has_saved_job(data_path, seed.name):
+                resumed = True
+                logger.warning("%s: resuming the interrupted crawl saved in %s (--restart to start over)",
+                               seed.name, job_dir(data_path, seed.name))
+        settings.set("MORGUE_RESUMED", resumed, priority="cmdline")
+        crawler = Crawler(NewsSpider, settings, init_reactor=position == 0)
+        crawlers.append((seed, crawler, resumed))
+        process.crawl(crawler, seed=seed, since=since)
+    process.start()
+    return crawlers

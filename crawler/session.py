@@ -36,6 +36,8 @@ class ArchiveSession:
     counts: dict[str, int] = field(default_factory=dict)
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
+    robots_blocked: list[str] = field(default_factory=list)
+    resumed: bool = False
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -101,7 +103,8 @@ def session_for(crawler: Crawler) -> ArchiveSession:
             "morgue-crawl-id": str(crawl_id),
         },
     )
-    session = ArchiveSession(data=data, index=index, writer=writer, site=site, crawl_id=crawl_id)
+    session = ArchiveSession(data=data, index=index, writer=writer, site=site, crawl_id=crawl_id,
+                             resumed=settings.getbool("MORGUE_RESUMED"))
     session.known = index.known_urls()
     crawler._morgue_session = session  # type: ignore[attr-defined]
     return session
@@ -124,9 +127,15 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
         "status": status, "seconds": seconds,
         "pages": int(stats.get("response_received_count", 0)),
         "captures": c.get("captures", 0), "new_articles": c.get("new", 0),
-        "new_versions": c.get("version", 0), "unchanged": c.get("unchanged", 0),
+        "new_versions": c.get("version", 0),
+        # unchanged: fetched again with the same payload (a revisit) or the same extracted text
+        "unchanged": c.get("unchanged", 0) + c.get("identical", 0),
         "not_modified": c.get("not_modified", 0),
+        "skipped_known": c.get("skipped_known", 0), "rechecked": c.get("rechecked", 0),
+        "skipped_before_since": c.get("skipped_before_since", 0),
         "robots_blocked": int(stats.get("robotstxt/forbidden", 0)),
+        "robots_blocked_urls": json.dumps(session.robots_blocked),
+        "resumed": int(session.resumed),
         "errors": sum(session.errors_by_kind.values()),
         "errors_by_kind": json.dumps(session.errors_by_kind, sort_keys=True),
     }

@@ -9,11 +9,13 @@ SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
 # Politeness: identify ourselves, obey robots.txt, adapt to the server, back off on errors.
+# USER_AGENT is rebuilt from MORGUE_CONTACT_URL (crawler.runner.crawl_settings) unless set explicitly:
+# operators should point it at a page saying who runs the archive and how to reach them.
 MORGUE_CONTACT_URL = "https://github.com/morgue-archive/morgue"
 USER_AGENT = f"morgue/{__version__} (+{MORGUE_CONTACT_URL})"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 32
-CONCURRENT_REQUESTS_PER_DOMAIN = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
@@ -45,3 +47,9 @@ MORGUE_WARC_PREFIX = "morgue"
 MORGUE_OPERATOR = ""
 MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
 MORGUE_PROGRESS_INTERVAL = 5.0
+# Per-host back-off on 429/5xx (crawler/backoff.py): delay doubles from BASE up to MAX, honours Retry-After.
+MORGUE_BACKOFF_ENABLED = True
+MORGUE_BACKOFF_BASE = 1.0
+MORGUE_BACKOFF_MAX = 120.0
+# Resumable crawls: Scrapy's JOBDIR under DATA/jobs/<site>/, kept when a crawl is interrupted.
+MORGUE_RESUME = True

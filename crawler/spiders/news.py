@@ -16,7 +16,10 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.gz import gunzip
 
 from archive.urls import normalize_url
-from crawler.discovery import Discovered, looks_like_article, parse_feed, parse_sitemap
+from archive.warc_reader import read_record
+from crawler.discovery import Discovered, date_from_url, looks_like_article, parse_feed, parse_sitemap
+from crawler.incremental import RECHECK, SKIP, KnownPage, RecrawlPolicy, load_known_pages
+from crawler.session import session_for
 from morgue.seeds import Seed, load_seed
 
 __all__ = ["NewsSpider"]
@@ -42,11 +45,42 @@ class NewsSpider(Spider):
             since = parse_since(since)
         self.since: datetime | None = since or self.seed.since
         self._sitemaps_seen: set[str] = set()
+        self._decided: set[str] = set()
+        self.policy: RecrawlPolicy | None = None
 
     # -- start ----------------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
+        self.policy = self._load_policy()
         for request in self.start_requests_list():
             yield request
+        for request in self._fresh_rechecks():
+            yield request
+
+    def _load_policy(self) -> RecrawlPolicy:
+        """What the archive already holds, for deciding which known articles to fetch again."""
+        session = session_for(self.crawler)
+        pages, fetched_for, by_site = load_known_pages(session.index.db)
+        warc_dir = session.data.warc_dir
+
+        def location_of(page: KnownPage) -> str | None:
+            if page.warc_file is None or page.warc_offset is None:
+                return None
+            try:
+                return read_record(warc_dir, page.warc_file, page.warc_offset).http_header("Location")
+            except Exception as exc:  # noqa: BLE001 - an unreadable old record only costs a re-fetch
+                self.logger.warning("cannot read the archived redirect of %s: %s", page.url, exc)
+                return None
+
+        self._site_articles = by_site.get(self.seed.name, [])
+        return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
+                             fetched_for=fetched_for, location_of=location_of)
+
+    def _fresh_rechecks(self) -> Iterable[Request]:
+        """Known articles of this site still within recrawl_within, even if no sitemap lists them now:
+        a stealth edit is most likely in the first days after publication."""
+        assert self.policy is not None
+        for page in self.policy.fresh_pages(self._site_articles):
+            yield from self._article_requests([Discovered(page.url)], source="archive")
 
     def start_requests_list(self) -> list[Request]:
         requests: list[Request] = []
@@ -130,13 +164,34 @@ class NewsSpider(Spider):
             if not self._in_scope(entry.url) or not self.seed.is_article_url(entry.url):
                 continue
             date = entry.date
-            if self.since is not None and date is not None and date < self.since:
-                self.crawler.stats.inc_value("morgue/discovery/skipped_before_since")
-                continue
             url = normalize_url(entry.url)
-            meta = {"morgue_role": "article", "morgue_source": source,
-                    "morgue_listed_date": date.isoformat() if date else None}
-            yield Request(url, callback=self.parse_article, meta=meta)
+            if self.since is not None:
+                # a sitemap/feed date, else the latest moment a dated path (/2026/10/) allows
+                latest = date or date_from_url(url)
+                if latest is not None and latest < self.since:
+                    self._count("skipped_before_since", "morgue/discovery/skipped_before_since")
+                    continue
+            meta: dict[str, Any] = {"morgue_role": "article", "morgue_source": source,
+                                    "morgue_listed_date": date.isoformat() if date else None}
+            headers: dict[str, str] = {}
+            if self.policy is not None:
+                decision = self.policy.decide(url, published=entry.published, lastmod=entry.lastmod)
+                if decision.url in self._decided:
+                    continue
+                self._decided.add(decision.url)
+                if decision.action == SKIP:
+                    self._count("skipped_known", "morgue/recrawl/skipped_known")
+                    continue
+                if decision.action == RECHECK:
+                    self._count("rechecked", "morgue/recrawl/rechecked")
+                    headers = decision.headers
+                    meta["morgue_recheck"] = decision.reason
+                url = decision.url
+            yield Request(url, callback=self.parse_article, meta=meta, headers=headers)
+
+    def _count(self, key: str, stat: str) -> None:
+        session_for(self.crawler).count(key)
+        self.crawler.stats.inc_value(stat)
 
     # -- articles -------------------------------------------------------------------------------------
     def parse_article(self, response: Response) -> Iterable[dict[str, Any]]:

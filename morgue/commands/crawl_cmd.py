@@ -25,25 +25,36 @@ def parse_setting(text: str) -> tuple[str, Any]:
 
 
 def _print_summary(results: list[Any], data_path: Path) -> None:
+    import json
+
     for result in results:
         s = result.summary
         seconds = s.get("seconds") or 0
+        resumed = " (resumed)" if result.resumed else ""
         click.echo(
-            f"{result.site}: {result.reason} in {seconds:.1f}s — {s.get('pages', 0)} pages, "
+            f"{result.site}: {result.reason}{resumed} in {seconds:.1f}s — {s.get('pages', 0)} pages, "
             f"{s.get('captures', 0)} archived, {s.get('new_articles', 0)} new articles, "
             f"{s.get('new_versions', 0)} new versions, {s.get('unchanged', 0)} unchanged, "
             f"{s.get('not_modified', 0)} not modified, {s.get('robots_blocked', 0)} blocked by robots.txt, "
             f"{s.get('errors', 0)} errors")
+        click.echo(
+            f"  re-crawl: {s.get('rechecked', 0)} known articles re-checked, {s.get('skipped_known', 0)} "
+            f"known articles not re-fetched, {s.get('skipped_before_since', 0)} skipped as too old")
+        for url in json.loads(s.get("robots_blocked_urls") or "[]"):
+            click.echo(f"  blocked by robots.txt: {url}")
+        if result.reason == "shutdown":
+            click.echo(f"  interrupted: the next crawl of {result.site} resumes where this one stopped")
     click.echo(f"archive: {data_path / 'warc'}  index: {data_path / 'morgue.db'}")
 
 
 def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str, Any],
-                   since: Any = None, verbose: bool = False) -> list[Any]:
+                   since: Any = None, verbose: bool = False, restart: bool = False,
+                   lock: bool = True) -> list[Any]:
     from crawler.runner import run_crawls
 
     data = open_data(data_dir, create=True)
     results = run_crawls(seeds, data.path, overrides=settings, since=since,
-                         log_level="INFO" if verbose else "WARNING")
+                         log_level="INFO" if verbose else "WARNING", restart=restart, lock=lock)
     _print_summary(results, data.path)
     failed = [r for r in results if not r.ok]
     if failed:
@@ -59,9 +70,11 @@ def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str,
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="A Scrapy setting, as scrapy crawl -s takes it (repeatable).")
 @click.option("--since", default=None, help="Skip articles dated before this (2026-11-01, or 7d).")
+@click.option("--restart", is_flag=True,
+              help="Discard the saved state of an interrupted crawl instead of resuming it.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
 def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path, settings: tuple[str, ...],
-                  since: str | None, verbose: bool) -> None:
+                  since: str | None, restart: bool, verbose: bool) -> None:
     """Crawl SEED... into the archive: a site name in seeds/, a .toml seed file, or a URL."""
     loaded = [load_seed(arg, seeds_dir) for arg in seeds]  # every seed validated before any fetching
     cutoff = None
@@ -70,7 +83,7 @@ def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path
             cutoff = parse_since(since)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
-    run_and_report(loaded, data_dir, dict(parse_setting(s) for s in settings), cutoff, verbose)
+    run_and_report(loaded, data_dir, dict(parse_setting(s) for s in settings), cutoff, verbose, restart)
 
 
 def demo_seed(base_url: str) -> Seed:
