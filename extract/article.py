@@ -127,12 +127,12 @@ def _extract(
     if doc is None or doc.body is None:
         return None
     lines = [line.strip() for line in xmltotxt(doc.body, False).split("\n")]
-    kept_text = {clean_text(k) for k in protected}
+    kept_text = "\x00".join(clean_text(k) for k in protected)
     paragraphs: list[str] = []
     for line in lines:
         if not line:
             continue
-        if "phrase" in layers and is_appeal(line) and line not in kept_text:
+        if "phrase" in layers and is_appeal(line) and not (kept_text and line in kept_text):
             removed.append(RemovedBlock(line, "phrase", "appeal paragraph"))
         else:
             paragraphs.append(line)
@@ -141,7 +141,7 @@ def _extract(
         known = set(known_repeated)
         body_lines = []
         for para, h in zip(paragraphs, hashes, strict=True):
-            if h in known and para not in kept_text:
+            if h in known and not (kept_text and para in kept_text):
                 removed.append(RemovedBlock(para, "repeated", f"block {h} repeats across this site"))
             else:
                 body_lines.append(para)

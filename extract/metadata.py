@@ -1,6 +1,6 @@
-"""Article metadata from JSON-LD and meta tags, the cheap and precise sources, with trafilatura's
-heuristics only for the title when those lack it (its author heuristics cost as much as a quarter of an
-extraction, so authors come from structured data and rel=author links only). Dates keep their time zone offset (trafilatura drops it)."""
+"""Article metadata from JSON-LD and meta tags, the cheap and precise sources; trafilatura's heuristics
+only for a missing title (its author heuristics cost a quarter of an extraction, so authors come from
+structured data and rel=author links only). Dates keep their time zone offset (trafilatura drops it)."""
 
 from __future__ import annotations
 
@@ -207,3 +207,14 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> Metadata:
         free = {"true": True, "false": False}.get(free.strip().lower())
     md.accessible_for_free = free if isinstance(free, bool) else None
     return md
+
+
+_CANONICAL = re.compile(rb"""<link[^>]+rel=["']?canonical["']?[^>]*>""", re.IGNORECASE)
+_HREF = re.compile(rb"""href=["']?([^"'\s>]+)""", re.IGNORECASE)
+
+
+def canonical_link(data: bytes) -> str | None:
+    """The canonical URL declared in raw page bytes, without parsing the page (for local files)."""
+    tag = _CANONICAL.search(data[:200_000])
+    href = _HREF.search(tag.group(0)) if tag else None
+    return href.group(1).decode("utf-8", "replace") if href else None
