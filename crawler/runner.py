@@ -17,6 +17,7 @@ from archive.datadir import DataDir
 from archive.lock import DataDirLock
 from crawler.spiders.news import NewsSpider
 from morgue import __version__
+from morgue.schedule import has_saved_job, job_dir
 from morgue.seeds import Seed
 
 logger = logging.getLogger("morgue")
@@ -40,16 +41,6 @@ class CrawlResult:
     @property
     def ok(self) -> bool:
         return self.reason in _ENDED_WELL
-
-
-def job_dir(data_dir: Path, site: str) -> Path:
-    """Where Scrapy keeps a site's pending requests and seen fingerprints (JOBDIR) between runs."""
-    return data_dir / "jobs" / site
-
-
-def has_saved_job(data_dir: Path, site: str) -> bool:
-    """Whether an interrupted crawl of ``site`` left state to resume from."""
-    return (job_dir(data_dir, site) / "requests.seen").exists()
 
 
 def crawl_settings(seed: Seed, data_dir: Path, overrides: Mapping[str, Any] | None = None,

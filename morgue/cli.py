@@ -19,6 +19,8 @@ COMMANDS = [
     ("morgue.commands.search_cmd", "search_command"),
     ("morgue.commands.serve_cmd", "serve_command"),
     ("morgue.commands.extract_cmd", "extract_command"),
+    ("morgue.commands.schedule_cmd", "schedule_command"),
+    ("morgue.commands.schedule_cmd", "run_due_command"),
 ]
 
 
