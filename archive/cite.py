@@ -1,0 +1,192 @@
+"""Citations and receipts for a capture: what it is, where it came from, and how to check it.
+
+The digest in a citation is read from the WARC record itself (not only from the index), and the payload
+is hashed again before citing, so a citation never vouches for bytes that are not what the record holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archive.index import Index
+from archive.records import sha256_digest
+from archive.verify import digest_matches
+from archive.warc_reader import read_record
+
+__all__ = ["Citation", "CiteError", "find_capture", "citation_for", "render", "FORMATS"]
+
+FORMATS = ("text", "json", "bibtex", "csl-json")
+
+
+class CiteError(ValueError):
+    """The capture cannot be found or cited; the message says why."""
+
+
+@dataclass
+class Citation:
+    id: str
+    title: str | None
+    publisher: str | None
+    authors: list[str]
+    published: str | None
+    url: str
+    fetched_url: str
+    captured_at: str
+    status: int | None
+    content_type: str | None
+    warc_file: str
+    warc_offset: int
+    warc_length: int
+    record_id: str
+    record_type: str
+    payload_digest: str | None
+    payload_digest_checked: bool
+    version: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_capture(index: Index, capture_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(capture row, article row or None) for a 12-character capture or article id."""
+    wanted = capture_id.strip().lower()
+    capture = index.get_capture(wanted)
+    if capture is None:
+        raise CiteError(f"no capture or article with id {capture_id!r} in this archive "
+                        "(ids are the 12-character codes shown by morgue search)")
+    rows = list(index.db.query("SELECT * FROM articles WHERE capture_id = ?", [wanted]))
+    return capture, (rows[0] if rows else None)
+
+
+def citation_for(index: Index, warc_dir: Path, capture_id: str) -> Citation:
+    capture, article = find_capture(index, capture_id)
+    record = read_record(warc_dir, capture["warc_file"], capture["warc_offset"])
+    if record.pointer.record_id != capture["record_id"]:
+        raise CiteError(f"{capture['warc_file']} offset {capture['warc_offset']} holds "
+                        f"{record.pointer.record_id}, not {capture['record_id']}: run morgue verify")
+    written = record.warc_header("WARC-Payload-Digest")
+    notes: list[str] = []
+    checked = False
+    if record.pointer.record_type == "response" and written:
+        algo = written.split(":", 1)[0].lower()
+        if algo == "sha256":
+            checked = sha256_digest(record.payload) == written
+        else:
+            raw = hashlib.new(algo, record.payload).digest() if algo in hashlib.algorithms_available else b""
+            checked = bool(raw) and digest_matches(written, raw)
+        if not checked:
+            raise CiteError(f"the payload of {capture['record_id']} in {capture['warc_file']} does not match "
+                            f"its digest {written}: the record is damaged (run morgue verify)")
+    elif record.pointer.record_type == "revisit":
+        notes.append(f"a revisit: the payload is that of the earlier record {capture.get('refers_to')}")
+    authors = json.loads(article["authors"]) if article and article.get("authors") else []
+    return Citation(
+        id=capture["id"], title=article["title"] if article else None,
+        publisher=(article.get("site_name") or article.get("site")) if article else capture.get("site"),
+        authors=authors, published=article["published"] if article else None,
+        url=article["url"] if article else capture["url"], fetched_url=capture["url"],
+        captured_at=capture["captured_at"], status=capture["status"], content_type=capture["content_type"],
+        warc_file=capture["warc_file"], warc_offset=capture["warc_offset"],
+        warc_length=capture["warc_length"], record_id=capture["record_id"],
+        record_type=record.pointer.record_type, payload_digest=written, payload_digest_checked=checked,
+        version=article["version"] if article else None, notes=notes,
+    )
+
+
+def _date(text: str | None) -> str:
+    return (text or "")[:10]
+
+
+def _utc(text: str) -> str:
+    return text.replace("T", " ").replace(".000Z", "Z").replace("Z", " UTC")
+
+
+def render(citation: Citation, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(citation.to_dict(), indent=2, ensure_ascii=False)
+    if fmt == "csl-json":
+        return json.dumps([_csl(citation)], indent=2, ensure_ascii=False)
+    if fmt == "bibtex":
+        return _bibtex(citation)
+    if fmt == "text":
+        return _text(citation)
+    raise CiteError(f"unknown citation format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _text(c: Citation) -> str:
+    parts = []
+    if c.authors:
+        parts.append(", ".join(c.authors) + ".")
+    parts.append(f"\u201c{c.title}.\u201d" if c.title else f"{c.url}.")
+    if c.publisher:
+        parts.append(f"{c.publisher}" + (f", {_date(c.published)}." if c.published else "."))
+    elif c.published:
+        parts.append(f"{_date(c.published)}.")
+    parts.append(f"{c.url}.")
+    parts.append(f"Archived {_utc(c.captured_at)} by morgue as capture {c.id}"
+                 f"{f' (version {c.version})' if c.version else ''}: HTTP {c.status} from {c.fetched_url},"
+                 f" WARC file {c.warc_file}, offset {c.warc_offset}, record {c.record_id},"
+                 f" payload digest {c.payload_digest}.")
+    return " ".join(parts)
+
+
+def _date_parts(text: str | None) -> dict[str, Any] | None:
+    day = _date(text)
+    if len(day) != 10:
+        return None
+    year, month, dom = day.split("-")
+    return {"date-parts": [[int(year), int(month), int(dom)]]}
+
+
+def _csl(c: Citation) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": c.id, "type": "article-newspaper" if c.title else "webpage",
+        "title": c.title or c.url, "URL": c.url,
+        "author": [{"literal": name} for name in c.authors],
+        "note": f"Archived copy: morgue capture {c.id}; WARC {c.warc_file} offset {c.warc_offset}; "
+                f"record {c.record_id}; payload digest {c.payload_digest}",
+    }
+    if c.publisher:
+        item["container-title"] = c.publisher
+        item["publisher"] = c.publisher
+    if (issued := _date_parts(c.published)) is not None:
+        item["issued"] = issued
+    if (accessed := _date_parts(c.captured_at)) is not None:
+        item["accessed"] = accessed
+    return item
+
+
+def _bib_escape(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in "{}\\":
+            out.append("\\" + ch if ch != "\\" else "\\textbackslash{}")
+        elif ch in "&%$#_":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _bibtex(c: Citation) -> str:
+    fields = [("title", c.title or c.url)]
+    if c.authors:
+        fields.append(("author", " and ".join("{" + a + "}" for a in c.authors)))
+    if c.publisher:
+        fields.append(("organization", c.publisher))
+    if c.published:
+        fields.append(("date", _date(c.published)))
+    fields += [("url", c.url), ("urldate", _date(c.captured_at)),
+               ("note", f"Archived {_utc(c.captured_at)} as morgue capture {c.id}; WARC {c.warc_file} "
+                        f"offset {c.warc_offset}; record {c.record_id}; payload digest {c.payload_digest}")]
+    lines = [f"@online{{morgue-{c.id},"]
+    for key, value in fields:
+        escaped = value if key in ("url", "author") else _bib_escape(value)
+        lines.append(f"  {key} = {{{escaped}}},")
+    lines.append("}")
+    return "\n".join(lines)

@@ -1,0 +1,350 @@
+"""Commands over the archive of record: show, cite, verify, reindex, export, import, versions, diff,
+timemap. Thin click wrappers over ``archive.*``; every failure is one line naming what and where."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archive.index import Index
+from archive.lock import DataDirLock, LockedError
+from morgue.commands.options import data_option, open_data
+from morgue.errors import MorgueError
+
+__all__ = ["show_command", "cite_command", "verify_command", "reindex_command", "export_command",
+           "import_command", "versions_command", "diff_command", "timemap_command"]
+
+
+def _rules_for(seeds_dir: Path) -> Any:
+    """Per-site extraction rules from the seed files, as the crawl used them (None when there is none)."""
+    from morgue.seeds import load_seed
+
+    cache: dict[str | None, Mapping[str, Any] | None] = {}
+
+    def rules(site: str | None) -> Mapping[str, Any] | None:
+        if site not in cache:
+            path = seeds_dir / f"{site}.toml"
+            cache[site] = load_seed(str(path), seeds_dir).extract if site and path.is_file() else None
+        return cache[site]
+
+    return rules
+
+
+def _seeds_option(fn: Any) -> Any:
+    return click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
+                        show_default=True, help="Seed files whose [extract] rules re-extraction uses.")(fn)
+
+
+def _locked(path: Path) -> DataDirLock:
+    lock = DataDirLock(path)
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        raise MorgueError(str(exc)) from None
+    return lock
+
+
+def _open_index(data_dir: Path | None) -> tuple[Any, Index]:
+    data = open_data(data_dir)
+    try:
+        return data, Index(data.db_path, readonly=True)
+    except FileNotFoundError as exc:
+        raise MorgueError(str(exc)) from None
+
+
+# -- show / cite --------------------------------------------------------------------------------------
+@click.command("show")
+@click.argument("capture_id", metavar="ID")
+@data_option
+@click.option("--raw", "mode", flag_value="raw", help="The archived HTTP payload, byte for byte as stored.")
+@click.option("--decoded", is_flag=True, help="With --raw: undo the Content-Encoding (gzip, br...).")
+@click.option("--text", "mode", flag_value="text", help="The extracted article text.")
+@click.option("--json", "mode", flag_value="json", help="The capture and article rows as JSON.")
+@click.option("--headers", "mode", flag_value="headers", help="The WARC and HTTP headers of the record.")
+def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decoded: bool) -> None:
+    """Show one capture or article by its 12-character ID (from morgue search or versions)."""
+    from archive.cite import CiteError, find_capture
+    from archive.warc_reader import WarcReadError, decode_content_encoding, read_record
+
+    data, index = _open_index(data_dir)
+    with index:
+        try:
+            capture, article = find_capture(index, capture_id)
+        except CiteError as exc:
+            raise MorgueError(str(exc)) from None
+    if decoded and mode != "raw":
+        raise click.BadParameter("--decoded goes with --raw", param_hint="--decoded")
+    if mode == "json":
+        click.echo(json.dumps({"capture": capture, "article": article}, indent=2, ensure_ascii=False))
+        return
+    if mode == "text":
+        if article is None:
+            raise MorgueError(f"capture {capture['id']} ({capture['url']}) is not an article; "
+                              "use --raw or --headers")
+        click.echo((article["title"] or "") + "\n\n" + article["text"])
+        return
+    if mode in ("raw", "headers"):
+        try:
+            record = read_record(data.warc_dir, capture["warc_file"], capture["warc_offset"])
+        except WarcReadError as exc:
+            raise MorgueError(str(exc)) from None
+        if mode == "headers":
+            click.echo(f"{capture['warc_file']} offset {capture['warc_offset']}")
+            for name, value in record.warc_headers:
+                click.echo(f"{name}: {value}")
+            if record.status is not None:
+                click.echo(f"\n{record.protocol} {record.status}")
+                for name, value in record.http_headers:
+                    click.echo(f"{name}: {value}")
+            return
+        payload = record.payload
+        if record.pointer.record_type == "revisit":
+            raise MorgueError(f"capture {capture['id']} is a revisit (no payload of its own); its payload is "
+                              f"in record {capture['refers_to']}")
+        if decoded:
+            try:
+                payload = decode_content_encoding(payload, record.http_header("Content-Encoding"))
+            except ValueError as exc:
+                raise MorgueError(f"cannot decode capture {capture['id']}: {exc}") from None
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+        return
+    title = article["title"] if article else None
+    click.echo(click.style(title or capture["url"], bold=True) + f"  [{capture['id']}]")
+    click.echo(f"  url:         {capture['url']}")
+    if article and article["url"] != capture["url"]:
+        click.echo(f"  filed as:    {article['url']}")
+    click.echo(f"  captured:    {capture['captured_at']}  (HTTP {capture['status']}, {capture['kind']})")
+    if article:
+        click.echo(f"  version:     {article['version']}{' (latest)' if article['latest'] else ''}")
+        click.echo(f"  published:   {article['published'] or '-'}")
+        click.echo(f"  words:       {article['word_count']}")
+    click.echo(f"  warc:        {capture['warc_file']} offset {capture['warc_offset']} "
+               f"length {capture['warc_length']}")
+    click.echo(f"  record:      {capture['record_id']}")
+    click.echo(f"  payload:     {capture['payload_digest']}")
+
+
+@click.command("cite")
+@click.argument("capture_id", metavar="ID")
+@data_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "bibtex", "csl-json"]), default="text",
+              show_default=True, help="Citation format.")
+def cite_command(capture_id: str, data_dir: Path | None, fmt: str) -> None:
+    """A citation and receipt for capture ID: source, capture time, WARC file, offset, record id and the
+    sha256 payload digest read from the WARC record (and checked against the payload)."""
+    from archive.cite import CiteError, citation_for, render
+    from archive.warc_reader import WarcReadError
+
+    data, index = _open_index(data_dir)
+    with index:
+        try:
+            citation = citation_for(index, data.warc_dir, capture_id)
+        except (CiteError, WarcReadError) as exc:
+            raise MorgueError(str(exc)) from None
+    click.echo(render(citation, fmt))
+
+
+# -- verify / reindex ---------------------------------------------------------------------------------
+@click.command("verify")
+@data_option
+@_seeds_option
+@click.option("--repair", is_flag=True,
+              help="Finish .open files left by a crash and index missing records (backups kept).")
+@click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
+def verify_command(data_dir: Path | None, seeds_dir: Path, repair: bool, quiet: bool) -> None:
+    """Check every WARC file to the end (gzip members, records, digests, revisit targets) and every index
+    row against its record. Exits 1 if anything is wrong."""
+    from archive.verify import repair_archive, verify_archive
+
+    data = open_data(data_dir)
+    lock = DataDirLock(data.path)
+    try:
+        lock.acquire()
+        busy = False
+    except LockedError:
+        if repair:
+            raise MorgueError(f"another morgue process is writing to {data.path}; repair when it has "
+                              "finished") from None
+        busy = True
+    try:
+        report = verify_archive(data.warc_dir, data.db_path, include_open=not busy)
+        if repair:
+            for action in repair_archive(data.path, report, rules_for=_rules_for(seeds_dir)):
+                click.echo(f"repaired: {action}")
+            report = verify_archive(data.warc_dir, data.db_path)
+    finally:
+        lock.release()
+    for problem in report.problems:
+        click.echo(str(problem))
+    if busy and not quiet:
+        click.echo("note: a crawl is writing to this archive; files still open were not checked", err=True)
+    if not quiet:
+        n = len(report.problems)
+        click.echo(f"{len(report.files)} WARC files, {report.records} records, "
+                   f"{report.index_rows} index rows: {n or 'no'} problem{'s' if n != 1 else ''}",
+                   err=True)
+    if report.problems:
+        sys.exit(1)
+
+
+@click.command("reindex")
+@data_option
+@_seeds_option
+def reindex_command(data_dir: Path | None, seeds_dir: Path) -> None:
+    """Rebuild morgue.db from the WARC files alone (the old index is kept in backups/)."""
+    from archive.reindex import reindex
+
+    data = open_data(data_dir)
+    if not data.warc_dir.is_dir():
+        raise MorgueError(f"no WARC files in {data.warc_dir}: nothing to reindex from")
+    lock = _locked(data.path)
+    try:
+        result = reindex(data.path, rules_for=_rules_for(seeds_dir))
+    finally:
+        lock.release()
+    s = result.stats
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(s.outcomes.items())) or "no articles"
+    click.echo(f"reindexed {s.files} WARC files ({s.records} records): {result.counts['captures']} captures, "
+               f"{result.counts['articles']} article versions ({outcomes}); extractor {result.extractor}")
+    if result.backup:
+        click.echo(f"previous index kept as {result.backup}")
+    for problem in s.problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
+# -- export / import ----------------------------------------------------------------------------------
+def _bound(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (write 2026-11-01 or 2026-11-01T12:00)",
+                                 param_hint=name) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@click.command("export")
+@click.option("--wacz", "wacz_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The WACZ file to write.")
+@data_option
+@click.option("--site", default=None, help="Only captures of this site.")
+@click.option("--since", default=None, help="Only captures at or after this UTC date/time (2026-11-01).")
+@click.option("--until", default=None, help="Only captures before this UTC date/time.")
+@click.option("--title", default=None, help="Title recorded in datapackage.json.")
+def export_command(wacz_path: Path, data_dir: Path | None, site: str | None, since: str | None,
+                   until: str | None, title: str | None) -> None:
+    """Export captures as a WACZ 1.1.1 package (replayable in ReplayWeb.page and pywb)."""
+    from archive.wacz import export_wacz
+    from morgue import __version__
+
+    data = open_data(data_dir)
+    try:
+        result = export_wacz(data.path, wacz_path, site=site, since=_bound(since, "--since"),
+                             until=_bound(until, "--until"), title=title, software=f"morgue {__version__}")
+    except ValueError as exc:
+        raise MorgueError(str(exc)) from None
+    click.echo(f"wrote {result.path}: {len(result.warc_files)} WARC files, {result.records} records, "
+               f"{result.pages} pages")
+
+
+@click.command("import")
+@click.argument("warcs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@data_option
+@_seeds_option
+@click.option("--all-pages", is_flag=True,
+              help="Try every HTML page as an article (default: only URLs that look like articles).")
+def import_command(warcs: tuple[Path, ...], data_dir: Path | None, seeds_dir: Path, all_pages: bool) -> None:
+    """Index WARC files written by other tools (wget --warc-file, Browsertrix, warcio...). Each file is
+    copied unchanged into the archive's warc/ folder and indexed; a broken file is refused."""
+    from archive.importer import ImportError_, import_warcs
+    from crawler.discovery import looks_like_article
+
+    data = open_data(data_dir, create=True)
+    lock = _locked(data.path)
+    try:
+        with Index(data.db_path) as index:
+            result = import_warcs(list(warcs), data.path, index, rules_for=_rules_for(seeds_dir),
+                                  article_filter=None if all_pages else looks_like_article)
+    except ImportError_ as exc:
+        raise MorgueError(str(exc)) from None
+    finally:
+        lock.release()
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    s = result.stats
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(s.outcomes.items())) or "no articles"
+    click.echo(f"imported {len(warcs)} file(s) ({len(result.already_present)} already here): "
+               f"{s.captures} new captures, {s.skipped} already indexed; articles: {outcomes}")
+
+
+# -- versions / diff / timemap ------------------------------------------------------------------------
+@click.command("versions")
+@click.argument("url")
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
+def versions_command(url: str, data_dir: Path | None, as_json: bool) -> None:
+    """The archived versions of the article at URL, oldest first."""
+    from archive.versions import VersionError, article_versions
+
+    _, index = _open_index(data_dir)
+    with index:
+        try:
+            rows = article_versions(index, url)
+        except VersionError as exc:
+            raise MorgueError(str(exc)) from None
+    for row in rows:
+        if as_json:
+            keep = ("id", "version", "latest", "url", "captured_at", "title", "published", "modified",
+                    "word_count", "text_hash", "warc_file", "warc_offset", "record_id", "payload_digest")
+            click.echo(json.dumps({k: row[k] for k in keep}, ensure_ascii=False))
+        else:
+            click.echo(f"v{row['version']}  {row['id']}  {row['captured_at']}  {row['word_count']} words  "
+                       f"{row['title'] or ''}{'  (latest)' if row['latest'] else ''}")
+
+
+@click.command("diff")
+@click.argument("url")
+@data_option
+@click.option("--from", "from_version", default=None, help="Older version: number or id (default: previous).")
+@click.option("--to", "to_version", default=None, help="Newer version: number or id (default: latest).")
+def diff_command(url: str, data_dir: Path | None, from_version: str | None, to_version: str | None) -> None:
+    """A word-level diff between two versions of the article at URL: [-removed-] {+added+}."""
+    from archive.versions import VersionError, diff_versions
+
+    _, index = _open_index(data_dir)
+    with index:
+        try:
+            old, new, _, text = diff_versions(index, url, from_version, to_version)
+        except VersionError as exc:
+            raise MorgueError(str(exc)) from None
+    click.echo(f"--- v{old['version']} {old['id']} {old['captured_at']}")
+    click.echo(f"+++ v{new['version']} {new['id']} {new['captured_at']}")
+    click.echo(text)
+
+
+@click.command("timemap")
+@click.argument("url")
+@data_option
+@click.option("--replay-prefix", default=None,
+              help="Memento URLs as PREFIX<timestamp>/<url>, e.g. http://localhost:8080/morgue/ for pywb.")
+def timemap_command(url: str, data_dir: Path | None, replay_prefix: str | None) -> None:
+    """An RFC 7089 Memento TimeMap (link format) of the captures of URL."""
+    from archive.memento import timemap
+
+    _, index = _open_index(data_dir)
+    with index:
+        try:
+            click.echo(timemap(index, url, replay_prefix=replay_prefix), nl=False)
+        except LookupError as exc:
+            raise MorgueError(str(exc)) from None
