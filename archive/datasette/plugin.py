@@ -8,6 +8,7 @@ so a plain Datasette in the same process is left alone.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,36 @@ from archive.datasette.summary import archive_summary
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
-from datasette.utils.asgi import NotFound
-from datasette.views.base import DatasetteError
 
 DB_NAME = "morgue"
+log = logging.getLogger("morgue.reading_room")
+
+
+class PageError(Exception):
+    """A request the reading room answers with an error page (no traceback on the console)."""
+
+    def __init__(self, status: int, message: str, title: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.title = status, message, title
+
+
+async def _error_page(datasette: Any, request: Any, error: PageError) -> Response:
+    context = {"ok": False, "error": error.message, "status": error.status, "title": error.title}
+    html = await datasette.render_template(["error.html"], context, request=request)
+    return Response.html(html, status=error.status)
+
+
+def _answers_errors(view: Any) -> Any:
+    """Turn a PageError raised by a view into datasette's error page with that status."""
+
+    async def wrapped(request: Any, datasette: Any) -> Response:
+        try:
+            return await view(request, datasette)
+        except PageError as error:
+            return await _error_page(datasette, request, error)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
 
 
 def _data_dir(datasette: Any) -> Path | None:
@@ -81,10 +108,10 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
     if _data_dir(datasette) is None:
         return []
     return [
-        (r"^/-/search$", search_view),
-        (r"^/-/article/(?P<id>[^/]+)$", article_view),
-        (r"^/-/archived/(?P<id>[^/]+)$", archived_view),
-        (r"^/-/warc/(?P<id>[^/]+)$", warc_view),
+        (r"^/-/search$", _answers_errors(search_view)),
+        (r"^/-/article/(?P<id>[^/]+)$", _answers_errors(article_view)),
+        (r"^/-/archived/(?P<id>[^/]+)$", _answers_errors(archived_view)),
+        (r"^/-/warc/(?P<id>[^/]+)$", _answers_errors(warc_view)),
     ]
 
 
@@ -144,7 +171,7 @@ async def article_view(request: Any, datasette: Any) -> Response:
     article_id = request.url_vars["id"]
     article = await _row(datasette, "articles", article_id)
     if article is None:
-        raise NotFound(f"No article with id {article_id!r} in this archive")
+        raise PageError(404, f"No article with id {article_id!r} in this archive")
     db = _db(datasette)
     versions = [dict(r) for r in (await db.execute(
         "SELECT id, version, latest, captured_at, word_count, title, text_hash FROM articles WHERE url = ? "
@@ -154,7 +181,7 @@ async def article_view(request: Any, datasette: Any) -> Response:
     if compare_id:
         compare = await _row(datasette, "articles", compare_id)
         if compare is None or compare["url"] != article["url"] or compare["id"] == article["id"]:
-            raise NotFound(f"{compare_id!r} is not another version of this article")
+            raise PageError(404, f"{compare_id!r} is not another version of this article")
     elif article["version"] > 1:
         previous = (await db.execute("SELECT * FROM articles WHERE url = ? AND version < ? ORDER BY version "
                                      "DESC LIMIT 1", [article["url"], article["version"]])).first()
@@ -173,7 +200,7 @@ async def article_view(request: Any, datasette: Any) -> Response:
 async def _capture(datasette: Any, capture_id: str) -> dict[str, Any]:
     row = await _row(datasette, "captures", capture_id)
     if row is None:
-        raise NotFound(f"No capture with id {capture_id!r} in this archive")
+        raise PageError(404, f"No capture with id {capture_id!r} in this archive")
     return row
 
 
@@ -181,8 +208,8 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
     try:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
     except (WarcReadError, OSError) as exc:
-        raise DatasetteError(f"The archived copy cannot be read: {exc}", title="Archive problem",
-                             status=500) from exc
+        log.error("reading room: the archived copy cannot be read: %s", exc)
+        raise PageError(500, f"The archived copy cannot be read: {exc}", title="Archive problem") from exc
 
 
 async def archived_view(request: Any, datasette: Any) -> Response:
@@ -190,11 +217,12 @@ async def archived_view(request: Any, datasette: Any) -> Response:
     target = None
     if row["record_type"] == "revisit":
         if not row["refers_to"]:
-            raise NotFound(f"Capture {row['id']} is a revisit that names no earlier record")
+            raise PageError(404, f"Capture {row['id']} is a revisit that names no earlier record")
         found = (await _db(datasette).execute("SELECT * FROM captures WHERE record_id = ?",
                                               [row["refers_to"]])).first()
         if found is None:
-            raise NotFound(f"Capture {row['id']} refers to {row['refers_to']}, which is not in this archive")
+            raise PageError(404, f"Capture {row['id']} refers to {row['refers_to']}, "
+                                 "which is not in this archive")
         target = dict(found)
     page = await _in_thread(archived_page, _data_dir(datasette) / "warc", row, target)
     return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)

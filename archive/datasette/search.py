@@ -152,6 +152,7 @@ def result_view(row: Any) -> dict[str, Any]:
         "snippet_html": highlight_html(snippet),
         "authors": json_list(row["authors"]),
         "published": human_date(row["published"], with_time=False),
+        "published_raw": row["published"] or row["captured_at"],
         "captured": human_date(row["captured_at"]),
         "language": row["language"], "version": row["version"], "latest": row["latest"],
         "word_count": row["word_count"], "paywalled": row["paywalled"],
