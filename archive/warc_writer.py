@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import zlib
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -26,6 +27,22 @@ OPEN_SUFFIX = ".open"
 REVISIT_IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 REVISIT_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 _HOP_BY_HOP = {"transfer-encoding"}
+
+
+class _GzipMember:
+    """One gzip member per record, at a chosen level (warcio's own wrapper always uses level 9, which
+    costs a crawl about a quarter of its main-thread time for a few percent of disk)."""
+
+    def __init__(self, out: io.BufferedWriter, level: int) -> None:
+        self.out = out
+        self.compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self.compressor.compress(data))
+
+    def flush(self) -> None:
+        self.out.write(self.compressor.flush())
+        self.out.flush()
 
 
 class _Sha256WARCWriter(WARCWriter):
@@ -89,6 +106,7 @@ class WarcWriter:
         *,
         prefix: str = "morgue",
         max_size: int = 1_000_000_000,
+        gzip_level: int = 6,
         warcinfo: dict[str, str] | None = None,
         host: str | None = None,
         pid: int | None = None,
@@ -97,6 +115,7 @@ class WarcWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.max_size = max_size
+        self.gzip_level = gzip_level
         self.warcinfo = dict(warcinfo or {})
         self.host = (host or socket.gethostname()).replace("-", "_") or "host"
         self.pid = pid if pid is not None else os.getpid()
@@ -125,7 +144,7 @@ class WarcWriter:
             name = self._new_name()
         self._name = name
         self._file = open(self.directory / (name + OPEN_SUFFIX), "xb")  # noqa: SIM115 - closed in close()
-        self._writer = _Sha256WARCWriter(self._file, gzip=True, warc_version="1.1")
+        self._writer = _Sha256WARCWriter(self._file, gzip=False, warc_version="1.1")
         info = {"software": "morgue", "format": "WARC File Format 1.1",
                 "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"}
         info.update(self.warcinfo)
@@ -177,6 +196,7 @@ class WarcWriter:
             record.rec_headers.replace_header("WARC-Warcinfo-ID", self._warcinfo_id)
         start = self._file.tell()
         try:
+            self._writer.out = _GzipMember(self._file, self.gzip_level)
             self._writer.write_record(record)
             self._file.flush()
         except BaseException:

@@ -44,6 +44,7 @@ MORGUE_DATA = "morgue-data"
 MORGUE_WARC_ENABLED = True
 MORGUE_WARC_MAX_SIZE = 1_000_000_000
 MORGUE_WARC_PREFIX = "morgue"
+MORGUE_WARC_GZIP_LEVEL = 6  # zlib level per record; warcio's 9 costs much CPU for little disk
 MORGUE_OPERATOR = ""
 MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
 MORGUE_PROGRESS_INTERVAL = 5.0
