@@ -1,0 +1,97 @@
+"""Reindex: a crawl (twice, with an edited article in between) rebuilt from its WARC files alone gives the
+same captures, articles, versions and crawl rows. Also home of ``build_archive``, which the verify, cite,
+WACZ and versions tests use: a real archive of the demo site with revisits and a second version."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_morgue, start_site, write_seed
+
+EDITED = "/news/2026/11/harbour-dredging.html"
+TABLES = ("captures", "articles", "crawls", "sites")
+
+
+def build_archive(base: Path) -> tuple[Path, str]:
+    """Crawl a private copy of the demo site, edit one article, crawl again; returns (data dir, site url)."""
+    from morgue.demo_server import DEFAULT_ROOT
+
+    root = base / "site"
+    shutil.copytree(DEFAULT_ROOT, root)
+    site = start_site(root, base / "requests.jsonl")
+    try:
+        seed = write_seed(base / "gazette.toml", site.base_url)
+        # re-check every known article on the second crawl, whatever today's date is
+        seed.write_text(seed.read_text().replace('recrawl_within = "3d"', 'recrawl_within = "36500d"'))
+        data = base / "data"
+        first = run_morgue("crawl", str(seed), "--data", str(data))
+        assert first.code == 0, first.stderr
+        page = root / EDITED.lstrip("/")
+        html = page.read_text(encoding="utf-8")
+        assert "bathymetric" in html
+        page.write_text(html.replace("bathymetric", "hydrographic"), encoding="utf-8")
+        second = run_morgue("crawl", str(seed), "--data", str(data))
+        assert second.code == 0, second.stderr
+        return data, site.base_url
+    finally:
+        site.process.terminate()
+        site.process.wait(timeout=10)
+
+
+def table_rows(db: Path, table: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return build_archive(tmp_path_factory.mktemp("reindex"))
+
+
+def test_reindex_reproduces_the_crawl(archive: tuple[Path, str]) -> None:
+    data, base_url = archive
+    before = {t: table_rows(data / "morgue.db", t) for t in TABLES}
+    versions = [r for r in before["articles"] if base_url + EDITED in r]
+    assert len(versions) == 2, "the edited article must have two versions before reindexing"
+    assert any(r[8] == "unchanged" or "unchanged" in r for r in before["captures"]), "expected revisits"
+    result = run_morgue("reindex", "--data", str(data))
+    assert result.code == 0, result.stderr
+    after = {t: table_rows(data / "morgue.db", t) for t in TABLES}
+    for table in TABLES:
+        assert after[table] == before[table], table
+    backups = list((data / "backups").glob("morgue-before-reindex-*.db"))
+    assert len(backups) == 1
+    assert table_rows(backups[0], "articles") == before["articles"]
+    meta = dict(table_rows(data / "morgue.db", "morgue_meta"))
+    from extract import EXTRACTOR_VERSION
+
+    assert meta["reindex_extractor"] == str(EXTRACTOR_VERSION)
+    assert "extractor" in result.stdout and "previous index kept" in result.stdout
+
+
+def test_reindex_without_an_index_rebuilds_crawl_rows(archive: tuple[Path, str], tmp_path: Path) -> None:
+    data, _ = archive
+    copy = tmp_path / "data"
+    shutil.copytree(data / "warc", copy / "warc")
+    result = run_morgue("reindex", "--data", str(copy))
+    assert result.code == 0, result.stderr
+    for table in ("captures", "articles"):
+        assert table_rows(copy / "morgue.db", table) == table_rows(data / "morgue.db", table)
+    crawls = table_rows(copy / "morgue.db", "crawls")
+    assert len(crawls) == 2 and all("rebuilt-from-warc" in row for row in crawls)
+
+
+def test_reindex_refuses_a_locked_archive(archive: tuple[Path, str]) -> None:
+    from archive.lock import DataDirLock
+
+    data, _ = archive
+    with DataDirLock(data):
+        result = run_morgue("reindex", "--data", str(data))
+    assert result.code == 1 and "another morgue process" in result.stderr
