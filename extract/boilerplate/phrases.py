@@ -16,16 +16,18 @@ _EN = [
     r"\b(support|fund|back) (us|our (journalism|reporting|work|newsroom|mission|coverage|journalists)"
     r"|independent journalism|quality journalism"
     r"|(local|independent|public-interest|nonprofit) (news|journalism))",
+    r"\b(purchas\w*|buy\w*) a subscription\b|\bsupport (my|this) work\b",
     r"\byour support (helps|makes|matters|allows|means|is)\b",
     r"\bwith your support\b",
     r"\b(subscribe|sign up|signup|register) (now|today|here|for free|free)\b",
-    r"\bsubscribe (to|for) (our|the|get|receive|unlock|access|continue|read|keep|independent|\w+ premium)\b",
+    r"\bsubscribe (to|for) (our|the|get|receive|stay|unlock|access|continue|read|keep|independent"
+    r"|\w+ premium)\b",
     r"\b(start|get|begin|try) (your|a) (free )?(trial|subscription|membership)\b",
     r"\b(sign|signing) ?up (for|to) (our|the|a|get|receive|free|\w+'s)\b",
-    r"\b(get|receive|delivered|sent|straight|direct(ly)?|land) (\w+ ){0,4}(to|in|into) your inbox\b",
+    r"\b(get|receive|delivered|sent|straight|direct(ly)?|land)\b[^.!?]{0,60}\b(in|to|into) your inbox\b",
     r"\bour (free |daily |weekly |morning |evening |best |email )*newsletters?\b",
     r"\bnewsletters? (sign[- ]?up|straight|delivered|every)\b",
-    r"\bbecome an? (member|subscriber|supporter|patron|friend of)\b",
+    r"\bbecome an? (member|subscriber|supporter|patron|friend)\b",
     r"\bjoin (us|our) (today|now|as a|community of)\b",
     r"\b(already a|existing) (subscriber|member)\b",
     r"\bsubscribers? only\b",
