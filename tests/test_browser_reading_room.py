@@ -1,0 +1,161 @@
+"""What a journalist sees in the reading room, in headless Chromium: search, facets, an article with its
+citation, and an archived page whose ``<script>`` must not run. Saves docs/screenshots/search.png and
+docs/screenshots/article.png for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archive.reading_room import make_datasette
+from tests.conftest import REPO
+from tests.test_reading_room import EDITED, HOSTILE_TITLE, TITLE_MARKUP, Archive, build_archive
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("MORGUE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{CHROMIUM} is required here (MORGUE_REQUIRE_BROWSER=1) but missing: "
+                    "apt-get install -y chromium")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium); browser tests run in CI")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    _require_chromium()
+    return build_archive(tmp_path_factory.mktemp("browser_room"))
+
+
+@pytest.fixture(scope="module")
+def room_url(archive: Archive) -> Iterator[str]:
+    """The reading room served by uvicorn on 127.0.0.1 in a thread, as ``morgue serve`` serves it."""
+    import uvicorn
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(make_datasette(archive.data).app(), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.025)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(archive: Archive) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_search_with_facets(page: Any, room_url: str, archive: Archive) -> None:
+    page.goto(room_url + "/")
+    page.fill("input[name=q]", "harbour")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(re.compile(r"/-/search\?q=harbour"))
+    hits = page.locator("li.morgue-hit")
+    count = hits.count()
+    assert count >= 5
+    assert page.locator("li.morgue-hit mark").count() >= count  # every snippet/title highlights the word
+    assert page.locator("li.morgue-hit mark").first.inner_text().lower() == "harbour"
+    assert page.locator(".morgue-syntax summary").inner_text() == "How to search"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
+
+    facet = page.locator('section[data-facet="author"] a', has_text="Margaret Quayle")
+    expected = int(facet.locator("xpath=following-sibling::span[1]").inner_text())
+    facet.click()
+    page.wait_for_url(re.compile(r"author=Margaret"))
+    assert hits.count() == expected < count
+    for i in range(expected):
+        assert "Margaret Quayle" in hits.nth(i).locator(".morgue-meta").inner_text()
+    page.click("text=newest first")
+    assert "order=newest" in page.url
+
+
+def test_hostile_title_is_text_not_markup(page: Any, room_url: str, archive: Archive) -> None:
+    page.goto(room_url + "/-/search?q=Mewstone")
+    title = page.locator(f'li.morgue-hit[data-id="{archive.ids[HOSTILE_TITLE][-1]}"] h2')
+    assert TITLE_MARKUP in title.inner_text()
+    assert title.locator("img").count() == 0
+    assert page.evaluate("typeof window.pwned") == "undefined"
+
+
+def test_article_page_versions_removed_blocks_and_citation_copy(page: Any, room_url: str,
+                                                                archive: Archive) -> None:
+    page.goto(room_url + "/-/search?q=bathymetric")
+    page.locator("li.morgue-hit h2 a").first.click()
+    new = archive.ids[EDITED][-1]
+    page.wait_for_url(re.compile(rf"/-/article/{new}$"))
+    assert page.locator("h1").inner_text().startswith("Harbour dredging to begin in January")
+    assert "Margaret Quayle" in page.locator(".morgue-byline").inner_text()
+    assert page.locator(".morgue-diff del", has_text="eleven").count() == 1
+    assert page.locator(".morgue-diff ins", has_text="fourteen").count() == 1
+
+    removed = page.locator(".morgue-removed blockquote").first
+    assert not removed.is_visible()  # collapsed until asked for
+    page.locator(".morgue-removed summary").click()
+    assert removed.is_visible()
+
+    citation = page.locator("#morgue-citation-text").inner_text()
+    assert f"{room_url}/-/article/{new}" in citation and "sha256:" in citation
+    page.click("button.morgue-copy")
+    page.wait_for_function("document.querySelector('button.morgue-copy').dataset.copied === '1'")
+    assert page.evaluate("navigator.clipboard.readText()") == citation
+    page.screenshot(path=str(SCREENSHOTS / "article.png"), full_page=True)
+
+
+def test_archived_page_opens_and_its_script_does_not_run(page: Any, room_url: str, archive: Archive) -> None:
+    new = archive.ids[EDITED][-1]
+    page.goto(f"{room_url}/-/article/{new}")
+    page.click("text=View archived page")
+    page.wait_for_url(re.compile(rf"/-/archived/{new}$"))
+    page.wait_for_load_state("load")
+    # the archived page rendered (its own headline and text) ...
+    assert page.locator("h1").inner_text().startswith("Harbour dredging to begin in January")
+    assert "fourteen weeks" in page.locator("body").inner_text()
+    # ... and its script did not run
+    assert page.title() != "PWNED"
+    assert page.locator("body").get_attribute("data-pwned") is None
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    page.goto(room_url + "/")
+    assert page.evaluate("localStorage.getItem('pwned')") is None
+
+    # control: the same archived bytes without the reading room's sandbox do run the script
+    body = page.request.get(f"{room_url}/-/archived/{new}").body()
+    page.set_content(body.decode("utf-8"))
+    assert page.title() == "PWNED"
+    assert page.evaluate("window.pwned") == 1
