@@ -23,7 +23,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[s
     data, base_url = build_archive(tmp_path_factory.mktemp("cite"))
     conn = sqlite3.connect(data / "morgue.db")
     conn.row_factory = sqlite3.Row
-    row = dict(conn.execute("SELECT * FROM articles WHERE url = ? AND version = 1", [base_url + EDITED]).fetchone())
+    row = dict(conn.execute("SELECT * FROM articles WHERE url = ? AND version = 1",
+                            [base_url + EDITED]).fetchone())
     conn.close()
     return data, base_url, row
 
