@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.utils.gz import gunzip
 
@@ -47,6 +48,27 @@ class NewsSpider(Spider):
         self._sitemaps_seen: set[str] = set()
         self._decided: set[str] = set()
         self.policy: RecrawlPolicy | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.robots_parsed, signal=signals.robots_parsed)
+        return spider
+
+    def _robots_from_middleware(self) -> bool:
+        """With robots.txt obeyed through Protego (the default), the middleware's own fetch of robots.txt
+        gives us its Sitemap: lines; fetching it a second time would be impolite and archive it twice."""
+        parser = str(self.settings.get("ROBOTSTXT_PARSER") or "")
+        return self.settings.getbool("ROBOTSTXT_OBEY") and parser.endswith("ProtegoRobotParser")
+
+    def robots_parsed(self, robotparser: Any, request: Request) -> None:
+        if not self._robots_from_middleware():
+            return
+        sitemaps = getattr(getattr(robotparser, "rp", None), "sitemaps", None)
+        for url in sitemaps or ():
+            url = url.strip()
+            if url and url not in self._sitemaps_seen and urlsplit(url).hostname in self.allowed_domains:
+                self.crawler.engine.crawl(self._sitemap_request(url))
 
     # -- start ----------------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
@@ -87,7 +109,7 @@ class NewsSpider(Spider):
         for url in self.seed.sitemaps:
             requests.append(self._sitemap_request(url))
         seed_urls = (*self.seed.start_urls, *self.seed.sitemaps, *self.seed.feeds)
-        for origin in sorted({_origin(u) for u in seed_urls}):
+        for origin in sorted({_origin(u) for u in seed_urls}) if not self._robots_from_middleware() else ():
             requests.append(Request(origin + "/robots.txt", callback=self.parse_robots, priority=20,
                                     errback=self._ignore_error, meta={"dont_obey_robotstxt": True,
                                                                       "morgue_role": "robots"}))

@@ -1,0 +1,181 @@
+"""Incremental re-crawls of the demo site over real HTTP: the second crawl sends conditional GETs for the
+fresh articles only and adds no article rows; a stealth edit becomes exactly one new version; an
+interrupted crawl resumes without duplicating records."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from tests.conftest import REPO, SiteProcess, run_morgue, write_seed
+from tests.demo_articles import ARTICLES
+
+# Articles published after this are "fresh" in these tests (the demo site's articles are dated
+# 16 Oct - 28 Nov 2026); the seed's recrawl_within is set so that now - recrawl_within == CUTOFF.
+CUTOFF = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+EDITED = "/news/2026/11/harbour-dredging.html"
+RELOADED = "/news/2026/11/lighthouse-keeper-cottage.html"  # bytes change, text does not (an ad slot)
+
+
+def _db(data: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(data / "morgue.db")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _seed(tmp_path: Path, site: SiteProcess) -> Path:
+    now = datetime.now(UTC)
+    assert now > datetime(2026, 11, 28, 12, tzinfo=UTC), "these tests need a clock after the demo articles"
+    seed = write_seed(tmp_path / "gazette.toml", site.base_url)
+    window = f"{int((now - CUTOFF).total_seconds())}s"
+    seed.write_text(seed.read_text().replace('recrawl_within = "3d"', f'recrawl_within = "{window}"'))
+    return seed
+
+
+def _crawl(seed: Path, data: Path) -> str:
+    result = run_morgue("crawl", str(seed), "--data", str(data))
+    assert result.code == 0, result.stderr
+    return result.stdout
+
+
+def _article_requests(site: SiteProcess, since: int) -> list[dict[str, object]]:
+    return [r for r in site.requests()[since:]
+            if str(r["path"]).split("?")[0] in ARTICLES or str(r["path"]).startswith("/old/")]
+
+
+def test_recrawls_are_conditional_and_versions_come_from_text(demo_site: SiteProcess, tmp_path: Path) -> None:
+    site, data = demo_site, tmp_path / "data"
+    seed = _seed(tmp_path, site)
+    _crawl(seed, data)
+    db = _db(data)
+    first = {row["url"]: dict(row) for row in db.execute("SELECT * FROM articles")}
+    assert sorted(first) == sorted(site.url(p) for p in ARTICLES)
+    fresh = {p for p in ARTICLES if datetime.fromisoformat(first[site.url(p)]["published"]) >= CUTOFF}
+    assert EDITED in fresh and RELOADED in fresh and len(fresh) < len(ARTICLES)
+    etags = {row["url"]: row["etag"] for row in db.execute(
+        "SELECT url, etag FROM captures WHERE record_type = 'response' AND status = 200")}
+
+    # Second crawl: only the fresh articles are requested, each with the validators of its capture.
+    mark = len(site.requests())
+    _crawl(seed, data)
+    second = _article_requests(site, mark)
+    assert sorted(str(r["path"]) for r in second) == sorted(fresh)
+    for request in second:
+        assert request["if_none_match"] == etags[site.url(str(request["path"]))]
+        assert request["if_modified_since"]
+        assert request["status"] == 304
+    assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == len(ARTICLES)
+    crawl = dict(db.execute("SELECT * FROM crawls ORDER BY id DESC LIMIT 1").fetchone())
+    assert (crawl["new_articles"], crawl["new_versions"]) == (0, 0)
+    assert crawl["not_modified"] == crawl["rechecked"] == len(fresh)
+    assert crawl["skipped_known"] == len(ARTICLES) - len(fresh)
+    revisits = db.execute("SELECT * FROM captures WHERE crawl_id = ? AND kind = 'not-modified'",
+                          [crawl["id"]]).fetchall()
+    assert len(revisits) == len(fresh)
+    for row in revisits:
+        with open(data / "warc" / row["warc_file"], "rb") as fh:
+            fh.seek(row["warc_offset"])
+            record = next(iter(ArchiveIterator(io.BytesIO(fh.read(row["warc_length"])))))
+        assert record.rec_type == "revisit"
+        assert record.rec_headers.get_header("WARC-Profile").endswith("/revisit/server-not-modified")
+        original = first[row["url"]]["record_id"]
+        assert record.rec_headers.get_header("WARC-Refers-To") == original
+
+    # A stealth edit to one article, and a page whose bytes change but whose text does not.
+    edited = site.root / EDITED.lstrip("/")
+    edited.write_text(edited.read_text().replace("silt has made the quay unusable",
+                                                 "silt and shingle have made the quay unusable"))
+    reloaded = site.root / RELOADED.lstrip("/")
+    reloaded.write_text(reloaded.read_text().replace("</head>", "<!-- ad slot 4711 --></head>"))
+    _crawl(seed, data)
+    rows = db.execute("SELECT * FROM articles WHERE url = ? ORDER BY version", [site.url(EDITED)]).fetchall()
+    assert [(r["version"], r["latest"]) for r in rows] == [(1, 0), (2, 1)]
+    assert "shingle" in rows[1]["text"] and "shingle" not in rows[0]["text"]
+    assert db.execute("SELECT count(*) FROM articles").fetchone()[0] == len(ARTICLES) + 1
+    crawl = dict(db.execute("SELECT * FROM crawls ORDER BY id DESC LIMIT 1").fetchone())
+    assert (crawl["new_articles"], crawl["new_versions"], crawl["unchanged"]) == (0, 1, 1)
+    assert crawl["not_modified"] == len(fresh) - 2
+    search = run_morgue("search", "shingle", "--data", str(data), "--json")
+    assert [json.loads(line)["url"] for line in search.stdout.splitlines()] == [site.url(EDITED)]
+
+
+def test_redirect_sources_and_tracking_urls_match_their_archived_article(demo_site: SiteProcess,
+                                                                          tmp_path: Path) -> None:
+    """The home page links /old/... (a 301) and the feed adds utm_ parameters: on a re-crawl both are
+    recognised as archived articles and, being older than recrawl_within, not requested at all."""
+    site, data = demo_site, tmp_path / "data"
+    seed = _seed(tmp_path, site)
+    _crawl(seed, data)
+    requests = site.requests()
+    assert any(str(r["path"]).startswith("/old/") for r in requests)  # the first crawl followed it
+    assert any("utm_source" in str(r["path"]) for r in requests) is False  # tracking params stripped
+    mark = len(requests)
+    _crawl(seed, data)
+    later = site.requests()[mark:]
+    assert not [r for r in later if str(r["path"]).startswith("/old/")]
+    assert not [r for r in later if str(r["path"]) == "/culture/2026/10/bookshop-closes.html"]
+
+
+def _wait_for(predicate: object, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_interrupted_crawl_resumes_without_duplicates(demo_site: SiteProcess, tmp_path: Path) -> None:
+    site, data = demo_site, tmp_path / "data"
+    seed = write_seed(tmp_path / "gazette.toml", site.base_url)
+    # one request at a time, slowly, so that the interruption lands mid-crawl
+    seed.write_text(seed.read_text().replace("DOWNLOAD_DELAY = 0", "DOWNLOAD_DELAY = 0.4\n"
+                                             "CONCURRENT_REQUESTS = 1\nCONCURRENT_REQUESTS_PER_DOMAIN = 1"))
+    process = subprocess.Popen([sys.executable, "-m", "morgue.cli", "crawl", str(seed), "--data", str(data)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_article_requests(site, 0)) >= 4, "four article requests")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0, stdout + stderr
+    assert "resumes where this one stopped" in stdout
+    db = _db(data)
+    interrupted = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+    assert 0 < interrupted < len(ARTICLES)
+    assert (data / "jobs" / "gazette" / "requests.seen").exists()
+
+    fast = seed.read_text().replace("DOWNLOAD_DELAY = 0.4", "DOWNLOAD_DELAY = 0")
+    seed.write_text(fast)
+    stdout = _crawl(seed, data)
+    assert "(resumed)" in stdout
+    assert not (data / "jobs" / "gazette").exists()  # finished: the next run starts afresh
+    urls = [row[0] for row in db.execute("SELECT url FROM articles")]
+    assert sorted(urls) == sorted(site.url(p) for p in ARTICLES)
+    duplicated = db.execute(
+        "SELECT url, count(*) FROM captures WHERE record_type = 'response' AND status = 200 "
+        "GROUP BY url HAVING count(*) > 1").fetchall()
+    assert [tuple(r) for r in duplicated] == []
+    runs = [dict(r) for r in db.execute("SELECT status, resumed FROM crawls ORDER BY id")]
+    assert runs == [{"status": "shutdown", "resumed": 0}, {"status": "finished", "resumed": 1}]
+
+
+def test_restart_discards_saved_state(demo_site: SiteProcess, tmp_path: Path) -> None:
+    site, data = demo_site, tmp_path / "data"
+    seed = write_seed(tmp_path / "gazette.toml", site.base_url, extra="max_pages = 5\n")
+    first = run_morgue("crawl", str(seed), "--data", str(data))
+    assert first.code == 0, first.stderr
+    assert (data / "jobs" / "gazette" / "requests.seen").exists()  # stopped at the page limit: resumable
+    mark = len(site.requests())
+    again = run_morgue("crawl", str(seed), "--data", str(data), "--restart")
+    assert again.code == 0, again.stderr
+    assert "(resumed)" not in again.stdout
+    # a fresh start reads the sitemap index again (a resumed crawl would have it in its seen set)
+    assert "/sitemap_index.xml" in [r["path"] for r in site.requests()[mark:]]
