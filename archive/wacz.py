@@ -178,7 +178,7 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
         cdx_path = tmp / "index.cdx"
         with open(cdx_path, "w", encoding="utf-8") as cdx_out:
             CDXJIndexer(cdx_out, [str(p) for p, _ in staged], sort=True, post_append=True,
-                        fields="referrer", records="all").process_all()
+                        fields="referrer").process_all()  # request records out: replay would pick them
         resources: list[dict[str, Any]] = []
         with zipfile.ZipFile(tmp_out, "w", allowZip64=True) as zf:
             for path, name in staged:
