@@ -3,8 +3,9 @@
 Scrapy's RetryMiddleware re-queues a failed request at once, and AutoThrottle never raises a delay because
 of an error status. A site answering 429 or 503 is asking us to slow down, so this middleware doubles the
 host's download-slot delay (at least ``MORGUE_BACKOFF_BASE`` seconds, at most ``MORGUE_BACKOFF_MAX``,
-longer if the server sends ``Retry-After``), and halves it back towards the configured delay on each
-success. The retry that RetryMiddleware schedules then waits for the slot like any other request.
+longer if the server sends ``Retry-After``). The retry that RetryMiddleware schedules then waits for the
+slot like any other request. Successes halve the delay back towards the configured one, at most once per
+delay period: the answers to requests sent before the back-off must not undo it at once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from time import monotonic
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -48,6 +50,7 @@ class BackOff:
         self.maximum = maximum
         self.codes = codes
         self._normal: dict[str, float] = {}
+        self._changed_at: dict[str, float] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BackOff:
@@ -78,9 +81,12 @@ class BackOff:
             if after is not None:
                 wanted = max(wanted, after)
             slot.delay = min(wanted, self.maximum)  # type: ignore[attr-defined]
+            self._changed_at[key] = monotonic()
             self.crawler.stats.inc_value(f"morgue/backoff/{response.status}")
             logger.info("%s answered %s: waiting %.1fs between its requests", key, response.status,
                         slot.delay)  # type: ignore[attr-defined]
         elif response.status < 400 and current > self._normal[key]:
-            slot.delay = max(self._normal[key], current / 2)  # type: ignore[attr-defined]
+            if monotonic() - self._changed_at.get(key, 0.0) >= current:
+                slot.delay = max(self._normal[key], current / 2)  # type: ignore[attr-defined]
+                self._changed_at[key] = monotonic()
         return response
