@@ -109,3 +109,11 @@ def test_schedule_reports_bad_seed_folders(tmp_path: Path) -> None:
     bad = run_morgue("run-due", "--seeds", str(tmp_path / "s"), "--data", str(tmp_path / "d"))
     assert bad.code == 1 and "bad.toml" in bad.stderr and "every" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_example_seeds_are_valid_and_listed(tmp_path: Path) -> None:
+    """The seeds/ shipped as examples parse and show in the schedule (nothing is fetched)."""
+    result = run_morgue("schedule", "--seeds", str(REPO / "seeds"), "--data", str(tmp_path / "d"), "--json")
+    assert result.code == 0, result.stderr
+    sites = {json.loads(line)["site"] for line in result.stdout.splitlines()}
+    assert sites == {p.stem for p in (REPO / "seeds").glob("*.toml")} and len(sites) >= 2
