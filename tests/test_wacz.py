@@ -114,13 +114,15 @@ def test_filters_by_capture_time_and_keeps_revisit_targets(exported: tuple[Path,
 
 
 def _wayback() -> str | None:
-    candidates = [os.environ.get("MORGUE_PYWB_WAYBACK"), shutil.which("wayback"), "/tmp/pywbenv/bin/wayback"]
+    candidates = [os.environ.get("MORGUE_PYWB_WAYBACK"), shutil.which("wayback")]
     return next((c for c in candidates if c and Path(c).exists()), None)
 
 
 def test_replays_in_pywb(exported: tuple[Path, str, Path], tmp_path: Path) -> None:
     wayback = _wayback()
     if wayback is None:
+        if os.environ.get("MORGUE_REQUIRE_PYWB") == "1":
+            pytest.fail("pywb is required here (MORGUE_REQUIRE_PYWB=1) but MORGUE_PYWB_WAYBACK is not set")
         pytest.skip("pywb is not installed (it pins redis<3, which conflicts with the cluster extra); "
                     "set MORGUE_PYWB_WAYBACK to a wayback binary from its own venv")
     _, base_url, out = exported
