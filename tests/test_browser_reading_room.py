@@ -1,6 +1,7 @@
 """What a journalist sees in the reading room, in headless Chromium: search, facets, an article with its
-citation, and an archived page whose ``<script>`` must not run. Saves docs/screenshots/search.png and
-docs/screenshots/article.png for a person to look at."""
+citation, and an archived page whose ``<script>`` must not run. Saves search.png and article.png for a
+person to look at, in tests/artifacts/screenshots/ (git-ignored), or in docs/screenshots/ — the README's
+pictures — when MORGUE_UPDATE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+SCREENSHOTS = (REPO / "docs" / "screenshots" if os.environ.get("MORGUE_UPDATE_SCREENSHOTS") == "1"
+               else REPO / "tests" / "artifacts" / "screenshots")
 
 
 def _require_chromium() -> None:
