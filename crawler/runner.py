@@ -99,7 +99,7 @@ def run_crawls(seeds: Sequence[Seed], data_dir: Path, *, overrides: Mapping[str,
 def _start(seeds: Sequence[Seed], data_path: Path, overrides: Mapping[str, Any] | None,
            since: datetime | None, log_level: str, restart: bool) -> list[tuple[Seed, Crawler, bool]]:
     base = crawl_settings(seeds[0], data_path, overrides, log_level=log_level)
-    process = CrawlerProcess(base, install_root_handler=True)
+    process = CrawlerProcess(base)  # installs the root log handler (LOG_INSTALL_ROOT_HANDLER)
     crawlers: list[tuple[Seed, Crawler, bool]] = []
     for position, seed in enumerate(seeds):
         settings = crawl_settings(seed, data_path, overrides, log_level=log_level)

@@ -5,6 +5,7 @@ Run by ``morgue crawl SEED`` or, from the project root, ``scrapy crawl news -a s
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from archive.warc_reader import read_record
 from crawler.discovery import Discovered, date_from_url, looks_like_article, parse_feed, parse_sitemap
 from crawler.incremental import RECHECK, SKIP, KnownPage, RecrawlPolicy, load_known_pages
 from crawler.session import session_for
+from morgue.durations import format_duration
 from morgue.seeds import Seed, load_seed
 
 __all__ = ["NewsSpider"]
@@ -94,6 +96,11 @@ class NewsSpider(Spider):
                 return None
 
         self._site_articles = by_site.get(self.seed.name, [])
+        seed = self.seed
+        session.index.upsert_site(
+            seed.name, source=seed.source, every=format_duration(seed.every),
+            recrawl_within=format_duration(seed.recrawl_within), start_urls=json.dumps(seed.start_urls),
+            sitemaps=json.dumps(seed.sitemaps), feeds=json.dumps(seed.feeds))
         return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
                              fetched_for=fetched_for, location_of=location_of)
 
