@@ -17,8 +17,8 @@ from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from .blocks import block_hash
-from .boilerplate.phrases import PAYWALL, is_appeal
-from .boilerplate.structure import clean_text, find_boxes, remove_boxes
+from .boilerplate.phrases import PAYWALL, TRIGGER_WORDS, is_appeal
+from .boilerplate.structure import clean_text, find_boxes, keyword_hits, remove_boxes
 from .decode import decode_html
 from .metadata import extract_metadata
 from .model import Extraction, RemovedBlock
@@ -34,10 +34,14 @@ log = logging.getLogger(__name__)
 
 
 def _looks_like_html(text: str) -> bool:
-    head = text[:2048].lower()
-    return "<" in head and any(
-        tag in text[:65536].lower() for tag in ("<html", "<body", "<p", "<div", "<article")
-    )
+    if "<" not in text[:2048]:
+        return False
+    start = text[:65536].lower()
+    return any(tag in start for tag in ("<html", "<body", "<p", "<div", "<article"))
+
+
+def _same_text(a: str, b: str) -> bool:
+    return len(a) < 400 and " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _is_binary(data: bytes) -> bool:
@@ -128,11 +132,13 @@ def _extract(
         return None
     lines = [line.strip() for line in xmltotxt(doc.body, False).split("\n")]
     kept_text = "\x00".join(clean_text(k) for k in protected)
+    lines = [line for line in lines if line]
+    if lines and md.title and _same_text(lines[0], md.title):
+        lines = lines[1:]  # the headline is the ``title`` field; body text starts after it
+    suspects = set(keyword_hits(lines, TRIGGER_WORDS)) if "phrase" in layers else set()
     paragraphs: list[str] = []
-    for line in lines:
-        if not line:
-            continue
-        if "phrase" in layers and is_appeal(line) and not (kept_text and line in kept_text):
+    for i, line in enumerate(lines):
+        if i in suspects and is_appeal(line) and not (kept_text and line in kept_text):
             removed.append(RemovedBlock(line, "phrase", "appeal paragraph"))
         else:
             paragraphs.append(line)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
-
-_SPACE = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
     """Case-folded, NFKC, whitespace-collapsed text: what "verbatim" means for repeated blocks."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split()).casefold()
 
 
 def block_hash(text: str) -> str:

@@ -14,10 +14,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from ..model import RemovedBlock
-from .phrases import TRIGGER_WORDS, appeal_hits, first_appeal
+from .phrases import APPEAL, TRIGGER_WORDS, appeal_hits, first_appeal
 
 BOX_MAX_CHARS = 2500  # an appeal box longer than this is rare; an article body shorter is too
 _STOP_TAGS = frozenset({"body", "html", "main", "article"})
@@ -78,7 +79,7 @@ _RELATED_HEADING = re.compile(
     r"|noticias relacionadas|también te puede)\W*$",
     re.IGNORECASE,
 )
-# Literals that every match of the pattern above contains (a cheap pre-filter; see _hits).
+# Literals that every match of the pattern above contains (a cheap pre-filter; see keyword_hits).
 _SHARE_KEYS = ("sharer", "share", "intent", "wa.me", "whatsapp", "pin/create", "submit", "mailto:?", "shares")
 _CTA_KEYS = (
     "donat",
@@ -122,6 +123,7 @@ _RELATED_KEYS = (
     "también te",
 )
 _SPACE = re.compile(r"\s+")
+_BODY_TEXT = etree.XPath("//body//text()")
 
 
 def clean_text(el: HtmlElement) -> str:
@@ -179,36 +181,70 @@ def _climb(el: HtmlElement, length: _Lengths) -> HtmlElement:
                 ordinary += 1
                 if ordinary >= 3:
                     return box
+        if length(parent) > 600 and _prose_paragraphs(parent, box, length) >= 3:
+            return box  # the parent wraps an article body (paragraphs nested deeper than its children)
         box = parent
+
+
+def _prose_paragraphs(parent: HtmlElement, box: HtmlElement, length: _Lengths) -> int:
+    """Ordinary paragraphs (long, asking for nothing) under ``parent`` but outside ``box``."""
+    inside = set(box.iter("p"))
+    n = 0
+    for p in parent.iter("p"):
+        if p not in inside and length(p) > 100 and not first_appeal(clean_text(p)):
+            n += 1
+            if n >= 3:
+                break
+    return n
 
 
 def _contains(outer: HtmlElement, inner: HtmlElement) -> bool:
     return any(a is outer for a in inner.iterancestors()) or outer is inner
 
 
-def _hits(strings: list[str], keywords: tuple[str, ...]) -> list[int]:
-    """Indexes of the strings containing any of the lower-case ``keywords``, found by substring search over
-    all of them joined: one C-level scan per keyword instead of a regex call per string (pages have
-    thousands of text nodes, and a regex alternation scans ~10x slower than ``str.find``)."""
-    if not strings:
-        return []
-    joined = "\x00".join(strings).lower()
-    positions: set[int] = set()
-    for keyword in keywords:
-        at = joined.find(keyword)
-        while at >= 0:
-            positions.add(at)
-            at = joined.find(keyword, at + 1)
-    if not positions:
-        return []
-    starts = list(accumulate(len(s) + 1 for s in strings))
-    return sorted({bisect_right(starts, p) for p in positions})
+class KeywordScan:
+    """Which of many strings contain any of some lower-case keywords, found by substring search over all
+    of them joined: one C-level scan per keyword instead of a regex call per string (pages have thousands
+    of text nodes, and a regex alternation scans ~10x slower than ``str.find``)."""
+
+    def __init__(self, strings: list[str]) -> None:
+        self.strings = strings
+        self.joined = "\x00".join(strings).lower()
+        self._starts: list[int] | None = None
+
+    def hits(self, keywords: Iterable[str]) -> set[int]:
+        joined = self.joined
+        find = joined.find
+        positions: list[int] = []
+        for keyword in keywords:
+            at = find(keyword)
+            while at >= 0:
+                positions.append(at)
+                end = find("\x00", at)  # one hit per string is enough: skip to the next string
+                if end < 0:
+                    break
+                at = find(keyword, end)
+        if not positions:
+            return set()
+        if self._starts is None:
+            self._starts = list(accumulate(len(s) + 1 for s in self.strings))
+        starts = self._starts
+        return {bisect_right(starts, p) for p in positions}
+
+    def visible_chars(self) -> int:
+        """About the visible text length of all the strings (whitespace runs count as one)."""
+        return len(" ".join(self.joined.replace("\x00", " ").split()))
 
 
-def _seeds(root: HtmlElement) -> Iterable[tuple[HtmlElement, str, str]]:
+def keyword_hits(strings: list[str], keywords: Iterable[str]) -> list[int]:
+    """Indexes of the strings containing any of the lower-case ``keywords``."""
+    return sorted(KeywordScan(strings).hits(keywords)) if strings else []
+
+
+def _seeds(root: HtmlElement, scan: KeywordScan) -> Iterable[tuple[HtmlElement, str, str]]:
     """(element, kind, detail) for everything that may sit inside a boilerplate box."""
     hrefs = root.xpath("//a/@href")
-    for i in _hits(hrefs, _SHARE_KEYS + _CTA_KEYS):
+    for i in keyword_hits(hrefs, _SHARE_KEYS + _CTA_KEYS):
         href = hrefs[i]
         if _SHARE_HREF.search(href):
             yield href.getparent(), "share", "share link " + href[:60]
@@ -223,15 +259,18 @@ def _seeds(root: HtmlElement) -> Iterable[tuple[HtmlElement, str, str]]:
                 yield el, "cta", "e-mail field"
         else:
             yield el, "cta", "form"
-    texts = root.xpath("//body//text()")
-    for i in _hits(texts, TRIGGER_WORDS + ("cookie",) + _RELATED_KEYS):
+    texts = scan.strings
+    appeal = scan.hits(TRIGGER_WORDS)
+    cookie = scan.hits(("cookie",))
+    related = {i for i in scan.hits(_RELATED_KEYS) if len(texts[i]) < 60}
+    for i in sorted(appeal | cookie | related):
         text = texts[i]
-        phrase = first_appeal(text)
-        if phrase:
-            yield text.getparent(), "appeal", "appeal phrase: " + phrase
-        elif _COOKIE.search(text):
+        match = APPEAL.search(text) if i in appeal else None
+        if match:
+            yield text.getparent(), "appeal", "appeal phrase: " + match.group(0)
+        elif i in cookie and _COOKIE.search(text):
             yield text.getparent(), "cookie", "cookie notice"
-        elif len(text) < 60 and _RELATED_HEADING.match(text):
+        elif i in related and _RELATED_HEADING.match(text):
             yield text.getparent(), "related", "related-links heading: " + text.strip()
 
 
@@ -260,7 +299,8 @@ def find_boxes(
     page_chars: int | None = None
     found: list[tuple[HtmlElement, RemovedBlock]] = []
     done: set[HtmlElement] = set()
-    for seed, kind, detail in _seeds(root):
+    scan = KeywordScan(_BODY_TEXT(root))
+    for seed, kind, detail in _seeds(root, scan):
         if _skip(seed, done):
             continue
         start = _block_of(seed)
@@ -269,8 +309,7 @@ def find_boxes(
         if size > BOX_MAX_CHARS or box.tag in _STOP_TAGS:
             continue
         if page_chars is None:  # only pages with a candidate box pay for measuring the whole page
-            body = root.find("body")
-            page_chars = text_length(body if body is not None else root)
+            page_chars = scan.visible_chars()
         if size > max(200, page_chars // 2):
             continue
         text = clean_text(box)
