@@ -8,6 +8,7 @@ re-serialised page; phrase and repeated-block checks run last on the paragraphs 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection
 
 import trafilatura
@@ -33,11 +34,11 @@ LAYERS = frozenset({"structure", "phrase", "repeated", "rule"})
 log = logging.getLogger(__name__)
 
 
+_HTML_TAG = re.compile(r"<(html|body|p|div|article)\b", re.IGNORECASE)
+
+
 def _looks_like_html(text: str) -> bool:
-    if "<" not in text[:2048]:
-        return False
-    start = text[:65536].lower()
-    return any(tag in start for tag in ("<html", "<body", "<p", "<div", "<article"))
+    return "<" in text[:2048] and _HTML_TAG.search(text, 0, 65536) is not None
 
 
 def _same_text(a: str, b: str) -> bool:

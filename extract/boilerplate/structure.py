@@ -146,6 +146,14 @@ class _Lengths:
 
     def __init__(self) -> None:
         self._cache: dict[HtmlElement, int] = {}
+        self._ordinary: dict[HtmlElement, bool] = {}
+
+    def ordinary(self, el: HtmlElement) -> bool:
+        """Whether an element is a longish block of text asking for nothing (not part of an appeal box)."""
+        ok = self._ordinary.get(el)
+        if ok is None:
+            ok = self._ordinary[el] = self(el) > 100 and not first_appeal(clean_text(el))
+        return ok
 
     def __call__(self, el: HtmlElement) -> int:
         n = self._cache.get(el)
@@ -177,7 +185,7 @@ def _climb(el: HtmlElement, length: _Lengths) -> HtmlElement:
         for child in parent:
             if child is box or not isinstance(child.tag, str):
                 continue
-            if length(child) > 100 and not first_appeal(clean_text(child)):
+            if length.ordinary(child):
                 ordinary += 1
                 if ordinary >= 3:
                     return box
@@ -191,7 +199,7 @@ def _prose_paragraphs(parent: HtmlElement, box: HtmlElement, length: _Lengths) -
     inside = set(box.iter("p"))
     n = 0
     for p in parent.iter("p"):
-        if p not in inside and length(p) > 100 and not first_appeal(clean_text(p)):
+        if p not in inside and length.ordinary(p):
             n += 1
             if n >= 3:
                 break
@@ -262,7 +270,8 @@ def _seeds(root: HtmlElement, scan: KeywordScan) -> Iterable[tuple[HtmlElement, 
     texts = scan.strings
     appeal = scan.hits(TRIGGER_WORDS)
     cookie = scan.hits(("cookie",))
-    related = {i for i in scan.hits(_RELATED_KEYS) if len(texts[i]) < 60}
+    short = [i for i, t in enumerate(texts) if len(t) < 60]
+    related = {short[j] for j in KeywordScan([texts[i] for i in short]).hits(_RELATED_KEYS)}
     for i in sorted(appeal | cookie | related):
         text = texts[i]
         match = APPEAL.search(text) if i in appeal else None
