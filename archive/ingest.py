@@ -8,7 +8,7 @@ makes a reindex reproduce the crawl's rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,12 +72,15 @@ def decoded_body(record: ArchivedRecord) -> bytes:
 
 
 def extract_body(body: bytes, url: str, content_type: str | None,
-                 rules: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """Extract the article from decoded page bytes; the charset comes from Content-Type, as in a crawl."""
+                 rules: Mapping[str, Any] | None = None,
+                 known_repeated: Collection[str] = ()) -> dict[str, Any] | None:
+    """Extract the article from decoded page bytes; the charset comes from Content-Type, as in a crawl,
+    and ``known_repeated`` the site's learned blocks (``archive.site_blocks``)."""
     from extract import SiteRules, extract_article
 
     site_rules = SiteRules.from_mapping(rules) if rules else None
-    result = extract_article(body, url, rules=site_rules, encoding=charset_of(content_type))
+    result = extract_article(body, url, rules=site_rules, encoding=charset_of(content_type),
+                             known_repeated=known_repeated)
     if result is None:
         return None
     data = result.to_dict()
@@ -152,18 +155,21 @@ class _Pending:
 
 
 RulesFor = Callable[[str | None], Mapping[str, Any] | None]
+BlocksFor = Callable[[str | None], Collection[str]]
 
 
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
-                 foreign_filter: Callable[[str], bool] | None = None) -> IngestStats:
+                 foreign_filter: Callable[[str], bool] | None = None,
+                 blocks_for: BlocksFor | None = None) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
     with a ``urn:text:`` resource concurrent to them, and later fetches of the same URLs. In files from
     other tools every HTML page with a 200 status whose URL passes ``foreign_filter`` (e.g. the crawler's
     article-URL heuristics; all pages when None) is tried. ``only_missing`` skips records already indexed
-    (for ``verify --repair``), so nothing indexed is filed twice.
+    (for ``verify --repair``), so nothing indexed is filed twice. ``blocks_for(site)`` gives the site's
+    learned repeated blocks (``site_blocks``), as the crawl passes them.
     """
     stats = IngestStats()
     pending: list[_Pending] = []
@@ -214,7 +220,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                                   f"cannot decode {item.url}: {exc}")
             continue
         rules = rules_for(item.site) if rules_for else None
-        extraction = extract_body(body, item.url, record.content_type, rules)
+        blocks = blocks_for(item.site) if blocks_for else ()
+        extraction = extract_body(body, item.url, record.content_type, rules, blocks)
         if extraction is None:
             stats.count("no_article")
             continue

@@ -4,7 +4,8 @@ Captures, articles and their versions come from the WARC records (through ``arch
 crawl files them by). What WARC files cannot hold is run history and configuration: the ``crawls`` and
 ``sites`` rows are copied from the old database when there is one, and a crawl id named in a warcinfo
 record but missing there gets a row rebuilt from its captures. ``site_blocks`` (learned boilerplate) is
-not copied: the crawl does not feed learned blocks to the extractor yet, so reindex starts it empty too.
+copied too and fed to the extractor, as the crawl does; then each site's blocks are learned again from the
+rebuilt articles (``archive.site_blocks.relearn_sites``), which is all there is when the old db is lost.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from archive.index import Index
 from archive.ingest import IngestStats, RulesFor, ingest_files
+from archive.site_blocks import relearn_sites, site_block_hashes
 from archive.warc_reader import warc_files
 
 __all__ = ["reindex", "ReindexResult", "backup_database"]
@@ -67,7 +69,7 @@ def _copy_history(index: Index, old_db: Path) -> None:
     conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        for table in ("sites", "crawls"):
+        for table in ("sites", "crawls", "site_blocks"):
             try:
                 rows = [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
             except sqlite3.OperationalError:
@@ -78,6 +80,16 @@ def _copy_history(index: Index, old_db: Path) -> None:
                                      replace=True)
     finally:
         conn.close()
+
+
+def _blocks_for(index: Index) -> Callable[[str | None], set[str]]:
+    cache: dict[str | None, set[str]] = {}
+
+    def blocks_for(site: str | None) -> set[str]:
+        if site not in cache:
+            cache[site] = site_block_hashes(index, site)
+        return cache[site]
+    return blocks_for
 
 
 def _rebuild_missing_crawls(index: Index) -> None:
@@ -105,9 +117,12 @@ def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
     files = warc_files(data_path / "warc")
     index = Index(tmp_path)
     try:
-        stats = ingest_files(index, files, rules_for=rules_for, progress=progress)
         if db_path.exists():
             _copy_history(index, db_path)
+        stats = ingest_files(index, files, rules_for=rules_for, progress=progress,
+                             blocks_for=_blocks_for(index))
+        relearn_sites(index, [r["site"] for r in index.db.query(
+            "SELECT DISTINCT site FROM articles WHERE site IS NOT NULL")])
         _rebuild_missing_crawls(index)
         index.set_meta("reindexed_at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         index.set_meta("reindex_extractor", str(EXTRACTOR_VERSION))

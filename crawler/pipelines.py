@@ -10,6 +10,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
 from archive.ingest import article_url, charset_of, file_article
+from archive.site_blocks import SiteBlockLearner, strip_blocks
 from crawler.extract_pool import ExtractionPool
 from crawler.session import session_for
 
@@ -24,6 +25,7 @@ class ArticlePipeline:
     def __init__(self, crawler: Crawler, workers: int | None) -> None:
         self.crawler = crawler
         self.pool = ExtractionPool(workers)
+        self.learner: SiteBlockLearner | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArticlePipeline:
@@ -35,6 +37,25 @@ class ArticlePipeline:
     def spider_closed(self, spider: Spider) -> None:
         self.pool.close()
 
+    def _learner(self) -> SiteBlockLearner:
+        """The site's repeated-block learner, started from what the index already holds for the site."""
+        if self.learner is None:
+            session = session_for(self.crawler)
+            self.learner = SiteBlockLearner.from_index(session.index, session.site)
+        return self.learner
+
+    def close_spider(self, spider: Spider) -> None:
+        """Learn from the whole crawl, then strip newly learned blocks from the articles extracted before
+        they were known (runs before the archive session closes)."""
+        if self.learner is None:
+            return
+        session = session_for(self.crawler)
+        self.learner.learn()
+        self.learner.save(session.index, self.learner.learned_now)  # with final page counts
+        stripped = strip_blocks(session.index, session.site, self.learner.learned_now)
+        self.crawler.stats.set_value("morgue/site_blocks/learned", len(self.learner.learned_now))
+        self.crawler.stats.set_value("morgue/site_blocks/articles_corrected", stripped)
+
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         session = session_for(self.crawler)
         stats = self.crawler.stats
@@ -44,7 +65,7 @@ class ArticlePipeline:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
             extraction = await self.pool.extract(item["body"], item["url"],
                                                  charset_of(item["capture"].get("content_type")),
-                                                 rules_mapping, ())
+                                                 rules_mapping, self._learner().known)
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
             session.error("extraction_failed")
@@ -57,6 +78,11 @@ class ArticlePipeline:
             return item
         capture = item["capture"]
         outcome, article_id, url = file_article(session.index, capture, extraction, item["site"])
+        learner = self._learner()
+        if outcome != "unchanged":  # an unchanged article is already counted from the index
+            learner.observe(extraction["text"], extraction.get("removed") or ())
+        if learner.due():
+            learner.save(session.index, learner.learn())
         session.count(outcome)
         stats.inc_value(f"morgue/articles/{outcome}")
         if outcome != "unchanged":

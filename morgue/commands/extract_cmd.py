@@ -1,4 +1,9 @@
-"""``morgue extract PATH...``: run the article extractor on local HTML files (a thin layer over extract/)."""
+"""``morgue extract PATH...``: run the article extractor on local HTML files (a thin layer over extract/).
+
+The crawler and ``reindex`` call the same ``extract_article``; ``--seed`` applies a site's ``[extract]``
+rules and ``--site`` (with ``--data``) its learned repeated blocks, so a page can be explained exactly as
+the crawl would have cut it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,34 @@ from pathlib import Path
 
 import click
 
-from extract import extract_article
+from extract import SiteRules, extract_article
 from extract.metadata import canonical_link
+from morgue.commands.options import data_option, open_data
+from morgue.errors import MorgueError
+
+
+def _site_blocks(data_dir: Path | None, site: str) -> dict[str, str]:
+    """hash → text of a site's learned blocks, read from the index without writing to it."""
+    from archive.index import Index
+
+    data = open_data(data_dir)
+    if not data.db_path.exists():
+        raise MorgueError(f"no index at {data.db_path}: crawl the site first, or leave out --site")
+    index = Index(data.db_path, readonly=True)
+    try:
+        rows = index.db.query("SELECT hash, text FROM site_blocks WHERE site = ?", [site])
+        return {row["hash"]: row["text"] for row in rows}
+    finally:
+        index.db.conn.close()
+
+
+def _rules(seed_path: Path | None) -> SiteRules | None:
+    if seed_path is None:
+        return None
+    from morgue.seeds import load_seed_file
+
+    seed = load_seed_file(seed_path)
+    return SiteRules.from_mapping(seed.extract) if seed.extract else None
 
 
 @click.command("extract")
@@ -16,8 +47,19 @@ from extract.metadata import canonical_link
 @click.option("--url", default=None, help="URL of the page (default: the page's canonical link).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
 @click.option("--explain", is_flag=True, help="List every removed block and why it was removed.")
-def extract_command(paths: tuple[Path, ...], url: str | None, as_json: bool, explain: bool) -> None:
+@click.option("--site", default=None, help="Use this site's learned repeated blocks (from --data's index).")
+@click.option("--seed", "seed_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Apply this seed file's [extract] drop/keep rules.")
+@data_option
+def extract_command(paths: tuple[Path, ...], url: str | None, as_json: bool, explain: bool,
+                    site: str | None, seed_path: Path | None, data_dir: Path | None) -> None:
     """Extract the article text (without appeals and other boilerplate) from HTML files."""
+    rules = _rules(seed_path)
+    known = _site_blocks(data_dir, site) if site else {}
+    if site and explain:
+        click.echo(f"# site {site}: {len(known)} learned repeated block(s)", err=as_json)
+        for h, text in known.items():
+            click.echo(f"- {h}: {text[:120]}", err=as_json)
     failed = 0
     for path in paths:
         try:
@@ -26,7 +68,7 @@ def extract_command(paths: tuple[Path, ...], url: str | None, as_json: bool, exp
             click.echo(f"error: {path}: cannot read ({exc.strerror or exc})", err=True)
             failed += 1
             continue
-        result = extract_article(data, url or canonical_link(data))
+        result = extract_article(data, url or canonical_link(data), rules=rules, known_repeated=known)
         if result is None:
             click.echo(f"error: {path}: no article found (not HTML, or no article body)", err=True)
             failed += 1
