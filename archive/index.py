@@ -95,6 +95,9 @@ class Index:
         self.readonly = readonly
         self._in_tx = False
         self._pending = 0
+        # Writes per transaction. A crawl sets 1 (crawler.session): then a kill -9 loses at most the row of
+        # the record being written, which the next crawl re-indexes from the WARC file (crawler.recovery).
+        self.commit_every = 500
 
     # -- transactions ---------------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -102,9 +105,9 @@ class Index:
             self.db.execute("BEGIN")
             self._in_tx = True
 
-    def _wrote(self, batch: int = 500) -> None:
+    def _wrote(self, batch: int | None = None) -> None:
         self._pending += 1
-        if self._pending >= batch:
+        if self._pending >= (batch or self.commit_every):
             self.commit()
 
     def commit(self) -> None:

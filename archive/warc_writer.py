@@ -31,18 +31,33 @@ _HOP_BY_HOP = {"transfer-encoding"}
 
 class _GzipMember:
     """One gzip member per record, at a chosen level (warcio's own wrapper always uses level 9, which
-    costs a crawl about a quarter of its main-thread time for a few percent of disk)."""
+    costs a crawl about a quarter of its main-thread time for a few percent of disk).
 
-    def __init__(self, out: io.BufferedWriter, level: int) -> None:
+    The member is collected in memory and written to the (unbuffered) file in one go at ``flush``, so a
+    failed write (disk full, EFBIG) leaves nothing buffered that a later flush or close could append."""
+
+    def __init__(self, out: io.RawIOBase, level: int) -> None:
         self.out = out
         self.compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        self.data = bytearray()
 
     def write(self, data: bytes) -> None:
-        self.out.write(self.compressor.compress(data))
+        self.data += self.compressor.compress(data)
 
     def flush(self) -> None:
-        self.out.write(self.compressor.flush())
-        self.out.flush()
+        self.data += self.compressor.flush()
+        _write_all(self.out, self.data)
+        self.data = bytearray()
+
+
+def _write_all(out: io.RawIOBase, data: bytes | bytearray) -> None:
+    """Write every byte: a raw file may take fewer than asked (e.g. up to a file-size limit)."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        if not written:
+            raise OSError(f"could not write to {getattr(out, 'name', 'the WARC file')}")
+        view = view[written:]
 
 
 class _Sha256WARCWriter(WARCWriter):
@@ -120,7 +135,7 @@ class WarcWriter:
         self.host = (host or socket.gethostname()).replace("-", "_") or "host"
         self.pid = pid if pid is not None else os.getpid()
         self._serial = 0
-        self._file: io.BufferedWriter | None = None
+        self._file: io.FileIO | None = None
         self._name: str | None = None
         self._warcinfo_id: str | None = None
         self._writer: _Sha256WARCWriter | None = None
@@ -143,7 +158,8 @@ class WarcWriter:
         while (self.directory / name).exists() or (self.directory / (name + OPEN_SUFFIX)).exists():
             name = self._new_name()
         self._name = name
-        self._file = open(self.directory / (name + OPEN_SUFFIX), "xb")  # noqa: SIM115 - closed in close()
+        # unbuffered: each record reaches the OS whole in _write, or is cut off again there
+        self._file = open(self.directory / (name + OPEN_SUFFIX), "xb", buffering=0)  # noqa: SIM115
         self._writer = _Sha256WARCWriter(self._file, gzip=False, warc_version="1.1")
         info = {"software": "morgue", "format": "WARC File Format 1.1",
                 "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"}
@@ -201,7 +217,7 @@ class WarcWriter:
             self._file.flush()
         except BaseException:
             # Never leave half a record behind: cut the file back to the last complete member.
-            self._file.truncate(start)
+            os.ftruncate(self._file.fileno(), start)
             self._file.seek(start)
             raise
         end = self._file.tell()

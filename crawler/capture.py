@@ -57,6 +57,16 @@ def _is_article(request: Request) -> bool:
     return request.meta.get("morgue_role") == "article"
 
 
+def _note(response: Response, request: Request) -> str | None:
+    """The capture row's note: a truncated body (shorter than its Content-Length), or an article page
+    (so that a crawl killed before extracting it can be finished by the next one: crawler.recovery)."""
+    if "dataloss" in response.flags:
+        expected = response.headers.get(b"Content-Length")
+        declared = expected.decode("latin-1") if expected else "an unknown number of"
+        return f"truncated: received {len(response.body)} of {declared} bytes"
+    return "article" if _is_article(request) else None
+
+
 def _kind(status: int) -> str:
     if status == 304:
         return "not-modified"
@@ -102,6 +112,8 @@ class WarcCapture:
             logger.error("cannot archive %s: %s: %s; stopping the crawl",
                          response.url, type(exc).__name__, exc, exc_info=logger.isEnabledFor(logging.DEBUG))
             self.crawler.stats.inc_value(f"morgue/{kind}")
+            if self.crawler.stats.get_value("morgue/fatal") is None:
+                self.crawler.stats.set_value("morgue/fatal", f"cannot archive {response.url}: {exc}")
             if self.session is not None:
                 self.session.error(kind)
             if self.crawler.engine is not None and not getattr(self, "_stopping", False):
@@ -139,7 +151,13 @@ class WarcCapture:
             pointer = session.writer.write_exchange(exchange)
             row = capture_row(pointer, url=exchange.url, status=exchange.status,
                               headers=exchange.response_headers, payload_length=len(exchange.body),
-                              site=session.site, crawl_id=session.crawl_id, kind=_kind(exchange.status))
+                              site=session.site, crawl_id=session.crawl_id, kind=_kind(exchange.status),
+                              note=_note(response, request))
+            if (row["note"] or "").startswith("truncated"):
+                session.error("dataloss")
+                self.crawler.stats.inc_value("morgue/faults/dataloss")
+                logger.warning("dataloss: %s %s; archived as received, not extracted", exchange.url,
+                               row["note"])
         session.index.add_capture(row)
         session.count("captures")
         self.crawler.stats.inc_value("morgue/warc/records")

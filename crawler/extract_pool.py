@@ -11,9 +11,29 @@ import multiprocessing
 import os
 from collections.abc import Collection, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-__all__ = ["ExtractionPool", "extract_to_dict"]
+__all__ = ["ExtractionCrashed", "ExtractionPool", "extract_to_dict", "unextractable"]
+
+
+class ExtractionCrashed(RuntimeError):
+    """A worker process died (killed, out of memory, a crash in C code) while extracting a page."""
+
+
+def unextractable(body: bytes, *, max_bytes: int, charset: str | None = None) -> str | None:
+    """Why a page is not worth handing to the extractor, or None: ``empty``, ``too_large`` (past
+    ``max_bytes``), ``undecodable`` (binary bytes served as HTML). The page stays archived either way."""
+    if not body.strip():
+        return "empty"
+    if max_bytes and len(body) > max_bytes:
+        return "too_large"
+    if not (charset or "").lower().startswith("utf-16"):
+        head = body[:65536]
+        controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13))
+        if b"\x00" in head or controls > len(head) // 20:
+            return "undecodable"
+    return None
 
 
 def extract_to_dict(body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
@@ -60,8 +80,19 @@ class ExtractionPool:
 
     async def extract(self, body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
                       known_repeated: Collection[str]) -> dict[str, Any] | None:
-        future = self._get().submit(extract_to_dict, body, url, encoding, rules, frozenset(known_repeated))
-        return await asyncio.wrap_future(future)
+        return await self.run(extract_to_dict, body, url, encoding, rules, frozenset(known_repeated))
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in a worker. A dead worker breaks the whole executor: it is replaced by a fresh
+        one, so the page in hand fails (ExtractionCrashed) and the crawl goes on extracting."""
+        executor = self._get()
+        try:
+            return await asyncio.wrap_future(executor.submit(fn, *args))
+        except BrokenProcessPool as exc:
+            if self._executor is executor:
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise ExtractionCrashed(f"an extraction worker died: {exc}") from exc
 
     def close(self) -> None:
         if self._executor is not None:

@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 
 from archive.ingest import article_url, charset_of, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
-from crawler.extract_pool import ExtractionPool
+from crawler.extract_pool import ExtractionCrashed, ExtractionPool, unextractable
 from crawler.session import session_for
 
 __all__ = ["ArticlePipeline", "article_url"]
@@ -56,11 +56,33 @@ class ArticlePipeline:
         self.crawler.stats.set_value("morgue/site_blocks/learned", len(self.learner.learned_now))
         self.crawler.stats.set_value("morgue/site_blocks/articles_corrected", stripped)
 
+    def _skipped(self, item: dict[str, Any], session: Any, stats: Any) -> bool:
+        """Pages that are archived but not extracted: truncated (counted as dataloss when captured),
+        empty, too large, or binary. Each reason is counted in the crawl summary."""
+        capture = item["capture"]
+        if (capture.get("note") or "").startswith("truncated"):
+            reason = "truncated"
+        else:
+            limit = self.crawler.settings.getint("MORGUE_EXTRACT_MAX_BYTES")
+            reason = unextractable(item["body"], max_bytes=limit,
+                                   charset=charset_of(capture.get("content_type")))
+            if reason is None:
+                return False
+            session.error(reason)
+            logger.warning("not extracting %s: %s (%d bytes; archived as received)",
+                           item["url"], reason, len(item["body"]))
+        stats.inc_value(f"morgue/extract/skipped/{reason}")
+        item["outcome"] = reason
+        item.pop("body", None)
+        return True
+
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         session = session_for(self.crawler)
         stats = self.crawler.stats
         rules = getattr(getattr(self.crawler, "spider", None), "seed", None)
         rules_mapping = rules.extract if rules is not None else None
+        if self._skipped(item, session, stats):
+            return item
         try:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
             extraction = await self.pool.extract(item["body"], item["url"],
@@ -68,7 +90,7 @@ class ArticlePipeline:
                                                  rules_mapping, self._learner().known)
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
-            session.error("extraction_failed")
+            session.error("extraction_crashed" if isinstance(exc, ExtractionCrashed) else "extraction_failed")
             stats.inc_value("morgue/extract/failed")
             item["outcome"] = "failed"
             return item

@@ -62,6 +62,7 @@ def _open_index(path: Path) -> Index:
     index, users = _INDEXES.get(path, (None, 0))
     if index is None:
         index = Index(path)
+        index.commit_every = 1  # each capture durable as soon as its record is written (kill -9)
     _INDEXES[path] = (index, users + 1)
     return index
 
@@ -124,6 +125,10 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     finished = stats.get("finish_time")
     seconds = (finished - started).total_seconds() if started and finished else None
     c = session.counts
+    # pages skipped where the spider decides (a non-HTML file linked as an article) count as problems too
+    for stat, kind in (("morgue/extract/skipped/not_html", "not_html"),):
+        if stats.get(stat):
+            session.errors_by_kind[kind] = int(stats[stat])
     summary = {
         "status": status, "seconds": seconds,
         "pages": int(stats.get("response_received_count", 0)),

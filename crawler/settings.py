@@ -28,6 +28,18 @@ DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
 REDIRECT_MAX_TIMES = 10
+# A body shorter than its Content-Length is archived as received (flagged "dataloss", noted as truncated
+# in the capture row, not extracted) instead of being dropped unseen.
+DOWNLOAD_FAIL_ON_DATALOSS = False
+# Failures named by kind for the crawl summary (crawler/faults.py): Scrapy's decompression and redirect
+# middlewares replaced by subclasses at the same places, a reporter next to the engine (after retries).
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.faults.ReportingHttpCompression": 590,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.faults.ReportingRedirect": 600,
+    "crawler.faults.FaultReport": 50,
+}
 
 # Pages served from a cache never reach the downloader, so they would never be archived.
 HTTPCACHE_ENABLED = False
@@ -47,6 +59,8 @@ MORGUE_WARC_PREFIX = "morgue"
 MORGUE_WARC_GZIP_LEVEL = 6  # zlib level per record; warcio's 9 costs much CPU for little disk
 MORGUE_OPERATOR = ""
 MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
+# Pages larger than this (decoded HTML bytes) are archived but not extracted ("too_large").
+MORGUE_EXTRACT_MAX_BYTES = 8 * 1024 * 1024
 MORGUE_PROGRESS_INTERVAL = 5.0
 # Per-host back-off on 429/5xx (crawler/backoff.py): delay doubles from BASE up to MAX, honours Retry-After.
 MORGUE_BACKOFF_ENABLED = True
