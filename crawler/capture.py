@@ -158,7 +158,8 @@ class WarcCapture:
                 self.crawler.stats.inc_value("morgue/faults/dataloss")
                 logger.warning("dataloss: %s %s; archived as received, not extracted", exchange.url,
                                row["note"])
-        session.index.add_capture(row)
+        if session.index is not None:  # a cluster worker leaves indexing to `morgue index`
+            session.index.add_capture(row)
         session.count("captures")
         self.crawler.stats.inc_value("morgue/warc/records")
         request.meta["morgue_capture"] = row

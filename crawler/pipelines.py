@@ -44,12 +44,18 @@ class ArticlePipeline:
             self.learner = SiteBlockLearner.from_index(session.index, session.site)
         return self.learner
 
+    def _known_blocks(self, session: Any) -> Any:
+        """The site's learned blocks; none in a cluster worker (the indexer re-extracts with them)."""
+        return self._learner().known if session.index is not None else ()
+
     def close_spider(self, spider: Spider) -> None:
         """Learn from the whole crawl, then strip newly learned blocks from the articles extracted before
         they were known (runs before the archive session closes)."""
         if self.learner is None:
             return
         session = session_for(self.crawler)
+        if session.index is None:
+            return
         self.learner.learn()
         self.learner.save(session.index, self.learner.learned_now)  # with final page counts
         stripped = strip_blocks(session.index, session.site, self.learner.learned_now)
@@ -87,7 +93,7 @@ class ArticlePipeline:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
             extraction = await self.pool.extract(item["body"], item["url"],
                                                  charset_of(item["capture"].get("content_type")),
-                                                 rules_mapping, self._learner().known)
+                                                 rules_mapping, self._known_blocks(session))
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
             session.error("extraction_crashed" if isinstance(exc, ExtractionCrashed) else "extraction_failed")
@@ -99,6 +105,18 @@ class ArticlePipeline:
             item["outcome"] = "no_article"
             return item
         capture = item["capture"]
+        if session.index is None:
+            # A cluster worker: no index to judge new/version/unchanged; the text resource marks the page
+            # as an article and `morgue index` files it from the WARC file, as reindex does.
+            url = article_url(capture["url"], extraction.get("canonical_url"))
+            session.writer.write_resource(
+                f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
+                date=capture["captured_at"], concurrent_to=capture["record_id"])
+            session.count("archived_articles")
+            stats.inc_value("morgue/articles/archived")
+            item["outcome"] = "archived"
+            item.pop("body", None)
+            return item
         outcome, article_id, url = file_article(session.index, capture, extraction, item["site"])
         learner = self._learner()
         if outcome != "unchanged":  # an unchanged article is already counted from the index

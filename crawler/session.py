@@ -29,10 +29,10 @@ class ArchiveSession:
     """What one crawl writes to, plus its running counts."""
 
     data: DataDir
-    index: Index
+    index: Index | None  # None in a cluster worker (MORGUE_INDEX_ENABLED off): the indexer files its WARCs
     writer: WarcWriter
     site: str
-    crawl_id: int
+    crawl_id: int | None
     counts: dict[str, int] = field(default_factory=dict)
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -79,6 +79,17 @@ def release_index(path: Path) -> None:
         _INDEXES[path] = (index, users - 1)
 
 
+def _read_known_urls(db_path: Path) -> dict[str, dict[str, Any]]:
+    """Without an index writer (a cluster worker), what the indexer has filed so far, read-only."""
+    if not db_path.exists():
+        return {}
+    index = Index(db_path, readonly=True)
+    try:
+        return index.known_urls()
+    finally:
+        index.db.conn.close()
+
+
 def session_for(crawler: Crawler) -> ArchiveSession:
     """The crawler's archive session, created on first use by whichever component asks first."""
     existing = getattr(crawler, "_morgue_session", None)
@@ -87,8 +98,9 @@ def session_for(crawler: Crawler) -> ArchiveSession:
     settings = crawler.settings
     data = DataDir(settings.get("MORGUE_DATA")).check(create=True)
     site = settings.get("MORGUE_SITE") or "unknown"
-    index = _open_index(data.db_path.resolve())
-    crawl_id = index.start_crawl(site)
+    indexed = settings.getbool("MORGUE_INDEX_ENABLED", True)
+    index = _open_index(data.db_path.resolve()) if indexed else None
+    crawl_id = index.start_crawl(site) if index is not None else None
     robots = "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore"
     writer = WarcWriter(
         data.warc_dir,
@@ -102,12 +114,14 @@ def session_for(crawler: Crawler) -> ArchiveSession:
             "robots": robots,
             "isPartOf": site,
             "morgue-site": site,
-            "morgue-crawl-id": str(crawl_id),
+            **({"morgue-crawl-id": str(crawl_id)} if crawl_id is not None else {}),
+            **({"morgue-worker": settings.get("MORGUE_CLUSTER_WORKER")}
+               if settings.get("MORGUE_CLUSTER_WORKER") else {}),
         },
     )
     session = ArchiveSession(data=data, index=index, writer=writer, site=site, crawl_id=crawl_id,
                              resumed=settings.getbool("MORGUE_RESUMED"))
-    session.known = index.known_urls()
+    session.known = index.known_urls() if index is not None else _read_known_urls(data.db_path)
     crawler._morgue_session = session  # type: ignore[attr-defined]
     return session
 
@@ -145,7 +159,8 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
         "errors": sum(session.errors_by_kind.values()),
         "errors_by_kind": json.dumps(session.errors_by_kind, sort_keys=True),
     }
-    session.index.finish_crawl(session.crawl_id, **summary)
-    release_index(session.data.db_path.resolve())
+    if session.index is not None and session.crawl_id is not None:
+        session.index.finish_crawl(session.crawl_id, **summary)
+        release_index(session.data.db_path.resolve())
     crawler._morgue_session = None  # type: ignore[attr-defined]
     return summary
