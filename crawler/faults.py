@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 _KINDS = {
     "TimeoutError": "timeout",
+    "DownloadTimeoutError": "timeout",
     "TCPTimedOutError": "timeout",
     "_DataLoss": "dataloss",
     "ConnectionRefusedError": "connection_refused",

@@ -15,6 +15,7 @@ from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
 from archive.datadir import DataDir
 from archive.lock import DataDirLock
+from crawler.recovery import recover_data_dir
 from crawler.spiders.news import NewsSpider
 from morgue import __version__
 from morgue.schedule import has_saved_job, job_dir
@@ -80,6 +81,9 @@ def run_crawls(seeds: Sequence[Seed], data_dir: Path, *, overrides: Mapping[str,
     if held is not None:
         held.acquire()
     try:
+        # we hold the lock: .open files and running crawls are a killed process's leftovers
+        recover_data_dir(data.path, {seed.name: seed.extract for seed in seeds},
+                         job_dir_of=lambda site: job_dir(data.path, site))
         crawlers = _start(seeds, data.path, overrides, since, log_level, restart)
     finally:
         if held is not None:

@@ -40,6 +40,9 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
         click.echo(
             f"  re-crawl: {s.get('rechecked', 0)} known articles re-checked, {s.get('skipped_known', 0)} "
             f"known articles not re-fetched, {s.get('skipped_before_since', 0)} skipped as too old")
+        problems = json.loads(s.get("errors_by_kind") or "{}")
+        if problems:  # each kind of fault with its count: timeout 2, dataloss 1, too_large 1, ...
+            click.echo("  problems: " + ", ".join(f"{kind} {n}" for kind, n in sorted(problems.items())))
         for url in json.loads(s.get("robots_blocked_urls") or "[]"):
             click.echo(f"  blocked by robots.txt: {url}")
         if result.reason == "shutdown":
@@ -58,7 +61,8 @@ def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str,
     _print_summary(results, data.path)
     failed = [r for r in results if not r.ok]
     if failed:
-        names = ", ".join(f"{r.site} ({r.reason})" for r in failed)
+        names = ", ".join(f"{r.site} ({r.reason}" + (f": {r.stats['morgue/fatal']}" if r.stats.get(
+            "morgue/fatal") else "") + ")" for r in failed)
         raise MorgueError(f"crawl did not finish: {names}")
     return results
 

@@ -1,0 +1,135 @@
+"""Finish what a killed crawl left behind, before the next crawl of the same data directory starts.
+
+The caller holds the data directory's lock, so no other process is writing: every ``.open`` WARC file is
+an orphan, and every ``crawls`` row still ``running`` belongs to a process that died (kill -9, power
+loss, out of memory). A crash can leave:
+
+* an ``.open`` file, perhaps ending in half a record: cut after its last complete record (a backup
+  first), renamed to its final name, and its records missing from the index indexed (``verify --repair``);
+* a saved Scrapy JOBDIR whose queue state was never written (Scrapy saves it at a clean close only) while
+  its duplicate filter remembers the requests that were in flight: resuming from it would skip those
+  pages, so it is discarded and the crawl starts from the sitemaps again; the re-crawl policy fetches what
+  is not archived and re-checks the rest;
+* article pages archived and indexed but not extracted yet (extraction runs after the capture): they are
+  extracted now from the WARC record and filed, with their text resource, as the crawl would have done.
+
+No Scrapy here: it runs before the crawler process starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from archive.index import Index
+from archive.ingest import decoded_body, extract_body, file_article
+from archive.verify import VerifyReport, repair_archive, scan_file
+from archive.warc_reader import WarcReadError, read_record
+from archive.warc_writer import OPEN_SUFFIX, WarcWriter
+from crawler.extract_pool import unextractable
+
+__all__ = ["recover_data_dir"]
+
+logger = logging.getLogger("morgue")
+
+_MAX_EXTRACT = 8 * 1024 * 1024
+
+
+def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | None] | None = None,
+                     *, job_dir_of: Any = None) -> list[str]:
+    """Repair ``.open`` files, close crashed crawls, extract their unextracted articles; what was done.
+
+    ``rules`` maps site names to their seeds' extraction rules; ``job_dir_of(site)`` names a site's saved
+    JOBDIR (discarded when that site's crawl crashed).
+    """
+    actions: list[str] = []
+    warc_dir = data_path / "warc"
+    orphans = sorted(warc_dir.glob("*" + OPEN_SUFFIX)) if warc_dir.is_dir() else []
+    if orphans:
+        report = VerifyReport(files=[scan_file(path) for path in orphans])
+        rules_for = (lambda site: (rules or {}).get(site or "")) if rules else None
+        actions += repair_archive(data_path, report, rules_for=rules_for)
+    db_path = data_path / "morgue.db"
+    if not db_path.exists():
+        return _logged(actions)
+    with Index(db_path) as index:
+        crashed = list(index.db.query(
+            "SELECT id, site, started_at FROM crawls WHERE finished_at IS NULL AND status = 'running'"))
+        if not crashed:
+            return _logged(actions)
+        for row in crashed:
+            index.db.execute(
+                "UPDATE crawls SET status = 'crashed', finished_at = COALESCE("
+                "(SELECT MAX(captured_at) FROM captures WHERE crawl_id = :id), started_at) WHERE id = :id",
+                {"id": row["id"]})
+        index.commit()
+        actions.append("closed {} crawl(s) that ended without finishing: {}".format(
+            len(crashed), ", ".join(f"#{r['id']} {r['site']} (started {r['started_at']})" for r in crashed)))
+        for site in sorted({r["site"] for r in crashed}):
+            saved = job_dir_of(site) if job_dir_of else None
+            if saved is not None and Path(saved).exists():
+                shutil.rmtree(saved, ignore_errors=True)
+                actions.append(f"{site}: discarded the saved crawl state in {saved} (not written at the "
+                               "crash); this crawl starts from the sitemaps and feeds again")
+        actions += _extract_pending(index, data_path, [r["id"] for r in crashed], rules or {})
+    return _logged(actions)
+
+
+def _logged(actions: list[str]) -> list[str]:
+    for action in actions:
+        logger.warning("recovery: %s", action)
+    return actions
+
+
+def _extract_pending(index: Index, data_path: Path, crawl_ids: Sequence[int],
+                     rules: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """Article captures of the crashed crawls that were never extracted: extract and file them now."""
+    marks = ", ".join("?" for _ in crawl_ids)
+    rows = list(index.db.query(
+        f"SELECT * FROM captures WHERE crawl_id IN ({marks}) AND note = 'article' "  # noqa: S608
+        "AND record_type = 'response' AND status = 200 AND kind = 'page' "
+        "AND id NOT IN (SELECT capture_id FROM articles) ORDER BY captured_at", list(crawl_ids)))
+    if not rows:
+        return []
+    from archive.site_blocks import site_block_hashes
+
+    warc_dir = data_path / "warc"
+    writers: dict[tuple[str, int], WarcWriter] = {}
+    outcomes: dict[str, int] = {}
+    problems: list[str] = []
+    try:
+        for capture in rows:
+            site, crawl_id = capture["site"] or "unknown", int(capture["crawl_id"])
+            try:
+                record = read_record(warc_dir, capture["warc_file"], capture["warc_offset"])
+                body = decoded_body(record)
+            except (WarcReadError, ValueError, OSError) as exc:
+                problems.append(f"cannot read {capture['url']}: {exc}")
+                continue
+            reason = unextractable(body, max_bytes=_MAX_EXTRACT)
+            extraction = None if reason else extract_body(body, capture["url"], capture["content_type"],
+                                                          rules.get(site), site_block_hashes(index, site))
+            if extraction is None:
+                outcomes[reason or "no_article"] = outcomes.get(reason or "no_article", 0) + 1
+                continue
+            outcome, _, url = file_article(index, capture, extraction, site)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome != "unchanged":
+                writer = writers.get((site, crawl_id))
+                if writer is None:
+                    writer = writers[(site, crawl_id)] = WarcWriter(
+                        warc_dir, warcinfo={"morgue-site": site, "morgue-crawl-id": str(crawl_id),
+                                            "description": "articles extracted after a crash"})
+                writer.write_resource(f"urn:text:{url}", extraction["text"].encode("utf-8"),
+                                      "text/plain; charset=utf-8", date=capture["captured_at"],
+                                      concurrent_to=capture["record_id"])
+            index.commit()
+    finally:
+        for writer in writers.values():
+            writer.close()
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
+    return [f"extracted {len(rows)} article page(s) archived but not extracted before the crash "
+            f"({summary})", *problems]
