@@ -20,6 +20,7 @@ import sqlite_utils
 
 from archive.records import RecordPointer
 from archive.schema import migrate
+from archive.search import search_rows
 
 __all__ = ["Index", "SearchHit", "SearchError", "text_hash", "capture_row"]
 
@@ -220,23 +221,9 @@ class Index:
         """Full-text search over article titles and text; ``order`` is "rank" or "newest"."""
         if not query.strip():
             raise SearchError("empty query: give at least one word")
-        where = ["articles_fts MATCH :q"]
-        params: dict[str, Any] = {"q": query, "limit": limit}
-        if not all_versions:
-            where.append("articles.latest = 1")
-        if site:
-            where.append("articles.site = :site")
-            params["site"] = site
-        order_sql = "rank" if order == "rank" else "coalesce(articles.published, articles.captured_at) DESC"
-        sql = (
-            "SELECT articles.id, articles.url, articles.title, articles.site, articles.published, "
-            "articles.captured_at, articles.version, "
-            "snippet(articles_fts, 1, '[', ']', ' … ', 16) AS snippet "
-            "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT :limit"
-        )
         try:
-            rows = list(self.db.query(sql, params))
+            rows = search_rows(self.db.conn, query, limit=limit, order=order, site=site,
+                               all_versions=all_versions)
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise SearchError(

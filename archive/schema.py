@@ -62,7 +62,16 @@ def _v2(db: sqlite_utils.Database) -> None:
         db["crawls"].add_column(column, kind)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """``sort_date``: the published date (else the capture time) in UTC, indexed, so that newest-first
+    search and listings walk an index instead of sorting every match (time zones make the raw ISO strings
+    sort wrongly)."""
+    db.execute("ALTER TABLE articles ADD COLUMN sort_date TEXT GENERATED ALWAYS AS "
+               "(coalesce(datetime(published), datetime(captured_at))) VIRTUAL")
+    db.execute("CREATE INDEX idx_articles_sort_date ON articles(sort_date)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
