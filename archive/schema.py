@@ -71,7 +71,13 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_articles_sort_date ON articles(sort_date)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """WARC files `morgue index` has filed (cluster workers write WARC only, the indexer files them)."""
+    db["ingested_files"].create({"name": str, "size": int, "ingested_at": str, "records": int,
+                                 "captures": int, "articles": int}, pk="name")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -68,3 +68,16 @@ MORGUE_BACKOFF_BASE = 1.0
 MORGUE_BACKOFF_MAX = 120.0
 # Resumable crawls: Scrapy's JOBDIR under DATA/jobs/<site>/, kept when a crawl is interrupted.
 MORGUE_RESUME = True
+# Off in cluster workers: they write WARC files only and `morgue index` files them (crawler/cluster/).
+MORGUE_INDEX_ENABLED = True
+# Cluster workers (crawler/cluster/, `morgue worker --cluster`): seconds without work anywhere in the
+# cluster before a worker ends, heartbeat TTL (a worker silent this long is dead and its in-flight
+# requests are requeued), how often an idle crawler looks at the shared queue. The per-host limits
+# MORGUE_CLUSTER_HOST_CONCURRENCY / MORGUE_CLUSTER_HOST_DELAY default to CONCURRENT_REQUESTS_PER_DOMAIN
+# and DOWNLOAD_DELAY, enforced across all workers.
+MORGUE_CLUSTER_URL = None
+MORGUE_CLUSTER_IDLE = 10.0
+MORGUE_CLUSTER_HEARTBEAT = 30.0
+MORGUE_CLUSTER_POLL = 0.5
+MORGUE_CLUSTER_POLITENESS_ENABLED = True
+MORGUE_CLUSTER_HOST_POLL = 0.02

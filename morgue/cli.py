@@ -30,6 +30,8 @@ COMMANDS = [
     ("morgue.commands.archive_cmds", "timemap_command"),
     ("morgue.commands.schedule_cmd", "schedule_command"),
     ("morgue.commands.schedule_cmd", "run_due_command"),
+    ("morgue.commands.cluster_cmds", "worker_command"),
+    ("morgue.commands.cluster_cmds", "index_command"),
 ]
 
 

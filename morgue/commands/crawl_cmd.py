@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,11 @@ def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str,
 @click.option("--restart", is_flag=True,
               help="Discard the saved state of an interrupted crawl instead of resuming it.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+@click.option("--cluster", "cluster_url", default=None, metavar="redis://HOST:PORT/DB",
+              help="Queue the seeds in this Redis cluster frontier and work on them as one cluster worker "
+                   "(WARC only; `morgue index` files them). See `morgue worker`.")
 def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path, settings: tuple[str, ...],
-                  since: str | None, restart: bool, verbose: bool) -> None:
+                  since: str | None, restart: bool, verbose: bool, cluster_url: str | None = None) -> None:
     """Crawl SEED... into the archive: a site name in seeds/, a .toml seed file, or a URL."""
     loaded = [load_seed(arg, seeds_dir) for arg in seeds]  # every seed validated before any fetching
     cutoff = None
@@ -87,6 +91,15 @@ def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path
             cutoff = parse_since(since)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
+    if cluster_url:
+        from morgue.commands.cluster_cmds import enqueue_and_report, run_cluster_worker
+
+        if cutoff is not None:
+            loaded = [replace(seed, since=cutoff) for seed in loaded]  # workers read --since from the seed
+        overrides = dict(parse_setting(s) for s in settings)
+        enqueue_and_report(cluster_url, loaded, open_data(data_dir, create=True).path, overrides)
+        run_cluster_worker(cluster_url, data_dir, overrides, verbose=verbose)
+        return
     run_and_report(loaded, data_dir, dict(parse_setting(s) for s in settings), cutoff, verbose, restart)
 
 

@@ -93,6 +93,24 @@ def schedule_command(data_dir: Path | None, seeds_dir: Path, as_json: bool) -> N
     click.echo(_table([_row(p, now) for p in plans]))
 
 
+def _run_due_in_cluster(url: str, seeds: list[Any], data_path: Path, overrides: dict[str, Any],
+                        dry_run: bool) -> None:
+    from crawler.cluster.worker import due_in_cluster
+    from morgue.commands.cluster_cmds import enqueue_and_report
+
+    states = due_in_cluster(url, seeds)
+    due = [seed for seed, state in states if state == "due"]
+    for seed, state in states:
+        if state != "due":
+            click.echo(f"{seed.name}: not due ({state})")
+    if not due:
+        click.echo("nothing due in the cluster")
+        return
+    click.echo("due: " + ", ".join(s.name for s in due))
+    if not dry_run:
+        enqueue_and_report(url, due, data_path, overrides)
+
+
 @click.command("run-due")
 @data_option
 @seeds_option
@@ -103,8 +121,11 @@ def schedule_command(data_dir: Path | None, seeds_dir: Path, as_json: bool) -> N
                    "exiting.")
 @click.option("--dry-run", is_flag=True, help="Say which sites are due, crawl nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+@click.option("--cluster", "cluster_url", default=None, metavar="redis://HOST:PORT/DB",
+              help="Queue the due sites in this Redis cluster frontier for `morgue worker`s instead of "
+                   "crawling here (due = no work left in the cluster and `every` since the last enqueue).")
 def run_due_command(data_dir: Path | None, seeds_dir: Path, settings: tuple[str, ...], wait: bool,
-                    dry_run: bool, verbose: bool) -> None:
+                    dry_run: bool, verbose: bool, cluster_url: str | None = None) -> None:
     """Crawl every site that is due, once, and exit: the command to put in cron or a systemd timer.
 
     Only one morgue process writes to a data directory at a time. If another one is running (an earlier
@@ -115,6 +136,9 @@ def run_due_command(data_dir: Path | None, seeds_dir: Path, settings: tuple[str,
     seeds = _seeds(seeds_dir)
     overrides: dict[str, Any] = dict(parse_setting(s) for s in settings)
     data = open_data(data_dir, create=True)
+    if cluster_url:  # no data-directory lock: the indexer holds it, workers do not need it
+        _run_due_in_cluster(cluster_url, seeds, data.path, overrides, dry_run)
+        return
     lock = DataDirLock(data.path)
     try:
         lock.acquire(wait=wait)

@@ -1,0 +1,106 @@
+"""Per-host politeness across the whole cluster: at most N downloads at once and a minimum gap between
+their starts, for each host, whichever worker sends them.
+
+Before a download, the middleware takes a lease in Redis (one Lua script: drop expired leases, check the
+count, check the delay key, add the lease, set the delay key with ``PX``). When the host is busy it waits
+without blocking the reactor (an asyncio sleep; Scrapy's asyncio reactor) and tries again. The lease is
+returned when the response or error comes back; leases of a worker that died expire after the download
+timeout. Scrapy's own per-worker delay and AutoThrottle are turned off in cluster workers: the limits here
+are the cluster-wide ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+from crawler.cluster.frontier import PREFIX
+
+__all__ = ["ClusterPoliteness", "LEASE_META"]
+
+LEASE_META = "morgue_host_lease"
+
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[2])
+local delay = tonumber(ARGV[3])
+local lease = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return -1 end
+local wait = redis.call('PTTL', KEYS[2])
+if wait > 0 then return wait end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease)
+if delay > 0 then redis.call('SET', KEYS[2], '1', 'PX', delay) end
+return 0
+"""
+
+
+class ClusterPoliteness:
+    """Downloader middleware: a cluster-wide per-host lease around every download."""
+
+    def __init__(self, server: Any, *, concurrency: int, delay: float, lease: float, poll: float,
+                 stats: Any = None) -> None:
+        self.server = server
+        self.concurrency = concurrency
+        self.delay_ms = int(delay * 1000)
+        self.lease_ms = int(lease * 1000)
+        self.poll = poll
+        self.stats = stats
+        self._acquire = server.register_script(_ACQUIRE)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ClusterPoliteness:
+        settings = crawler.settings
+        enabled = settings.getbool("MORGUE_CLUSTER_POLITENESS_ENABLED")
+        if not settings.get("MORGUE_CLUSTER_URL") or not enabled:
+            raise NotConfigured("not a cluster worker")
+        from crawler.cluster.connection import connect
+
+        return cls(connect(settings.get("MORGUE_CLUSTER_URL")),
+                   concurrency=settings.getint("MORGUE_CLUSTER_HOST_CONCURRENCY"),
+                   delay=settings.getfloat("MORGUE_CLUSTER_HOST_DELAY"),
+                   lease=settings.getfloat("DOWNLOAD_TIMEOUT") + 30,
+                   poll=settings.getfloat("MORGUE_CLUSTER_HOST_POLL", 0.02), stats=crawler.stats)
+
+    @staticmethod
+    def _keys(host: str) -> list[str]:
+        return [f"{PREFIX}host:{host}:active", f"{PREFIX}host:{host}:next"]
+
+    async def process_request(self, request: Request) -> None:
+        host = (urlsplit(request.url).hostname or "").lower()
+        if LEASE_META in request.meta:  # a retry or redirect copied the meta of a finished download
+            del request.meta[LEASE_META]
+        token = uuid.uuid4().hex
+        waited = False
+        while True:
+            wait = int(self._acquire(keys=self._keys(host),
+                                     args=[token, self.concurrency, self.delay_ms, self.lease_ms]))
+            if wait == 0:
+                break
+            waited = True
+            await asyncio.sleep(self.poll if wait < 0 else min(wait / 1000, 1.0))
+        if waited and self.stats is not None:
+            self.stats.inc_value("morgue/cluster/politeness_waits")
+        request.meta[LEASE_META] = (host, token)
+
+    def _release(self, request: Request) -> None:
+        lease = request.meta.pop(LEASE_META, None)
+        if lease is not None:
+            host, token = lease
+            self.server.zrem(self._keys(host)[0], token)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        self._release(request)
+        return response
+
+    def process_exception(self, request: Request, exception: BaseException) -> None:
+        self._release(request)
+        return None
