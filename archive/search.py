@@ -1,8 +1,8 @@
-"""Full-text search that stays fast on large archives.
+"""Full-text search that stays fast on large archives (the CLI and the reading room both use it).
 
-Two phases: first choose the article rows (ids only, cheap), then compute snippets for just those rows —
-SQLite would otherwise compute a snippet for every match before sorting. How rows are chosen depends on how
-many articles match, counted only up to ``BOUND``:
+Two phases: first choose the article rows (rowids only, cheap), then compute snippets for just those
+rows — SQLite would otherwise compute a snippet for every match before sorting. How rows are chosen
+depends on how many articles match, counted only up to ``BOUND``:
 
 - newest first, few matches: sort the matches by date; many matches: walk the date index newest first and
   keep rows that match (stops after ``limit``);
@@ -13,66 +13,122 @@ many articles match, counted only up to ``BOUND``:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BOUND", "search_rows"]
+__all__ = ["BOUND", "choose_rowids", "count_matches", "rows_with_snippets", "search_rows"]
 
 BOUND = 5000
 JOINED = "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid"
 SNIPPET = "snippet(articles_fts, 1, '[', ']', ' … ', 16)"
-COLUMNS = ("articles.id, articles.url, articles.title, articles.site, articles.published, "
-           "articles.captured_at, articles.version")
+COLUMNS = (
+    "articles.id, articles.url, articles.title, articles.site, articles.published, "
+    "articles.captured_at, articles.version"
+)
 
 
-def _filters(site: str | None, all_versions: bool) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    if not all_versions:
-        clauses.append("articles.latest = 1")
-    if site:
-        clauses.append("articles.site = :site")
-        params["site"] = site
-    return "".join(f" AND {c}" for c in clauses), params
+def count_matches(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    where: str = "",
+    params: Mapping[str, Any] | None = None,
+    cap: int = BOUND,
+) -> int:
+    """How many articles match (with the extra ``where`` conditions), counting no further than ``cap``."""
+    source = f"{JOINED} WHERE articles_fts MATCH :q" if query else "FROM articles WHERE 1"
+    sql = f"SELECT count(*) FROM (SELECT 1 {source}{where} LIMIT :cap)"
+    return int(conn.execute(sql, {**(params or {}), "q": query, "cap": cap}).fetchone()[0])
 
 
-def _choose(conn: sqlite3.Connection, query: str, limit: int, order: str, site: str | None,
-            all_versions: bool) -> list[int]:
-    where, params = _filters(site, all_versions)
-    params.update({"q": query, "limit": limit, "bound": BOUND})
-    many = conn.execute("SELECT count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q "
-                        "LIMIT :bound)", params).fetchone()[0] >= BOUND
+def choose_rowids(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    where: str = "",
+    params: Mapping[str, Any] | None = None,
+    order: str = "rank",
+    limit: int = 20,
+    offset: int = 0,
+) -> list[int]:
+    """Rowids of the articles to show, in order. ``where`` is extra SQL (" AND articles.x = :x") over
+    the ``articles`` table with its ``params``. Raises sqlite3.OperationalError on a bad FTS query."""
+    values = {**(params or {}), "q": query, "limit": limit, "offset": offset, "bound": BOUND}
+    page = " LIMIT :limit OFFSET :offset"
+    if not query:
+        sql = f"SELECT rowid FROM articles WHERE 1{where} ORDER BY sort_date DESC, id{page}"
+        return [row[0] for row in conn.execute(sql, values)]
+    many = count_matches(conn, query) >= BOUND
     if order == "newest":
         if many:
-            sql = ("SELECT articles.rowid FROM articles INDEXED BY idx_articles_sort_date "
-                   "WHERE +articles.rowid IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q)"
-                   + where + " ORDER BY articles.sort_date DESC LIMIT :limit")
+            sql = (
+                "SELECT articles.rowid FROM articles INDEXED BY idx_articles_sort_date "
+                "WHERE +articles.rowid IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q)"
+                f"{where} ORDER BY articles.sort_date DESC{page}"
+            )
         else:
-            sql = (f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q" + where
-                   + " ORDER BY articles.sort_date DESC LIMIT :limit")
+            sql = (
+                f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q{where} "
+                f"ORDER BY articles.sort_date DESC{page}"
+            )
     else:
         floor = ""
         if many:
-            params["floor"] = conn.execute(
+            values["floor"] = conn.execute(
                 "SELECT min(rowid) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q "
-                "ORDER BY rowid DESC LIMIT :bound)", params).fetchone()[0]
+                "ORDER BY rowid DESC LIMIT :bound)",
+                values,
+            ).fetchone()[0]
             floor = " AND articles_fts.rowid >= :floor"
-        sql = (f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q" + floor + where
-               + " ORDER BY articles_fts.rank LIMIT :limit")
-    return [row[0] for row in conn.execute(sql, params)]
+        sql = (
+            f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q{floor}{where} "
+            f"ORDER BY articles_fts.rank{page}"
+        )
+    return [row[0] for row in conn.execute(sql, values)]
 
 
-def search_rows(conn: sqlite3.Connection, query: str, *, limit: int = 20, order: str = "rank",
-                site: str | None = None, all_versions: bool = False) -> list[dict[str, Any]]:
-    """The chosen articles in order, each with a snippet around the match (``[word]`` marks a match).
-
-    Raises sqlite3.OperationalError for a query FTS5 cannot parse.
-    """
-    rowids = _choose(conn, query, limit, order, site, all_versions)
+def rows_with_snippets(
+    conn: sqlite3.Connection,
+    query: str,
+    rowids: list[int],
+    *,
+    columns: str = COLUMNS,
+    extra: str = f"{SNIPPET} AS snippet",
+) -> list[dict[str, Any]]:
+    """The given articles, in the given order, with per-row FTS functions (snippets) computed."""
     if not rowids:
         return []
     marks = ", ".join("?" for _ in rowids)
-    cursor = conn.execute(
-        f"SELECT articles.rowid AS _rowid, {COLUMNS}, {SNIPPET} AS snippet {JOINED} "
-        f"WHERE articles_fts MATCH ? AND articles_fts.rowid IN ({marks})", [query, *rowids])
+    if query:
+        sql = (
+            f"SELECT articles.rowid AS _rowid, {columns}, {extra} {JOINED} "
+            f"WHERE articles_fts MATCH ? AND articles_fts.rowid IN ({marks})"
+        )
+        args: list[Any] = [query, *rowids]
+    else:
+        sql = f"SELECT articles.rowid AS _rowid, {columns} FROM articles WHERE articles.rowid IN ({marks})"
+        args = list(rowids)
+    cursor = conn.execute(sql, args)
     names = [d[0] for d in cursor.description]
     found = {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in cursor}
     return [found[r] for r in rowids if r in found]
+
+
+def search_rows(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    limit: int = 20,
+    order: str = "rank",
+    site: str | None = None,
+    all_versions: bool = False,
+) -> list[dict[str, Any]]:
+    """The CLI's search: matching articles in order, each with a ``[word]``-marked snippet."""
+    where, params = "", {}
+    if not all_versions:
+        where += " AND articles.latest = 1"
+    if site:
+        where += " AND articles.site = :site"
+        params["site"] = site
+    rowids = choose_rowids(conn, query, where=where, params=params, order=order, limit=limit)
+    return rows_with_snippets(conn, query, rowids)

@@ -125,11 +125,9 @@ async def search_view(request: Any, datasette: Any) -> Response:
     more = False
     error = None
     try:
-        sql, count_sql, params = search_mod.build_sql(req)
-        rows = (await db.execute(sql, params)).rows
+        rows, total = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
         more = len(rows) > search_mod.PAGE_SIZE
         results = [search_mod.result_view(r) for r in rows[: search_mod.PAGE_SIZE]]
-        total = (await db.execute(count_sql, params)).first()[0]
         for name, label in (("site", "Site"), ("author", "Author"), ("language", "Language"),
                             ("year", "Published year"), ("month", "Published month")):
             if name == "month" and "year" not in req.filters and "month" not in req.filters:
@@ -148,7 +146,8 @@ async def search_view(request: Any, datasette: Any) -> Response:
     except QueryInterrupted:
         error = "This search took too long; add a word or a filter to narrow it."
     context = {
-        "req": req, "results": results, "total": total, "facets": facets, "error": error,
+        "req": req, "results": results, "total": total, "count_cap": search_mod.COUNT_CAP,
+        "facets": facets, "error": error,
         "page": req.page, "next_url": req.url(page=req.page + 1) if more else None,
         "prev_url": req.url(page=req.page - 1 if req.page > 2 else None) if req.page > 1 else None,
         "order_rank_url": req.url(order=None), "order_newest_url": req.url(order="newest"),

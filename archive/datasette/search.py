@@ -1,19 +1,23 @@
 """Full-text search for the reading room: FTS5 matches with snippets, filters and facet counts.
 
-One query builder serves the result list, the total and every facet, so the counts always describe
-exactly the articles listed.
+The result list comes from ``archive.search`` (the same row choice as ``morgue search``: snippets only for
+the page shown, an indexed date order, a bounded rank for very common words), so a search stays fast on a
+large archive. One set of filter conditions serves the list, the total and every facet; the total and the
+facets count at most COUNT_CAP matches.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from archive.datasette.display import HL_CLOSE, HL_OPEN, highlight_html, human_date, json_list
+from archive.search import choose_rowids, count_matches, rows_with_snippets
 
-__all__ = ["SearchRequest", "FILTERS", "build_sql", "facet_sql", "PAGE_SIZE"]
+__all__ = ["SearchRequest", "FILTERS", "run_search", "facet_sql", "PAGE_SIZE", "COUNT_CAP"]
 
 PAGE_SIZE = 20
 FILTERS = ("site", "author", "language", "year", "month", "from", "to")
@@ -62,35 +66,29 @@ class SearchRequest:
         return "/-/search" + ("?" + urlencode(clean) if clean else "")
 
 
-def _where(req: SearchRequest) -> tuple[str, str, dict[str, Any]]:
-    """(FROM clause, WHERE clause, params) for the articles the request selects."""
+def _where(req: SearchRequest) -> tuple[str, dict[str, Any]]:
+    """Extra WHERE conditions (" AND ...", over the ``articles`` table) and params for the filters."""
     params: dict[str, Any] = {}
     where: list[str] = []
-    if req.q:
-        source = "articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
-        where.append("articles_fts MATCH :q")
-        params["q"] = req.q
-    else:
-        source = "articles a"
     if not req.all_versions:
-        where.append("a.latest = 1")
+        where.append("articles.latest = 1")
     f = req.filters
     if "site" in f:
-        where.append("a.site = :site")
+        where.append("articles.site = :site")
         params["site"] = f["site"]
     if "author" in f:
-        where.append("EXISTS (SELECT 1 FROM json_each(a.authors) WHERE json_each.value = :author)")
+        where.append("EXISTS (SELECT 1 FROM json_each(articles.authors) WHERE json_each.value = :author)")
         params["author"] = f["author"]
     if "language" in f:
-        where.append("a.language = :language")
+        where.append("articles.language = :language")
         params["language"] = f["language"]
     if "year" in f:
-        where.append("substr(a.published, 1, 4) = :year")
+        where.append("substr(articles.published, 1, 4) = :year")
         params["year"] = f["year"][:4]
     if "month" in f:
-        where.append("substr(a.published, 1, 7) = :month")
+        where.append("substr(articles.published, 1, 7) = :month")
         params["month"] = f["month"][:7]
-    day = "substr(coalesce(a.published, a.captured_at), 1, 10)"
+    day = "substr(coalesce(articles.published, articles.captured_at), 1, 10)"
     if "from" in f:
         where.append(f"{day} >= :from_date")
         params["from_date"] = f["from"]
@@ -99,45 +97,69 @@ def _where(req: SearchRequest) -> tuple[str, str, dict[str, Any]]:
         where.append(f"substr({day}, 1, :to_len) <= :to_date")
         params["to_date"] = f["to"]
         params["to_len"] = len(f["to"])
-    return source, " AND ".join(where) or "1", params
+    return "".join(f" AND {w}" for w in where), params
 
 
-def build_sql(req: SearchRequest) -> tuple[str, str, dict[str, Any]]:
-    """(results SQL, count SQL, params) for one page of results."""
-    source, where, params = _where(req)
-    if req.q:
-        extra = ("snippet(articles_fts, 1, char(1), char(2), ' … ', 32) AS snippet, "
-                 "highlight(articles_fts, 0, char(1), char(2)) AS title_hl")
-    else:
-        extra = "NULL AS snippet, NULL AS title_hl"
-    order = ("articles_fts.rank" if req.q and req.order == "rank"
-             else "coalesce(a.published, a.captured_at) DESC")
-    params = {**params, "limit": PAGE_SIZE + 1, "offset": (req.page - 1) * PAGE_SIZE}
-    sql = (
-        "SELECT a.id, a.url, a.title, a.site, a.site_name, a.authors, a.published, a.captured_at, "
-        f"a.language, a.version, a.latest, a.word_count, a.description, a.paywalled, {extra} "
-        f"FROM {source} WHERE {where} ORDER BY {order}, a.id LIMIT :limit OFFSET :offset"
+RESULT_COLUMNS = (
+    "articles.id, articles.url, articles.title, articles.site, articles.site_name, "
+    "articles.authors, articles.published, articles.captured_at, articles.language, "
+    "articles.version, articles.latest, articles.word_count, articles.description, "
+    "articles.paywalled"
+)
+HIGHLIGHTS = (
+    "snippet(articles_fts, 1, char(1), char(2), ' … ', 32) AS snippet, "
+    "highlight(articles_fts, 0, char(1), char(2)) AS title_hl"
+)
+COUNT_CAP = 10_000
+
+
+def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[str, Any]], int]:
+    """One page of results (PAGE_SIZE + 1 rows, to know whether there is a next page) and the number of
+    matches, counted up to COUNT_CAP. Runs on a datasette read connection (``execute_fn``)."""
+    where, params = _where(req)
+    rowids = choose_rowids(
+        conn,
+        req.q,
+        where=where,
+        params=params,
+        order=req.order,
+        limit=PAGE_SIZE + 1,
+        offset=(req.page - 1) * PAGE_SIZE,
     )
-    count = f"SELECT count(*) FROM {source} WHERE {where}"
-    return sql, count, params
+    rows = rows_with_snippets(conn, req.q, rowids, columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
+    if not req.q:
+        rows = [{**row, "snippet": None, "title_hl": None} for row in rows]
+    total = count_matches(conn, req.q, where=where, params=params, cap=COUNT_CAP)
+    return rows, total
 
 
 _FACETS = {
-    "site": ("a.site", ""),
-    "author": ("json_each.value", ", json_each(a.authors)"),
-    "language": ("a.language", ""),
-    "year": ("substr(a.published, 1, 4)", ""),
-    "month": ("substr(a.published, 1, 7)", ""),
+    "site": ("articles.site", ""),
+    "author": ("json_each.value", ", json_each(articles.authors)"),
+    "language": ("articles.language", ""),
+    "year": ("substr(articles.published, 1, 4)", ""),
+    "month": ("substr(articles.published, 1, 7)", ""),
 }
 
 
 def facet_sql(req: SearchRequest, name: str) -> tuple[str, dict[str, Any]]:
-    """Counts per value of one facet over the selected articles (most common first)."""
-    source, where, params = _where(req)
+    """Counts per value of one facet over the selected articles (the first COUNT_CAP matches when more
+    match), most common first."""
+    where, params = _where(req)
+    source = (
+        "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid WHERE articles_fts MATCH :q"
+        if req.q
+        else "FROM articles WHERE 1"
+    )
+    if req.q:
+        params["q"] = req.q
     expr, join = _FACETS[name]
     order = "value DESC" if name in ("year", "month") else "n DESC, value"
-    sql = (f"SELECT {expr} AS value, count(*) AS n FROM {source}{join} WHERE {where} AND {expr} IS NOT NULL "
-           f"AND {expr} != '' GROUP BY value ORDER BY {order} LIMIT 30")
+    sql = (
+        f"SELECT {expr} AS value, count(*) AS n FROM (SELECT articles.* {source}{where} LIMIT {COUNT_CAP}) "
+        f"AS articles{join} WHERE {expr} IS NOT NULL AND {expr} != '' "
+        f"GROUP BY value ORDER BY {order} LIMIT 30"
+    )
     return sql, params
 
 
@@ -147,14 +169,20 @@ def result_view(row: Any) -> dict[str, Any]:
     if not snippet:
         snippet = row["description"] or ""
     return {
-        "id": row["id"], "url": row["url"], "site": row["site"], "site_name": row["site_name"],
+        "id": row["id"],
+        "url": row["url"],
+        "site": row["site"],
+        "site_name": row["site_name"],
         "title_html": highlight_html(row["title_hl"] or row["title"] or row["url"]),
         "snippet_html": highlight_html(snippet),
         "authors": json_list(row["authors"]),
         "published": human_date(row["published"], with_time=False),
         "published_raw": row["published"] or row["captured_at"],
         "captured": human_date(row["captured_at"]),
-        "language": row["language"], "version": row["version"], "latest": row["latest"],
-        "word_count": row["word_count"], "paywalled": row["paywalled"],
+        "language": row["language"],
+        "version": row["version"],
+        "latest": row["latest"],
+        "word_count": row["word_count"],
+        "paywalled": row["paywalled"],
         "has_marks": HL_OPEN in (snippet or "") and HL_CLOSE in (snippet or ""),
     }

@@ -13,27 +13,28 @@ WITH names AS (
   SELECT site AS name FROM articles WHERE site IS NOT NULL
   UNION SELECT site FROM crawls WHERE site IS NOT NULL
   UNION SELECT name FROM sites
+), per_site AS (
+  SELECT site, max(site_name) AS site_name, sum(latest) AS articles, count(*) AS versions,
+         min(published) AS first_published, max(published) AS last_published
+  FROM articles GROUP BY site
 ), last AS (
   SELECT c.* FROM crawls c
   WHERE c.id = (SELECT c2.id FROM crawls c2 WHERE c2.site = c.site ORDER BY c2.started_at DESC, c2.id DESC
                 LIMIT 1)
 )
 SELECT names.name AS site,
-  (SELECT max(site_name) FROM articles WHERE site = names.name) AS site_name,
-  (SELECT count(*) FROM articles WHERE site = names.name AND latest = 1) AS articles,
-  (SELECT count(*) FROM articles WHERE site = names.name) AS versions,
-  (SELECT min(published) FROM articles WHERE site = names.name) AS first_published,
-  (SELECT max(published) FROM articles WHERE site = names.name) AS last_published,
+  per_site.site_name, coalesce(per_site.articles, 0) AS articles, coalesce(per_site.versions, 0) AS versions,
+  per_site.first_published, per_site.last_published,
   (SELECT count(*) FROM crawls WHERE site = names.name) AS crawls,
   last.started_at AS last_crawl, last.finished_at AS last_finished, last.status AS last_status,
   last.pages AS last_pages, last.new_articles AS last_new, last.new_versions AS last_versions,
   last.errors AS last_errors
-FROM names LEFT JOIN last ON last.site = names.name
+FROM names LEFT JOIN per_site ON per_site.site = names.name LEFT JOIN last ON last.site = names.name
 ORDER BY articles DESC, names.name
 """
 
 _TOTALS = """
-SELECT (SELECT count(*) FROM articles WHERE latest = 1) AS articles,
+SELECT (SELECT sum(latest) FROM articles) AS articles,
        (SELECT count(*) FROM articles) AS versions,
        (SELECT count(*) FROM captures) AS captures,
        (SELECT count(*) FROM crawls) AS crawls,
@@ -45,7 +46,7 @@ SELECT (SELECT count(*) FROM articles WHERE latest = 1) AS articles,
 
 _RECENT = """
 SELECT id, title, url, site, site_name, published, captured_at, version FROM articles WHERE latest = 1
-ORDER BY coalesce(published, captured_at) DESC, id LIMIT 8
+ORDER BY sort_date DESC, id LIMIT 8
 """
 
 
