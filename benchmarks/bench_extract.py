@@ -1,6 +1,10 @@
 """Plain trafilatura against morgue on the shared extraction corpus, side by side, in the same run.
 
-Usage: python benchmarks/bench_extract.py [--corpus PATH] [--sets a,b] [--limit N] [--leaks]
+Usage: python benchmarks/bench_extract.py [--corpus PATH] [--sets a,b] [--limit N] [--leaks] [--layers]
+
+``--layers`` adds rows for morgue with no boilerplate layer and with each layer alone (structure, phrase;
+"repeated" needs a site's history and "rule" a seed, so the corpus cannot exercise them), to show what
+each layer buys on its own.
 
 Both extractors get the same decoded page text and URL; CPU time (process_time) per page is measured
 around each call only. Scoring is ``extract.evaluate``, which implements corpus/README.md exactly.
@@ -21,6 +25,7 @@ import trafilatura
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from extract import extract_article  # noqa: E402
+from extract.article import extract_with_layers  # noqa: E402
 from extract.decode import decode_html  # noqa: E402
 from extract.evaluate import f1_of, leaked_appeals, score_page  # noqa: E402
 
@@ -52,17 +57,30 @@ def run_morgue(html: str, url: str) -> str:
     return result.text if result else ""
 
 
+def layer_runner(layers: frozenset[str]):
+    def run(html: str, url: str) -> str:
+        result = extract_with_layers(html, url, layers=layers)
+        return result.text if result else ""
+    return run
+
+
 RUNNERS = {"trafilatura": run_trafilatura, "morgue": run_morgue}
+LAYER_RUNNERS = {
+    "no-layers": layer_runner(frozenset()),
+    "structure": layer_runner(frozenset({"structure"})),
+    "phrase": layer_runner(frozenset({"phrase"})),
+}
 
 
-def bench_set(corpus: Path, name: str, limit: int | None, show_leaks: bool) -> dict[str, dict[str, float]]:
-    scores = {k: [] for k in RUNNERS}
-    leaks = {k: 0 for k in RUNNERS}
-    cpu = {k: 0.0 for k in RUNNERS}
+def bench_set(corpus: Path, name: str, limit: int | None, show_leaks: bool,
+              runners: dict = RUNNERS) -> dict[str, dict[str, float]]:
+    scores = {k: [] for k in runners}
+    leaks = {k: 0 for k in runners}
+    cpu = {k: 0.0 for k in runners}
     pages = 0
     for meta, html in load_pages(corpus, name, limit):
         pages += 1
-        for key, run in RUNNERS.items():
+        for key, run in runners.items():
             start = time.process_time()
             text = run(html, meta["url"])
             cpu[key] += time.process_time() - start
@@ -72,7 +90,7 @@ def bench_set(corpus: Path, name: str, limit: int | None, show_leaks: bool) -> d
             if show_leaks and leaked:
                 print(f"  [{key}] {name}/{meta['id']}: {leaked[:3]}")
     out = {}
-    for key in RUNNERS:
+    for key in runners:
         f1, p, r = f1_of(scores[key])
         out[key] = {
             "f1": f1,
@@ -92,6 +110,7 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--leaks", action="store_true", help="print each leaking page's appeal sentences")
+    parser.add_argument("--layers", action="store_true", help="also measure each boilerplate layer alone")
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"corpus not found: {args.corpus} (set MORGUE_SHARED or --corpus)")
@@ -103,7 +122,8 @@ def main() -> None:
         f"{'ms/page':>8}"
     )
     for name in args.sets.split(","):
-        res = bench_set(args.corpus, name, args.limit, args.leaks)
+        runners = {**RUNNERS, **LAYER_RUNNERS} if args.layers else RUNNERS
+        res = bench_set(args.corpus, name, args.limit, args.leaks, runners)
         for key, m in res.items():
             print(
                 f"{name:12} {key:12} {m['pages']:5d} {m['f1']:6.3f} {m['precision']:6.3f} {m['recall']:6.3f} "
