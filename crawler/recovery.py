@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.index import Index
-from archive.ingest import decoded_body, extract_body, file_article
+from archive.ingest import decoded_body, extract_body, file_article, is_html
 from archive.verify import VerifyReport, repair_archive, scan_file
 from archive.warc_reader import WarcReadError, read_record
 from archive.warc_writer import OPEN_SUFFIX, WarcWriter
@@ -39,11 +39,12 @@ _MAX_EXTRACT = 8 * 1024 * 1024
 
 
 def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | None] | None = None,
-                     *, job_dir_of: Any = None) -> list[str]:
+                     *, job_dir_of: Any = None, article_like: Any = None) -> list[str]:
     """Repair ``.open`` files, close crashed crawls, extract their unextracted articles; what was done.
 
     ``rules`` maps site names to their seeds' extraction rules; ``job_dir_of(site)`` names a site's saved
-    JOBDIR (discarded when that site's crawl crashed).
+    JOBDIR (discarded when that site's crawl crashed); ``article_like(site, url)`` says whether an HTML
+    page re-indexed from a crashed file (which lost the crawl's "article" note) may be an article.
     """
     actions: list[str] = []
     warc_dir = data_path / "warc"
@@ -74,7 +75,8 @@ def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | No
                 shutil.rmtree(saved, ignore_errors=True)
                 actions.append(f"{site}: discarded the saved crawl state in {saved} (not written at the "
                                "crash); this crawl starts from the sitemaps and feeds again")
-        actions += _extract_pending(index, data_path, [r["id"] for r in crashed], rules or {})
+        actions += _extract_pending(index, data_path, [r["id"] for r in crashed], rules or {},
+                                    article_like or (lambda site, url: False))
     return _logged(actions)
 
 
@@ -85,13 +87,19 @@ def _logged(actions: list[str]) -> list[str]:
 
 
 def _extract_pending(index: Index, data_path: Path, crawl_ids: Sequence[int],
-                     rules: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
-    """Article captures of the crashed crawls that were never extracted: extract and file them now."""
+                     rules: Mapping[str, Mapping[str, Any] | None], article_like: Any) -> list[str]:
+    """Article captures of the crashed crawls that were never extracted: extract and file them now.
+
+    Those the crawl indexed carry the note "article"; those written just before the kill and indexed
+    by the repair have no note, so HTML pages whose URL the seed takes for an article are tried too."""
     marks = ", ".join("?" for _ in crawl_ids)
-    rows = list(index.db.query(
-        f"SELECT * FROM captures WHERE crawl_id IN ({marks}) AND note = 'article' "  # noqa: S608
+    rows = [row for row in index.db.query(
+        f"SELECT * FROM captures WHERE crawl_id IN ({marks}) "  # noqa: S608
+        "AND (note = 'article' OR note IS NULL) "
         "AND record_type = 'response' AND status = 200 AND kind = 'page' "
-        "AND id NOT IN (SELECT capture_id FROM articles) ORDER BY captured_at", list(crawl_ids)))
+        "AND id NOT IN (SELECT capture_id FROM articles) ORDER BY captured_at", list(crawl_ids))
+        if row["note"] == "article"
+        or (is_html(row["content_type"]) and article_like(row["site"], row["url"]))]
     if not rows:
         return []
     from archive.site_blocks import site_block_hashes

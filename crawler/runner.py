@@ -83,7 +83,8 @@ def run_crawls(seeds: Sequence[Seed], data_dir: Path, *, overrides: Mapping[str,
     try:
         # we hold the lock: .open files and running crawls are a killed process's leftovers
         recover_data_dir(data.path, {seed.name: seed.extract for seed in seeds},
-                         job_dir_of=lambda site: job_dir(data.path, site))
+                         job_dir_of=lambda site: job_dir(data.path, site),
+                         article_like=lambda site, url: _article_like(seeds, site, url))
         crawlers = _start(seeds, data.path, overrides, since, log_level, restart)
     finally:
         if held is not None:
@@ -98,6 +99,16 @@ def run_crawls(seeds: Sequence[Seed], data_dir: Path, *, overrides: Mapping[str,
             shutil.rmtree(jobdir, ignore_errors=True)  # done: the next run starts from the sitemaps again
         results.append(result)
     return results
+
+
+def _article_like(seeds: Sequence[Seed], site: str | None, url: str) -> bool:
+    """Whether the seed of ``site`` would take ``url`` for an article (its start pages are sections)."""
+    from archive.urls import normalize_url
+
+    for seed in seeds:
+        if seed.name == site:
+            return seed.is_article_url(url) and url not in {normalize_url(u) for u in seed.start_urls}
+    return False
 
 
 def _start(seeds: Sequence[Seed], data_path: Path, overrides: Mapping[str, Any] | None,
