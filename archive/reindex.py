@@ -19,7 +19,7 @@ from pathlib import Path
 
 from archive.index import Index
 from archive.ingest import IngestStats, RulesFor, ingest_files
-from archive.site_blocks import relearn_sites, site_block_hashes
+from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.warc_reader import warc_files
 
 __all__ = ["reindex", "ReindexResult", "backup_database"]
@@ -82,16 +82,6 @@ def _copy_history(index: Index, old_db: Path) -> None:
         conn.close()
 
 
-def _blocks_for(index: Index) -> Callable[[str | None], set[str]]:
-    cache: dict[str | None, set[str]] = {}
-
-    def blocks_for(site: str | None) -> set[str]:
-        if site not in cache:
-            cache[site] = site_block_hashes(index, site)
-        return cache[site]
-    return blocks_for
-
-
 def _rebuild_missing_crawls(index: Index) -> None:
     rows = list(index.db.query(
         "SELECT crawl_id, site, min(captured_at) AS started, max(captured_at) AS finished, count(*) AS n "
@@ -120,7 +110,7 @@ def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
         if db_path.exists():
             _copy_history(index, db_path)
         stats = ingest_files(index, files, rules_for=rules_for, progress=progress,
-                             blocks_for=_blocks_for(index))
+                             blocks_for=blocks_lookup(index))
         relearn_sites(index, [r["site"] for r in index.db.query(
             "SELECT DISTINCT site FROM articles WHERE site IS NOT NULL")])
         _rebuild_missing_crawls(index)

@@ -10,14 +10,15 @@ removal in the row's ``removed`` list with reason "repeated".
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from archive.index import Index, text_hash
 from extract import block_hash, learn_repeated
 
-__all__ = ["SiteBlockLearner", "page_blocks", "site_block_hashes", "strip_blocks", "relearn_sites"]
+__all__ = ["SiteBlockLearner", "blocks_lookup", "page_blocks", "site_block_hashes", "strip_blocks",
+           "relearn_sites"]
 
 MIN_PAGES = 3  # a block must be on at least this many articles...
 MIN_SHARE = 0.3  # ...and on this share of the site's articles seen
@@ -41,6 +42,17 @@ def site_block_hashes(index: Index, site: str | None) -> set[str]:
     if not site:
         return set()
     return {row["hash"] for row in index.db.query("SELECT hash FROM site_blocks WHERE site = ?", [site])}
+
+
+def blocks_lookup(index: Index) -> Callable[[str | None], set[str]]:
+    """``blocks_for(site)`` for ``archive.ingest.ingest_files``: each site's learned hashes, read once."""
+    cache: dict[str | None, set[str]] = {}
+
+    def blocks_for(site: str | None) -> set[str]:
+        if site not in cache:
+            cache[site] = site_block_hashes(index, site)
+        return cache[site]
+    return blocks_for
 
 
 class SiteBlockLearner:
