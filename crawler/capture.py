@@ -110,7 +110,8 @@ class WarcCapture:
             # fetches must stop instead, and say why.
             kind = "warc_write_failed" if isinstance(exc, OSError) else "archive_failed"
             logger.error("cannot archive %s: %s: %s; stopping the crawl",
-                         response.url, type(exc).__name__, exc, exc_info=logger.isEnabledFor(logging.DEBUG))
+                         response.url, type(exc).__name__, exc,
+                         exc_info=not isinstance(exc, OSError))  # disk full needs no traceback
             self.crawler.stats.inc_value(f"morgue/{kind}")
             if self.crawler.stats.get_value("morgue/fatal") is None:
                 self.crawler.stats.set_value("morgue/fatal", f"cannot archive {response.url}: {exc}")

@@ -4,6 +4,7 @@ extracted text as a ``resource`` record (``urn:text:<url>``) beside the response
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from scrapy import Spider, signals
@@ -62,6 +63,16 @@ class ArticlePipeline:
         self.crawler.stats.set_value("morgue/site_blocks/learned", len(self.learner.learned_now))
         self.crawler.stats.set_value("morgue/site_blocks/articles_corrected", stripped)
 
+    def _cannot_write(self, url: str, exc: Exception) -> None:
+        logger.error("cannot archive the text of %s: %s; stopping the crawl", url, exc)
+        session_for(self.crawler).error("warc_write_failed")
+        stats = self.crawler.stats
+        if stats.get_value("morgue/fatal") is None:
+            stats.set_value("morgue/fatal", f"cannot archive the text of {url}: {exc}")
+        spider = getattr(self.crawler, "spider", None)
+        if self.crawler.engine is not None and spider is not None:
+            self.crawler.engine.close_spider(spider, "warc_write_failed")
+
     def _skipped(self, item: dict[str, Any], session: Any, stats: Any) -> bool:
         """Pages that are archived but not extracted: truncated (counted as dataloss when captured),
         empty, too large, or binary. Each reason is counted in the crawl summary."""
@@ -117,7 +128,12 @@ class ArticlePipeline:
             item["outcome"] = "archived"
             item.pop("body", None)
             return item
-        outcome, article_id, url = file_article(session.index, capture, extraction, item["site"])
+        try:
+            outcome, article_id, url = file_article(session.index, capture, extraction, item["site"])
+        except (OSError, sqlite3.Error) as exc:  # the index's disk is full: stop, as for the WARC file
+            self._cannot_write(item["url"], exc)
+            item["outcome"] = "failed"
+            return item
         learner = self._learner()
         if outcome != "unchanged":  # an unchanged article is already counted from the index
             learner.observe(extraction["text"], extraction.get("removed") or ())
@@ -126,9 +142,12 @@ class ArticlePipeline:
         session.count(outcome)
         stats.inc_value(f"morgue/articles/{outcome}")
         if outcome != "unchanged":
-            session.writer.write_resource(
-                f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
-                date=capture["captured_at"], concurrent_to=capture["record_id"])
+            try:
+                session.writer.write_resource(
+                    f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
+                    date=capture["captured_at"], concurrent_to=capture["record_id"])
+            except OSError as exc:  # disk full: the record is cut back; stop, as crawler.capture does
+                self._cannot_write(item["url"], exc)
         item["outcome"] = outcome
         item["article_id"] = article_id
         item.pop("body", None)

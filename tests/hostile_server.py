@@ -117,6 +117,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, _sitemap(base, [*HOSTILE, *normal[:5]]), "application/xml")
         elif path == "/normal-sitemap.xml":
             self._send(200, _sitemap(base, normal), "application/xml")
+        elif path == "/bulky-sitemap.xml":  # articles between incompressible pages: fills a disk fast
+            bulky = [p for n, a in enumerate(normal) for p in (a, f"/bulky/{n}.html")]
+            self._send(200, _sitemap(base, bulky), "application/xml")
+        elif path.startswith("/bulky/"):
+            seed = sum(path.encode())
+            self._send(200, random.Random(seed).randbytes(3_000_000), "text/html")
         elif path.startswith("/articles/normal-"):
             try:
                 n = int(path.removeprefix("/articles/normal-").removesuffix(".html"))
