@@ -182,8 +182,10 @@ def load_seed_file(path: Path) -> Seed:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         line = int(match.group(1)) if match else None
+        if line is None and "end of document" in str(exc):
+            line = len(text.splitlines()) or 1  # the problem runs to the end of the file
         raise SeedError(source, f"not valid TOML: {message}", line) from None
     return parse_seed(data, source=source, text=text)
 
