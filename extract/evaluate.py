@@ -18,7 +18,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+|\n+")
 # What makes an extraneous sentence an appeal: it asks the reader for money, a subscription, a membership or
 # a newsletter sign-up (en, de, fr, es, plus a few it/pt/nl words). Mentions without an ask ("a two-year
 # subscription", "the donation centre") are not appeals.
-_ASK = "(you|your|us|our|please|today|now|here|free|help|keep|continue|join|access)"
+# "us" is the pronoun, not the currency prefix of "US$14" (the scorer is case-insensitive).
+_ASK = r"(you|your|us(?!\$)|our|please|today|now|here|free|help|keep|continue|join|access)"
+# A membership is an appeal only when the sentence offers or asks for one ("become a member", "join
+# today", "your membership helps"), not in news about one ("a path to Nato membership").
+_MEMBERSHIP = (
+    r"\b(join|become|buy|get|start|renew|upgrade|purchase|gift|your|our|free)\W+(\w+\W+){0,2}memberships?\b"
+    r"|\bmemberships?\W+(\w+\W+){0,4}(you|your|us(?!\$)|today|now|join|starts?|from|only)\b"
+)
 _APPEAL = re.compile(
     r"\b(donat(e|ion|ing)|contribut(e|ion))\b.*\b" + _ASK + r"\b"
     r"|\b" + _ASK + r"\b.*\b(donat(e|ion|ing)|contribut(e|ion))\b"
@@ -26,7 +33,7 @@ _APPEAL = re.compile(
     r"|^\W*subscribe|\bnewsletters?\b.*\b(sign|subscri\w*|inbox|email|receive|get|free)\b"
     r"|\b(sign|signing) ?up\b.*\b(newsletter|email|inbox|free|updates|our|to get)\b"
     r"|\b(in|to) your inbox\b|\bbecome an? (member|subscriber|supporter|patron|friend)\b"
-    r"|\bmembership\b|\bsupport (us|our (work|journalism|reporting|mission))\b"
+    r"|" + _MEMBERSHIP + r"|\bsupport (us|our (work|journalism|reporting|mission))\b"
     r"|\b(independent|quality|local) journalism\b|\byour support\b|\bpatreon\b"
     r"|\babonn\w*|\bspende\w*|\bunterstützen sie\b|\bjetzt (lesen|testen|sichern|anmelden)\b"
     r"|\bmitglied werden\b|\bsoutenez\b|\bfaites un don\b|\bfaire un don\b|\binscrivez-vous\b"
