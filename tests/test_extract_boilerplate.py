@@ -88,6 +88,9 @@ def test_multilingual_body_kept():
         "Faites un don à la rédaction.",
         "Hazte socio y apoya nuestro periodismo.",
         "Recibe nuestro boletín en tu correo.",
+        "The MCJ Newsletter is a FREE weekly email curating news, jobs and events.",
+        "For subscribers there are referral rewards if you refer 100 other readers.",
+        "Just sign up on the platform and fill out the details to get exposure to investors.",
     ],
 )
 def test_appeal_phrases(text):
@@ -102,6 +105,8 @@ def test_appeal_phrases(text):
         "The charity's donations fell sharply after the scandal, its accounts show.",
         "Der Verein hat 300 Mitglieder und trifft sich jeden Dienstag im Rathaus.",
         "Les abonnés du réseau de chaleur paieront 12 % de plus cet hiver, selon la métropole.",
+        "GPs said the referral process for scans now takes up to six weeks.",
+        "The weekly paper went free in 2019, and its daily edition closed.",
     ],
 )
 def test_news_about_money_is_not_an_appeal(text):

@@ -24,10 +24,13 @@ _EN = [
     r"|\w+ premium)\b",
     r"\b(start|get|begin|try) (your|a) (free )?(trial|subscription|membership)\b",
     r"\b(sign|signing) ?up (for|to) (our|the|a|get|receive|free|\w+'s)\b",
+    r"\b(sign|signing) ?up (on|at|via) (the|our) (platform|site|website|app)\b",
     r"\b(get|receive|delivered|sent|straight|direct(ly)?|land)\b([^.!?]|\.(?=\w)){0,60}"
     r"\b(in|to|into) your inbox\b",
     r"\b(unlock|save|get|enjoy|take)\b[^.!?]{0,30}\b\d+ ?% off\b|\bsubscription (today|now)\b",
     r"\bour (free |daily |weekly |morning |evening |best |email )*newsletters?\b",
+    r"\bfree (daily|weekly|monthly|bi-?weekly) (e-?mail|newsletter|digest|briefing)\b",
+    r"\breferral (rewards?|programs?|programmes?|bonus(es)?)\b",
     r"\bnewsletters? (sign[- ]?up|straight|delivered|every)\b",
     r"\bbecome an? (member|subscriber|supporter|patron|friend)\b",
     r"\bjoin (us|our) (today|now|as a|community of)\b",
@@ -144,6 +147,11 @@ TRIGGER_WORDS = (
     "ya eres",
     "ya soy",
     "% off",
+    "free daily",
+    "free weekly",
+    "free monthly",
+    "free bi",
+    "referral",
 )
 TRIGGER = re.compile("|".join(map(re.escape, TRIGGER_WORDS)))
 
