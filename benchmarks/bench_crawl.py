@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import psutil
@@ -85,8 +86,8 @@ def crawl(sitemap: str, data: Path) -> tuple[float, int, int]:
             "MORGUE_PROGRESS_INTERVAL=0",
         ]
     )
-    db = sqlite3.connect(data / "morgue.db")
-    seconds, pages = db.execute("SELECT seconds, pages FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
+    with closing(sqlite3.connect(data / "morgue.db")) as db:  # closed now: reindex needs the file alone
+        seconds, pages = db.execute("SELECT seconds, pages FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
     return pages / (seconds or wall), peak, pages
 
 
