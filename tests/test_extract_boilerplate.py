@@ -120,3 +120,21 @@ def test_every_appeal_alternative_has_a_trigger_word():
     for sample in samples:
         assert TRIGGER.search(sample.lower()), sample
         assert appeal_hits(sample) >= 1
+
+
+def test_fast_lower_case_pattern_finds_what_the_reference_finds():
+    """``_APPEAL_LOWER`` (lower-cased text, leading \\b factored out) must agree with ``APPEAL`` exactly."""
+    from extract.boilerplate.phrases import _APPEAL_LOWER, _PHRASES
+
+    assert all(p.startswith(r"\b") for p in _PHRASES)  # what factoring the \b out relies on
+    texts = [
+        load(name).decode("utf-8")
+        for name in ("appeals_multilingual.html", "donation_hashed.html", "site_page_1.html")
+    ] + ["SIGN UP FOR OUR NEWSLETTER.", "Jetzt Abonnieren!", "Unlock 50% OFF today", "SUPPORT OUR JOURNALISM"]
+    found = 0
+    for text in texts:
+        reference = [(m.start(), m.group(0).lower()) for m in APPEAL.finditer(text)]
+        assert reference == [(m.start(), m.group(0)) for m in _APPEAL_LOWER.finditer(text.lower())]
+        found += len(reference)
+    assert found >= 10
+    assert is_appeal("SIGN UP FOR OUR NEWSLETTER.") and appeal_hits("Jetzt Abonnieren!") == 1

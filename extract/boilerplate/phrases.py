@@ -79,7 +79,12 @@ _ES = [
     r"\bya (eres|soy) (suscriptor|socio)\b",
     r"\ben tu (bandeja|correo)\b",
 ]
-APPEAL = re.compile("|".join(f"(?:{p})" for p in _EN + _DE + _FR + _ES), re.IGNORECASE)
+_PHRASES = _EN + _DE + _FR + _ES
+# The reference pattern, for any text.
+APPEAL = re.compile("|".join(f"(?:{p})" for p in _PHRASES), re.IGNORECASE)
+# The same phrases for *lower-cased* text, as used below: without IGNORECASE and with the leading ``\b``
+# factored out into "start of a word", ~2.5x faster than APPEAL (tests check both find the same phrases).
+_APPEAL_LOWER = re.compile(r"\b(?=\w)(?:" + "|".join(f"(?:{p[2:]})" for p in _PHRASES) + ")")  # p[2:]: "\b"
 
 # Markers of a body cut short by a paywall (also appeals, but they additionally flag the page).
 PAYWALL = re.compile(
@@ -156,19 +161,38 @@ TRIGGER_WORDS = (
 TRIGGER = re.compile("|".join(map(re.escape, TRIGGER_WORDS)))
 
 
-def appeal_hits(text: str) -> int:
-    """How many appeal phrases a text contains."""
-    if not TRIGGER.search(text.lower()):
+def _lower(text: str) -> str:
+    """Lower-cased text for ``_APPEAL_LOWER``, or "" when no trigger word is in it (nothing to find)."""
+    low = text.lower()
+    return low if TRIGGER.search(low) else ""
+
+
+def appeal_hits(text: str, enough: int | None = None) -> int:
+    """How many appeal phrases a text contains (counting stops at ``enough``)."""
+    low = _lower(text)
+    if not low:
         return 0
-    return sum(1 for _ in APPEAL.finditer(text))
+    n = 0
+    for _ in _APPEAL_LOWER.finditer(low):
+        n += 1
+        if n == enough:
+            break
+    return n
+
+
+def appeal_match(text: str) -> str | None:
+    """The first appeal phrase in a text known to hold a trigger word (no pre-check), or None."""
+    low = text.lower()
+    match = _APPEAL_LOWER.search(low)
+    if match is None:
+        return None
+    # the phrase as written, unless lower-casing changed the length (a rare "İ")
+    return text[match.start() : match.end()] if len(low) == len(text) else match.group(0)
 
 
 def first_appeal(text: str) -> str | None:
     """The first appeal phrase in a text, or None."""
-    if not TRIGGER.search(text.lower()):
-        return None
-    match = APPEAL.search(text)
-    return match.group(0) if match else None
+    return appeal_match(text) if _lower(text) else None
 
 
 def is_appeal(text: str) -> bool:
@@ -176,5 +200,5 @@ def is_appeal(text: str) -> bool:
     n = len(text)
     if n == 0:
         return False
-    hits = appeal_hits(text)
-    return hits >= 1 and n <= 320 or hits >= 2 and n <= 160 * hits
+    need = 1 if n <= 320 else max(2, -(-n // 160))
+    return appeal_hits(text, need) >= need

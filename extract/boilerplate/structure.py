@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from itertools import accumulate
+from itertools import accumulate, count
+from operator import add
 
 from lxml import etree
 from lxml.html import HtmlElement
 
 from ..model import RemovedBlock
-from .phrases import APPEAL, TRIGGER_WORDS, appeal_hits, first_appeal
+from .phrases import TRIGGER_WORDS, appeal_hits, appeal_match, first_appeal
 
 BOX_MAX_CHARS = 2500  # an appeal box longer than this is rare; an article body shorter is too
 _STOP_TAGS = frozenset({"body", "html", "main", "article"})
@@ -123,7 +124,7 @@ _RELATED_KEYS = (
     "también te",
 )
 _SPACE = re.compile(r"\s+")
-_BODY_TEXT = etree.XPath("//body//text()")
+_BODY_TEXT = etree.XPath("//body//text()[normalize-space()]")  # blank ones hold no words
 
 
 def clean_text(el: HtmlElement) -> str:
@@ -235,7 +236,8 @@ class KeywordScan:
         if not positions:
             return set()
         if self._starts is None:
-            self._starts = list(accumulate(len(s) + 1 for s in self.strings))
+            # start of string i+1 = total length of strings 0..i plus i+1 separators (all in C)
+            self._starts = list(map(add, accumulate(map(len, self.strings)), count(1)))
         starts = self._starts
         return {bisect_right(starts, p) for p in positions}
 
@@ -274,9 +276,9 @@ def _seeds(root: HtmlElement, scan: KeywordScan) -> Iterable[tuple[HtmlElement, 
     related = {short[j] for j in KeywordScan([texts[i] for i in short]).hits(_RELATED_KEYS)}
     for i in sorted(appeal | cookie | related):
         text = texts[i]
-        match = APPEAL.search(text) if i in appeal else None
-        if match:
-            yield text.getparent(), "appeal", "appeal phrase: " + match.group(0)
+        phrase = appeal_match(text) if i in appeal else None
+        if phrase:
+            yield text.getparent(), "appeal", "appeal phrase: " + phrase
         elif i in cookie and _COOKIE.search(text):
             yield text.getparent(), "cookie", "cookie notice"
         elif i in related and _RELATED_HEADING.match(text):
