@@ -97,7 +97,8 @@ PAYWALL = re.compile(
 
 
 # Every APPEAL phrase contains one of these lower-case literals. Checking them first is ~20x cheaper than
-# the full pattern, and most text on a page contains none (tests/test_extract_phrases.py keeps them in step).
+# the full pattern, and most text on a page contains none (tests/test_extract_boilerplate.py keeps them
+# in step).
 TRIGGER_WORDS = (
     "dona",  # donate, donation, donación, dona ahora
     "contribution",
