@@ -10,12 +10,13 @@ removal in the row's ``removed`` list with reason "repeated".
 from __future__ import annotations
 
 import json
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from archive.index import Index, text_hash
-from extract import block_hash, learn_repeated
+from extract import block_hash
 
 __all__ = ["SiteBlockLearner", "blocks_lookup", "page_blocks", "site_block_hashes", "strip_blocks",
            "relearn_sites"]
@@ -25,6 +26,7 @@ MIN_SHARE = 0.3  # ...and on this share of the site's articles seen
 MIN_TOTAL = 6  # and nothing is learned from fewer articles than this
 EVERY = 5  # re-learn after this many new observations during a crawl
 SEED_LIMIT = 500  # articles of the site read from the index to start counting
+WINDOW = SEED_LIMIT  # blocks are counted over the latest this many articles
 
 
 def page_blocks(text: str, removed: Iterable[Mapping[str, Any]] = ()) -> dict[str, str]:
@@ -62,8 +64,11 @@ class SiteBlockLearner:
         self.site = site
         self.known: set[str] = set(known)
         self.learned_now: dict[str, str] = {}  # learned by this learner (not before)
-        self._pages: list[set[str]] = []
-        self._texts: dict[str, str] = {}
+        # A sliding window of the latest WINDOW articles, with running counts: memory and the cost of a
+        # learn stay flat however long the crawl (a template block recurs within any window of articles).
+        self._window: deque[set[str]] = deque()
+        self._counts: Counter[str] = Counter()
+        self._texts: dict[str, str] = {}  # text of every block counted in the window (and learned ones)
         self._since = 0
 
     @classmethod
@@ -79,9 +84,17 @@ class SiteBlockLearner:
 
     def observe(self, text: str, removed: Iterable[Mapping[str, Any]] = (), *, count: bool = True) -> None:
         blocks = page_blocks(text, removed)
+        if len(self._window) >= WINDOW:
+            for h in self._window.popleft():
+                self._counts[h] -= 1
+                if self._counts[h] <= 0:
+                    del self._counts[h]
+                    if h not in self.learned_now:
+                        self._texts.pop(h, None)
         for h, body in blocks.items():
             self._texts.setdefault(h, body)
-        self._pages.append(set(blocks))
+        self._counts.update(blocks.keys())
+        self._window.append(set(blocks))
         if count:
             self._since += 1
 
@@ -91,16 +104,18 @@ class SiteBlockLearner:
     def learn(self) -> dict[str, str]:
         """Blocks newly found repeated (hash → text); they join ``known``."""
         self._since = 0
-        if len(self._pages) < MIN_TOTAL:
+        if len(self._window) < MIN_TOTAL:
             return {}
-        found = learn_repeated(self._pages, min_pages=MIN_PAGES, min_share=MIN_SHARE) - self.known
+        need = max(MIN_PAGES, MIN_SHARE * len(self._window))  # as extract.learn_repeated decides
+        found = {h for h, n in self._counts.items() if n >= need} - self.known
         new = {h: self._texts[h] for h in found}
         self.known |= found
         self.learned_now.update(new)
         return new
 
     def pages_with(self, h: str) -> int:
-        return sum(1 for page in self._pages if h in page)
+        """On how many articles of the current window the block appears."""
+        return self._counts.get(h, 0)
 
     def save(self, index: Index, blocks: Mapping[str, str]) -> None:
         """Store learned blocks in ``site_blocks`` (site, hash, text, pages, learned_at)."""

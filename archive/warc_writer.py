@@ -121,7 +121,7 @@ class WarcWriter:
         *,
         prefix: str = "morgue",
         max_size: int = 1_000_000_000,
-        gzip_level: int = 6,
+        gzip_level: int = 4,
         warcinfo: dict[str, str] | None = None,
         host: str | None = None,
         pid: int | None = None,

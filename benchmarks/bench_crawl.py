@@ -56,13 +56,21 @@ def run_measured(args: list[str]) -> tuple[float, int, subprocess.CompletedProce
         [sys.executable, "-m", "morgue.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     peak = 0
+    cpu: dict[int, float] = {}  # last CPU seconds seen per process: where the crawl's time goes
     while process.poll() is None:
         try:
             tree = [process, *process.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            for p in tree:
+                times = p.cpu_times()
+                cpu[p.pid] = times.user + times.system
         except psutil.Error:
             pass
         time.sleep(0.2)
+    if cpu:
+        main_cpu = cpu.get(process.pid, 0.0)
+        print(f"  CPU seconds (last sample): main process {main_cpu:.1f}, "
+              f"other processes {sum(cpu.values()) - main_cpu:.1f}, wall {time.perf_counter() - start:.1f}")
     out, err = process.communicate()
     elapsed = time.perf_counter() - start
     completed = subprocess.CompletedProcess(args, process.returncode, out, err)

@@ -21,6 +21,9 @@ class ExtractionCrashed(RuntimeError):
     """A worker process died (killed, out of memory, a crash in C code) while extracting a page."""
 
 
+_CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
+
+
 def unextractable(body: bytes, *, max_bytes: int, charset: str | None = None) -> str | None:
     """Why a page is not worth handing to the extractor, or None: ``empty``, ``too_large`` (past
     ``max_bytes``), ``undecodable`` (binary bytes served as HTML). The page stays archived either way."""
@@ -30,7 +33,7 @@ def unextractable(body: bytes, *, max_bytes: int, charset: str | None = None) ->
         return "too_large"
     if not (charset or "").lower().startswith("utf-16"):
         head = body[:65536]
-        controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13))
+        controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
         if b"\x00" in head or controls > len(head) // 20:
             return "undecodable"
     return None

@@ -106,7 +106,7 @@ def session_for(crawler: Crawler) -> ArchiveSession:
         data.warc_dir,
         prefix=settings.get("MORGUE_WARC_PREFIX") or "morgue",
         max_size=settings.getint("MORGUE_WARC_MAX_SIZE"),
-        gzip_level=settings.getint("MORGUE_WARC_GZIP_LEVEL", 6),
+        gzip_level=settings.getint("MORGUE_WARC_GZIP_LEVEL", 4),
         warcinfo={
             "software": software_description(),
             "operator": settings.get("MORGUE_OPERATOR") or "",

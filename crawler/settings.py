@@ -56,7 +56,7 @@ MORGUE_DATA = "morgue-data"
 MORGUE_WARC_ENABLED = True
 MORGUE_WARC_MAX_SIZE = 1_000_000_000
 MORGUE_WARC_PREFIX = "morgue"
-MORGUE_WARC_GZIP_LEVEL = 6  # zlib level per record; warcio's 9 costs much CPU for little disk
+MORGUE_WARC_GZIP_LEVEL = 4  # zlib level per record: 4 is ~45% cheaper than 6 for ~5% more disk (9: warcio's)
 MORGUE_OPERATOR = ""
 MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
 # Pages larger than this (decoded HTML bytes) are archived but not extracted ("too_large").
