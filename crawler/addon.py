@@ -12,6 +12,8 @@ PROGRESS = "crawler.progress.CrawlProgress"
 ROBOTS = "crawler.robots.RobotsReport"
 SCRAPY_ROBOTS = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
 BACKOFF = "crawler.backoff.BackOff"
+# Cluster workers only (MORGUE_CLUSTER_URL set): per-host limits across workers, next to the downloader.
+CLUSTER_POLITENESS = "crawler.cluster.politeness.ClusterPoliteness"
 
 
 class MorgueAddon:
@@ -25,3 +27,6 @@ class MorgueAddon:
         # Back-off sees a response before RetryMiddleware (550) re-queues it.
         settings["DOWNLOADER_MIDDLEWARES"] = {**settings.getdict("DOWNLOADER_MIDDLEWARES"),
                                               SCRAPY_ROBOTS: None, ROBOTS: 100, BACKOFF: 560}
+        if settings.get("MORGUE_CLUSTER_URL"):
+            settings["DOWNLOADER_MIDDLEWARES"] = {**settings.getdict("DOWNLOADER_MIDDLEWARES"),
+                                                  CLUSTER_POLITENESS: 950}

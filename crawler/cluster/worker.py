@@ -35,7 +35,6 @@ __all__ = ["cluster_settings", "enqueue_seeds", "due_in_cluster", "run_worker", 
 logger = logging.getLogger("morgue")
 
 SCHEDULER = "crawler.cluster.scheduler.ClusterScheduler"
-POLITENESS = "crawler.cluster.politeness.ClusterPoliteness"
 
 
 def cluster_settings(seed: Seed, data_dir: Path, url: str, worker: str,
@@ -51,15 +50,14 @@ def cluster_settings(seed: Seed, data_dir: Path, url: str, worker: str,
         settings.set("MORGUE_CLUSTER_HOST_DELAY", settings.getfloat("DOWNLOAD_DELAY"))
     fixed = {
         "MORGUE_CLUSTER_URL": url, "MORGUE_CLUSTER_WORKER": worker, "MORGUE_INDEX_ENABLED": False,
+        # above the runner's settings, which Scrapy 2.19 applies to a Crawler at equal priority
+        "MORGUE_SITE": seed.name, "MORGUE_DATA": str(data_dir),
         "SCHEDULER": SCHEDULER, "JOBDIR": None, "CLOSESPIDER_PAGECOUNT": 0,
-        "DOWNLOAD_DELAY": 0, "RANDOMIZE_DOWNLOAD_DELAY": False, "AUTOTHROTTLE_ENABLED": False,
+        "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False,
     }
     for key, value in fixed.items():
         settings.set(key, value, priority=100)
-    if settings.getbool("MORGUE_CLUSTER_POLITENESS_ENABLED"):
-        middlewares = settings.getdict("DOWNLOADER_MIDDLEWARES")
-        settings.set("DOWNLOADER_MIDDLEWARES", {**middlewares, POLITENESS: 950}, priority=100)
-    return settings
+    return settings  # crawler.addon adds the politeness middleware when MORGUE_CLUSTER_URL is set
 
 
 @dataclass
@@ -133,7 +131,10 @@ def run_worker(url: str, data_dir: Path, *, overrides: Mapping[str, Any] | None 
     data = DataDir(data_dir).check(create=True)
     frontier = Frontier(connect(url))
     me = worker_id()
-    base = crawl_settings(Seed(name="cluster"), data.path, overrides, log_level=log_level)
+    base = Settings()
+    base.setmodule("crawler.settings", priority="project")
+    base.set("LOG_LEVEL", log_level, priority="project")
+    base.setdict(dict(overrides or {}), priority="cmdline")
     install_reactor(base["TWISTED_REACTOR"])
     from twisted.internet import reactor
 
