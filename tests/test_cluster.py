@@ -1,0 +1,178 @@
+"""Cluster crawling against a real Redis and a local site of a few hundred articles: three worker
+processes, each article fetched once, a SIGKILLed worker losing nothing, per-host limits across workers,
+and the indexer's result equal to a single-machine crawl of the same site."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO, run_morgue
+from tests.redis_fixture import (
+    redis_server_fixture,  # noqa: F401 - the redis_url fixture
+    seed_for,
+    start_news_site,
+)
+
+ARTICLES = 300
+COMMON = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=false",
+          "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "MORGUE_EXTRACT_WORKERS=0"]
+CLUSTER = ["-s", "MORGUE_CLUSTER_IDLE=3", "-s", "MORGUE_CLUSTER_HEARTBEAT=3", "-s", "MORGUE_CLUSTER_POLL=0.2"]
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "morgue.cli", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _three_workers(url: str, seed: Path, data: Path, extra: list[str]) -> list[subprocess.Popen[str]]:
+    first = _spawn("crawl", "--cluster", url, str(seed), "--data", str(data), *COMMON, *CLUSTER, *extra)
+    others = [_spawn("worker", "--cluster", url, "--data", str(data), *COMMON, *CLUSTER, *extra)
+              for _ in range(2)]
+    return [first, *others]
+
+
+def _wait(processes: list[subprocess.Popen[str]], timeout: float = 300) -> list[tuple[int, str, str]]:
+    out = []
+    for p in processes:
+        stdout, stderr = p.communicate(timeout=timeout)
+        out.append((p.returncode, stdout, stderr))
+    return out
+
+
+def _articles(db: Path) -> set[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return set(conn.execute("SELECT url, title, text, published, authors FROM articles WHERE latest = 1"))
+    finally:
+        conn.close()
+
+
+def _writers(warc_dir: Path) -> set[str]:
+    return {p.name.removesuffix(".warc.gz").rsplit("-", 1)[1] for p in warc_dir.glob("*.warc.gz")}
+
+
+def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_path: Path,
+                                                                          redis_url: str) -> None:
+    site = start_news_site(tmp_path / "site", ARTICLES)
+    try:
+        seed = seed_for(tmp_path / "bench.toml", site)
+        single = run_morgue("crawl", str(seed), "--data", str(tmp_path / "single"), *COMMON)
+        assert single.code == 0, single.stderr
+        site.log.write_text("")
+
+        data = tmp_path / "cluster"
+        results = _wait(_three_workers(redis_url, seed, data, []))
+        for code, stdout, stderr in results:
+            assert code == 0, stdout + stderr
+        hits = site.article_hits()
+        assert sorted(set(hits.values())) == [1], {p: n for p, n in hits.items() if n != 1}
+        assert len(_writers(data / "warc")) >= 2  # the work really was shared
+        assert not list((data / "warc").glob("*.open"))
+        assert not (data / "morgue.db").exists()  # workers never write the index
+
+        indexed = run_morgue("index", "--data", str(data))
+        assert indexed.code == 0, indexed.stderr
+        assert "filed" in indexed.stdout
+        assert _articles(data / "morgue.db") == _articles(tmp_path / "single" / "morgue.db")
+        assert len(_articles(data / "morgue.db")) == ARTICLES
+        again = run_morgue("index", "--data", str(data))
+        assert "nothing new to file" in again.stdout
+        verify = run_morgue("verify", "--data", str(data))
+        assert verify.code == 0, verify.stdout + verify.stderr
+    finally:
+        site.process.terminate()
+
+
+def test_a_worker_killed_mid_crawl_loses_nothing(tmp_path: Path, redis_url: str) -> None:
+    site = start_news_site(tmp_path / "site", ARTICLES, delay=0.03)
+    try:
+        seed = seed_for(tmp_path / "bench.toml", site)
+        data = tmp_path / "cluster"
+        workers = _three_workers(redis_url, seed, data, ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=6"])
+        victim = workers[1]
+        deadline = time.monotonic() + 120
+        while sum(1 for n in site.article_hits().values() if n) < ARTICLES // 4:
+            assert time.monotonic() < deadline, "the crawl did not get going"
+            time.sleep(0.1)
+        victim.send_signal(signal.SIGKILL)
+        killed_at = sum(1 for n in site.article_hits().values() if n)
+        results = _wait([workers[0], workers[2]])
+        victim.communicate()
+        for code, stdout, stderr in results:
+            assert code == 0, stdout + stderr
+        assert killed_at < ARTICLES  # killed mid-crawl
+        assert any("requeued" in stdout for _, stdout, _ in results)
+        hits = site.article_hits()
+        assert all(n >= 1 for n in hits.values()), [p for p, n in hits.items() if n == 0]
+
+        indexed = run_morgue("index", "--data", str(data))
+        assert indexed.code == 0, indexed.stderr
+        assert "its writer died" in indexed.stdout  # the victim's .open file was finished, not dropped
+        urls = {row[0] for row in _articles(data / "morgue.db")}
+        assert urls == {site.base_url + p for p in site.paths}
+        verify = run_morgue("verify", "--data", str(data))
+        assert verify.code == 0, verify.stdout + verify.stderr
+    finally:
+        site.process.terminate()
+
+
+def test_per_host_limits_hold_across_workers(tmp_path: Path, redis_url: str) -> None:
+    site = start_news_site(tmp_path / "site", 40, delay=0.15)
+    try:
+        seed = seed_for(tmp_path / "bench.toml", site)
+        limits = ["-s", "MORGUE_CLUSTER_HOST_CONCURRENCY=2", "-s", "MORGUE_CLUSTER_HOST_DELAY=0.1"]
+        results = _wait(_three_workers(redis_url, seed, tmp_path / "cluster", limits))
+        for code, stdout, stderr in results:
+            assert code == 0, stdout + stderr
+        requests = sorted(site.requests(), key=lambda r: r["start"])
+        assert sum(1 for r in requests if str(r["path"]).startswith("/a/")) == 40
+        events = sorted([(r["start"], 1) for r in requests] + [(r["end"], -1) for r in requests],
+                        key=lambda e: (e[0], e[1]))
+        active = peak = 0
+        for _, step in events:
+            active += step
+            peak = max(peak, active)
+        assert peak <= 2
+        assert peak == 2  # the limit was reached, so the check above means something
+        gaps = [b["start"] - a["start"] for a, b in zip(requests, requests[1:], strict=False)]
+        assert min(gaps) >= 0.1 - 0.01  # allowing for clock granularity
+    finally:
+        site.process.terminate()
+
+
+def test_cluster_options_fail_clearly_without_redis(tmp_path: Path) -> None:
+    result = run_morgue("worker", "--cluster", "redis://127.0.0.1:1/0", "--data", str(tmp_path / "d"))
+    assert result.code == 1
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.stderr
+    result = run_morgue("worker", "--cluster", "http://x", "--data", str(tmp_path / "d"))
+    assert "write a Redis URL" in result.stderr
+    result = run_morgue("worker", "--data", str(tmp_path / "d"), env={"MORGUE_CLUSTER": ""})
+    assert result.code != 0 and "--cluster" in result.stderr
+
+
+def test_run_due_enqueues_due_sites_into_the_cluster(tmp_path: Path, redis_url: str) -> None:
+    from crawler.cluster.connection import connect
+    from crawler.cluster.frontier import Frontier
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "one.toml").write_text('name = "one"\nsitemaps = ["http://127.0.0.1:9/sitemap.xml"]\n'
+                                    'every = "1h"\n')
+    args = ("run-due", "--cluster", redis_url, "--seeds", str(seeds), "--data", str(tmp_path / "d"))
+    first = run_morgue(*args)
+    assert first.code == 0, first.stderr
+    assert "one: queued 1 start requests" in first.stdout
+    frontier = Frontier(connect(redis_url))
+    assert frontier.queued("one") == 1
+    assert "one" in frontier.seeds()
+    second = run_morgue(*args)
+    assert "one: not due (running)" in second.stdout  # its work is still queued
+    assert frontier.queued("one") == 1
+    assert not (tmp_path / "d" / "morgue.db").exists()

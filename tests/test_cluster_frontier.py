@@ -1,0 +1,41 @@
+"""The frontier's Redis scripts against a real redis-server: pop into in-flight, ack, requeue the dead."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from crawler.cluster.connection import connect
+from crawler.cluster.frontier import Frontier, seed_from_json, seed_to_json
+from crawler.cluster.indexer import writer_of
+from morgue.seeds import Seed
+from tests.redis_fixture import redis_server_fixture  # noqa: F401 - the redis_url fixture
+
+
+def test_pop_moves_to_in_flight_and_dead_workers_work_is_requeued(redis_url: str) -> None:
+    f = Frontier(connect(redis_url))
+    assert f.add("s", "fp1", b"req-1", 5)
+    assert f.add("s", "fp2", b"req-2", 1)
+    assert not f.add("s", "fp1", b"req-1-again", 5)  # seen
+    token, data = f.pop("s", "w1")  # type: ignore[misc]
+    assert data == b"req-1"  # best priority first
+    assert f.queued("s") == 1 and f.pending("s") == 2
+    f.heartbeat("w1", 30)
+    assert f.reap("s") == {}  # alive: nothing moves
+    f.server.delete(f.alive_key("w1"))  # the heartbeat expired
+    assert f.reap("s") == {"w1": 1}
+    assert f.queued("s") == 2 and f.pending("s") == 2
+    token, data = f.pop("s", "w2")  # type: ignore[misc]
+    assert data == b"req-1"  # requeued with its priority
+    f.ack("s", "w2", token)
+    assert f.pending("s") == 1
+    assert not f.start_round("s")  # work left: the seen-set stays
+    f.pop("s", "w2")
+    assert f.requeue("s", "w2", force=True) == 1
+
+
+def test_seed_round_trip_and_writer_names() -> None:
+    seed = Seed(name="x", sitemaps=["https://e.example/s.xml"], every=timedelta(hours=2),
+                since=datetime(2026, 1, 2, tzinfo=UTC), extract={"drop": [".ad"]})
+    assert seed_from_json(seed_to_json(seed)) == seed
+    assert writer_of("morgue-20261129012123982-00001-vm_1-16935.warc.gz.open") == ("vm_1", 16935)
+    assert writer_of("other.warc.gz") is None
