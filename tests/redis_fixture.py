@@ -73,7 +73,8 @@ class H(SimpleHTTPRequestHandler):
         super().do_GET()
         with lock, open(log, "a") as fh:
             fh.write(json.dumps({"path": self.path, "start": start, "end": time.time(),
-                                 "ua": self.headers.get("User-Agent")}) + "\n")
+                                 "ua": self.headers.get("User-Agent"),
+                                 "lease": self.headers.get("X-Morgue-Lease-Granted")}) + "\n")
 class S(ThreadingHTTPServer):
     daemon_threads = True
 server = S(("127.0.0.1", 0), partial(H, directory=root))

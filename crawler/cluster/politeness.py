@@ -33,27 +33,33 @@ local limit = tonumber(ARGV[2])
 local delay = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return -1 end
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return {-1, 0} end
 local wait = redis.call('PTTL', KEYS[2])
-if wait > 0 then return wait end
+if wait > 0 then return {wait, 0} end
 redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], lease)
 if delay > 0 then redis.call('SET', KEYS[2], '1', 'PX', delay) end
-return 0
+return {0, now}
 """
+
+#: With MORGUE_CLUSTER_LEASE_HEADER on, each request carries the moment (Redis clock, ms since the epoch)
+#: its lease was granted, so a site's own log can check the spacing the cluster enforced, apart from the
+#: transit time of each request (which no crawler controls).
+LEASE_HEADER = "X-Morgue-Lease-Granted"
 
 
 class ClusterPoliteness:
     """Downloader middleware: a cluster-wide per-host lease around every download."""
 
     def __init__(self, server: Any, *, concurrency: int, delay: float, lease: float, poll: float,
-                 stats: Any = None) -> None:
+                 stats: Any = None, lease_header: bool = False) -> None:
         self.server = server
         self.concurrency = concurrency
         self.delay_ms = int(delay * 1000)
         self.lease_ms = int(lease * 1000)
         self.poll = poll
         self.stats = stats
+        self.lease_header = lease_header
         self._acquire = server.register_script(_ACQUIRE)
 
     @classmethod
@@ -68,7 +74,8 @@ class ClusterPoliteness:
                    concurrency=settings.getint("MORGUE_CLUSTER_HOST_CONCURRENCY"),
                    delay=settings.getfloat("MORGUE_CLUSTER_HOST_DELAY"),
                    lease=settings.getfloat("DOWNLOAD_TIMEOUT") + 30,
-                   poll=settings.getfloat("MORGUE_CLUSTER_HOST_POLL", 0.02), stats=crawler.stats)
+                   poll=settings.getfloat("MORGUE_CLUSTER_HOST_POLL", 0.02), stats=crawler.stats,
+                   lease_header=settings.getbool("MORGUE_CLUSTER_LEASE_HEADER"))
 
     @staticmethod
     def _keys(host: str) -> list[str]:
@@ -81,8 +88,8 @@ class ClusterPoliteness:
         token = uuid.uuid4().hex
         waited = False
         while True:
-            wait = int(self._acquire(keys=self._keys(host),
-                                     args=[token, self.concurrency, self.delay_ms, self.lease_ms]))
+            wait, granted = (int(v) for v in self._acquire(
+                keys=self._keys(host), args=[token, self.concurrency, self.delay_ms, self.lease_ms]))
             if wait == 0:
                 break
             waited = True
@@ -90,6 +97,8 @@ class ClusterPoliteness:
         if waited and self.stats is not None:
             self.stats.inc_value("morgue/cluster/politeness_waits")
         request.meta[LEASE_META] = (host, token)
+        if self.lease_header:
+            request.headers[LEASE_HEADER] = str(granted)
 
     def _release(self, request: Request) -> None:
         lease = request.meta.pop(LEASE_META, None)
