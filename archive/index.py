@@ -184,6 +184,16 @@ class Index:
         self._wrote()
         return ("new" if latest is None else "version"), row["id"]
 
+    def clear_article_notes(self, crawl_ids: list[int]) -> None:
+        """Drop the crash-recovery "article" note from these crawls' captures (once they are done with)."""
+        if not crawl_ids:
+            return
+        self._begin()
+        marks = ", ".join("?" for _ in crawl_ids)
+        self.db.execute(f"UPDATE captures SET note = NULL WHERE note = 'article' AND crawl_id IN ({marks})",
+                        list(crawl_ids))
+        self.commit()
+
     def upsert_site(self, name: str, **values: Any) -> None:
         self._begin()
         self.db["sites"].upsert({"name": name, **values, "updated_at": _now()}, pk="name")

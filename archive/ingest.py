@@ -112,7 +112,7 @@ def record_capture_row(record: ArchivedRecord, *, site: str | None, crawl_id: in
     if profile is None:
         return capture_row(record.pointer, url=record.url, status=record.status,
                            headers=record.http_headers, payload_length=len(record.payload), site=site,
-                           crawl_id=crawl_id, kind=capture_kind(status))
+                           crawl_id=crawl_id, kind=capture_kind(status), note=truncation_note(record))
     if profile.endswith(REVISIT_IDENTICAL_SUFFIX):
         kind, length = "unchanged", _int(record.http_header("Content-Length"))
     else:
@@ -120,6 +120,14 @@ def record_capture_row(record: ArchivedRecord, *, site: str | None, crawl_id: in
     return capture_row(record.pointer, url=record.url, status=record.status, headers=record.http_headers,
                        payload_length=length, site=site, crawl_id=crawl_id, kind=kind,
                        revisit_profile=profile, refers_to=record.warc_header("WARC-Refers-To"))
+
+
+def truncation_note(record: ArchivedRecord) -> str | None:
+    """The note a crawl gives a body shorter than its Content-Length (kept as X-Orig-Content-Length)."""
+    declared = record.http_header("X-Orig-Content-Length")
+    if declared is None or not declared.strip().isdigit() or int(declared) <= len(record.payload):
+        return None
+    return f"truncated: received {len(record.payload)} of {declared.strip()} bytes"
 
 
 def _int(text: str | None) -> int:

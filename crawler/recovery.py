@@ -77,6 +77,7 @@ def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | No
                                "crash); this crawl starts from the sitemaps and feeds again")
         actions += _extract_pending(index, data_path, [r["id"] for r in crashed], rules or {},
                                     article_like or (lambda site, url: False))
+        index.clear_article_notes([r["id"] for r in crashed])  # recovered: the markers have served
     return _logged(actions)
 
 

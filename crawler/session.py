@@ -160,6 +160,9 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
         "errors_by_kind": json.dumps(session.errors_by_kind, sort_keys=True),
     }
     if session.index is not None and session.crawl_id is not None:
+        # The "article" note marks article pages for crash recovery only; a crawl that ended clears it,
+        # so its captures read as a reindex from the WARC files rebuilds them.
+        session.index.clear_article_notes([session.crawl_id])
         session.index.finish_crawl(session.crawl_id, **summary)
         release_index(session.data.db_path.resolve())
     crawler._morgue_session = None  # type: ignore[attr-defined]
