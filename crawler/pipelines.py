@@ -49,7 +49,7 @@ class ArticlePipeline:
         """The site's learned blocks; none in a cluster worker (the indexer re-extracts with them)."""
         return self._learner().known if session.index is not None else ()
 
-    def close_spider(self, spider: Spider) -> None:
+    def close_spider(self) -> None:
         """Learn from the whole crawl, then strip newly learned blocks from the articles extracted before
         they were known (runs before the archive session closes)."""
         if self.learner is None:
