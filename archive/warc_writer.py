@@ -245,12 +245,7 @@ class WarcWriter:
             http_headers=response_http_headers(exchange), warc_headers_dict=warc_headers,
         )
         pointer = self._write(response)
-        request = writer.create_warc_record(
-            exchange.url, "request", payload=io.BytesIO(exchange.request_body),
-            length=len(exchange.request_body), http_headers=request_http_headers(exchange),
-            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": pointer.record_id},
-        )
-        self._write(request)
+        self._write_request(writer, exchange, date, pointer.record_id)
         return pointer
 
     def write_revisit(
@@ -283,13 +278,18 @@ class WarcWriter:
         )
         revisit.length = len(http_headers.to_bytes())
         pointer = self._write(revisit)
+        self._write_request(writer, exchange, date, pointer.record_id)
+        return pointer
+
+    def _write_request(self, writer: _Sha256WARCWriter, exchange: HttpExchange, date: str,
+                       concurrent_to: str) -> None:
+        """The ``request`` record that follows a response or revisit (WARC-Concurrent-To links them)."""
         request = writer.create_warc_record(
             exchange.url, "request", payload=io.BytesIO(exchange.request_body),
             length=len(exchange.request_body), http_headers=request_http_headers(exchange),
-            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": pointer.record_id},
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": concurrent_to},
         )
         self._write(request)
-        return pointer
 
     def write_resource(
         self, uri: str, content: bytes, content_type: str, *, date: str | None = None,

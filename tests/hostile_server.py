@@ -8,10 +8,13 @@ articles; ``/normal-sitemap.xml`` lists all N normal articles (a bigger site to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
+import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BOMB_SIZE = 2 * 1024**3  # what the gzip bomb inflates to
@@ -212,6 +215,23 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     sys.exit(0)
+
+
+@contextlib.contextmanager
+def running(*args: str) -> Iterator[str]:
+    """This server in a subprocess (for tests): yields its base URL, kills it afterwards."""
+    process = subprocess.Popen([sys.executable, __file__, "--port", "0", *args], stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("READY "):
+        process.kill()
+        raise RuntimeError(f"hostile server did not start: {line!r}")
+    try:
+        yield line.split(" ", 1)[1]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 if __name__ == "__main__":

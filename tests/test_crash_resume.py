@@ -23,24 +23,15 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import REPO, run_morgue
-from tests.hostile_server import marker
+from tests.hostile_server import marker, running
 
 ARTICLES = 120
 
 
 @pytest.fixture
 def big_site() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, str(REPO / "tests" / "hostile_server.py"), "--port", "0",
-                                "--articles", str(ARTICLES), "--delay", "0.02"],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    assert line.startswith("READY "), line
-    try:
-        yield line.split(" ", 1)[1]
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with running("--articles", str(ARTICLES), "--delay", "0.02") as base_url:
+        yield base_url
 
 
 def _captures(db_path: Path) -> int:

@@ -18,22 +18,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_morgue
+from tests.hostile_server import running
 
 LIMIT = 8_000_000
 
 
 @pytest.fixture
 def bulky_site() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, str(REPO / "tests" / "hostile_server.py"), "--port", "0",
-                                "--articles", "12"], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    assert line.startswith("READY "), line
-    try:
-        yield line.split(" ", 1)[1]
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with running("--articles", "12") as base_url:
+        yield base_url
 
 
 def _small_disk() -> None:

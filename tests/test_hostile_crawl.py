@@ -15,23 +15,15 @@ import psutil
 import pytest
 
 from tests.conftest import REPO, run_morgue
-from tests.hostile_server import CP1252_WORD, LATIN1_WORD, marker
+from tests.hostile_server import CP1252_WORD, LATIN1_WORD, marker, running
 
 PEAK_LIMIT = int(1.5 * 1024**3)
 
 
 @pytest.fixture
 def hostile(tmp_path: Path) -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, str(REPO / "tests" / "hostile_server.py"), "--port", "0",
-                                "--bomb"], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    assert line.startswith("READY "), line
-    try:
-        yield line.split(" ", 1)[1]
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with running("--bomb") as base_url:
+        yield base_url
 
 
 def _seed(path: Path, base: str) -> Path:
