@@ -13,13 +13,16 @@ and ``/x?utm_source=rss`` are recognised as ``/x``. No Scrapy here: plain values
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 from archive.urls import normalize_url
+from archive.warc_reader import read_record
 from crawler.discovery import parse_date
 
 __all__ = ["Decision", "KnownPage", "RecrawlPolicy", "load_known_pages", "conditional_headers"]
@@ -136,6 +139,23 @@ class RecrawlPolicy:
 
 def _when(text: Any) -> datetime | None:
     return parse_date(str(text)) if text else None
+
+
+def archived_location(warc_dir: Path, log: logging.Logger | logging.LoggerAdapter[Any]
+                      ) -> Callable[[KnownPage], str | None]:
+    """``location_of`` for RecrawlPolicy: the Location header of a known page's archived redirect, read
+    from its WARC record (an unreadable old record only costs a re-fetch)."""
+
+    def location_of(page: KnownPage) -> str | None:
+        if page.warc_file is None or page.warc_offset is None:
+            return None
+        try:
+            return read_record(warc_dir, page.warc_file, page.warc_offset).http_header("Location")
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("cannot read the archived redirect of %s: %s", page.url, exc)
+            return None
+
+    return location_of
 
 
 def load_known_pages(db: Any) -> tuple[dict[str, KnownPage], dict[str, str], dict[str, list[str]]]:

@@ -10,8 +10,7 @@ from typing import Any
 import sqlite_utils
 from scrapy import Request
 
-from archive.warc_reader import read_record
-from crawler.incremental import KnownPage, RecrawlPolicy, load_known_pages
+from crawler.incremental import KnownPage, RecrawlPolicy, archived_location, load_known_pages
 from crawler.session import session_for
 from crawler.spiders.news import NewsSpider
 
@@ -46,16 +45,10 @@ class ClusterNewsSpider(NewsSpider):
         self._site_articles = by_site.get(self.seed.name, [])
         warc_dir = session.data.warc_dir
 
-        def location_of(page: KnownPage) -> str | None:
-            if page.warc_file is None or page.warc_offset is None:
-                return None
-            try:
-                return read_record(warc_dir, page.warc_file, page.warc_offset).http_header("Location")
-            except Exception:  # noqa: BLE001 - an unreadable old record only costs a re-fetch
-                return None
 
         return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
-                             fetched_for=fetched_for, location_of=location_of)
+                             fetched_for=fetched_for,
+                             location_of=archived_location(warc_dir, self.logger))
 
 
 def start_requests_for(spider: ClusterNewsSpider) -> list[Request]:

@@ -18,9 +18,8 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.gz import gunzip
 
 from archive.urls import normalize_url
-from archive.warc_reader import read_record
 from crawler.discovery import Discovered, date_from_url, looks_like_article, parse_feed, parse_sitemap
-from crawler.incremental import RECHECK, SKIP, KnownPage, RecrawlPolicy, load_known_pages
+from crawler.incremental import RECHECK, SKIP, RecrawlPolicy, archived_location, load_known_pages
 from crawler.session import session_for
 from morgue.durations import format_duration
 from morgue.seeds import Seed, load_seed
@@ -86,14 +85,6 @@ class NewsSpider(Spider):
         pages, fetched_for, by_site = load_known_pages(session.index.db)
         warc_dir = session.data.warc_dir
 
-        def location_of(page: KnownPage) -> str | None:
-            if page.warc_file is None or page.warc_offset is None:
-                return None
-            try:
-                return read_record(warc_dir, page.warc_file, page.warc_offset).http_header("Location")
-            except Exception as exc:  # noqa: BLE001 - an unreadable old record only costs a re-fetch
-                self.logger.warning("cannot read the archived redirect of %s: %s", page.url, exc)
-                return None
 
         self._site_articles = by_site.get(self.seed.name, [])
         seed = self.seed
@@ -102,7 +93,8 @@ class NewsSpider(Spider):
             recrawl_within=format_duration(seed.recrawl_within), start_urls=json.dumps(seed.start_urls),
             sitemaps=json.dumps(seed.sitemaps), feeds=json.dumps(seed.feeds))
         return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
-                             fetched_for=fetched_for, location_of=location_of)
+                             fetched_for=fetched_for,
+                             location_of=archived_location(warc_dir, self.logger))
 
     def _fresh_rechecks(self) -> Iterable[Request]:
         """Known articles of this site still within recrawl_within, even if no sitemap lists them now:
