@@ -6,7 +6,6 @@ in other processes lets a crawl use every core. This module imports no Scrapy, s
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
 from collections.abc import Collection, Mapping
@@ -65,8 +64,29 @@ class _InlineExecutor(Executor):
         return future
 
 
+def _deferred(future: Future[Any]) -> Any:
+    """A Twisted Deferred fired in the reactor thread when a concurrent.futures Future completes, so the
+    pool works under any reactor (morgue crawls on Twisted's default one: see crawler/settings.py).
+    Twisted is imported here, not at the top: extraction workers import this module and need none of it."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
+
+    result: Deferred[Any] = Deferred()
+
+    def settle(done: Future[Any]) -> None:
+        error = done.exception()
+        if error is not None:
+            reactor.callFromThread(result.errback, Failure(error))  # type: ignore[attr-defined]
+        else:
+            reactor.callFromThread(result.callback, done.result())  # type: ignore[attr-defined]
+
+    future.add_done_callback(settle)
+    return result
+
+
 class ExtractionPool:
-    """``await pool.extract(...)`` from a coroutine running on the asyncio reactor."""
+    """``await pool.extract(...)`` from a coroutine in a Scrapy component (pipelines, extensions)."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
@@ -90,7 +110,9 @@ class ExtractionPool:
         one, so the page in hand fails (ExtractionCrashed) and the crawl goes on extracting."""
         executor = self._get()
         try:
-            return await asyncio.wrap_future(executor.submit(fn, *args))
+            from scrapy.utils.defer import maybe_deferred_to_future
+
+            return await maybe_deferred_to_future(_deferred(executor.submit(fn, *args)))
         except BrokenProcessPool as exc:
             if self._executor is executor:
                 self._executor = None

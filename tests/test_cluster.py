@@ -149,7 +149,9 @@ def test_per_host_limits_hold_across_workers(tmp_path: Path, redis_url: str) -> 
         grants = sorted(int(r["lease"]) / 1000 for r in requests)
         assert all(r["start"] >= int(r["lease"]) / 1000 - 0.002 for r in requests)
         gaps = [b - a for a, b in zip(grants, grants[1:], strict=False)]
-        assert min(gaps) >= 0.1 - 0.001  # the Redis clock has millisecond resolution
+        # Each grant is stamped in whole milliseconds (Redis TIME, truncated) and the delay key expires at
+        # millisecond precision, so a gap between two stamps is only known to within 2 ms.
+        assert min(gaps) >= 0.1 - 0.002
     finally:
         site.process.terminate()
 

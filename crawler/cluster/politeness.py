@@ -3,7 +3,7 @@ their starts, for each host, whichever worker sends them.
 
 Before a download, the middleware takes a lease in Redis (one Lua script: drop expired leases, check the
 count, check the delay key, add the lease, set the delay key with ``PX``). When the host is busy it waits
-without blocking the reactor (an asyncio sleep; Scrapy's asyncio reactor) and tries again. The lease is
+without blocking the reactor (a Twisted deferLater) and tries again. The lease is
 returned when the response or error comes back; leases of a worker that died expire after the download
 timeout. Scrapy's own per-worker delay and AutoThrottle are turned off in cluster workers: the limits here
 are the cluster-wide ones.
@@ -11,7 +11,6 @@ are the cluster-wide ones.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.task import deferLater
 
 from crawler.cluster.frontier import PREFIX
 
@@ -46,6 +47,13 @@ return {0, now}
 #: its lease was granted, so a site's own log can check the spacing the cluster enforced, apart from the
 #: transit time of each request (which no crawler controls).
 LEASE_HEADER = "X-Morgue-Lease-Granted"
+
+
+async def _sleep(seconds: float) -> None:
+    """Wait without blocking the reactor, whichever reactor runs the crawl."""
+    from twisted.internet import reactor
+
+    await maybe_deferred_to_future(deferLater(reactor, seconds))
 
 
 class ClusterPoliteness:
@@ -93,7 +101,7 @@ class ClusterPoliteness:
             if wait == 0:
                 break
             waited = True
-            await asyncio.sleep(self.poll if wait < 0 else min(wait / 1000, 1.0))
+            await _sleep(self.poll if wait < 0 else min(wait / 1000, 1.0))
         if waited and self.stats is not None:
             self.stats.inc_value("morgue/cluster/politeness_waits")
         request.meta[LEASE_META] = (host, token)

@@ -135,7 +135,8 @@ def run_worker(url: str, data_dir: Path, *, overrides: Mapping[str, Any] | None 
     base.setmodule("crawler.settings", priority="project")
     base.set("LOG_LEVEL", log_level, priority="project")
     base.setdict(dict(overrides or {}), priority="cmdline")
-    install_reactor(base["TWISTED_REACTOR"])
+    if base["TWISTED_REACTOR"]:  # None: Twisted's default reactor, installed by the import below
+        install_reactor(base["TWISTED_REACTOR"])
     from twisted.internet import reactor
 
     process = CrawlerProcess(base)
