@@ -8,7 +8,12 @@ makes a reindex reproduce the crawl's rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +174,7 @@ BlocksFor = Callable[[str | None], Collection[str]]
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
-                 blocks_for: BlocksFor | None = None) -> IngestStats:
+                 blocks_for: BlocksFor | None = None, workers: int | None = None) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
@@ -177,8 +182,11 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     other tools every HTML page with a 200 status whose URL passes ``foreign_filter`` (e.g. the crawler's
     article-URL heuristics; all pages when None) is tried. ``only_missing`` skips records already indexed
     (for ``verify --repair``), so nothing indexed is filed twice. ``blocks_for(site)`` gives the site's
-    learned repeated blocks (``site_blocks``), as the crawl passes them.
+    learned repeated blocks (``site_blocks``), as the crawl passes them. Extraction runs in ``workers``
+    processes (default: one per core; 0 or 1: in this process).
     """
+    if workers is None:
+        workers = os.cpu_count() or 1
     stats = IngestStats()
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
@@ -215,28 +223,77 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     # A morgue crawl treated a URL as an article if any fetch of it left a text resource.
     article_urls = {p.url for p in pending if p.record_id in article_fetch_urls}
     pending.sort(key=lambda p: (p.capture["captured_at"], p.capture["warc_file"], p.capture["warc_offset"]))
-    for item in pending:
-        if item.morgue and item.url not in article_urls and not _was_article(index, item.url):
-            continue
-        if not item.morgue and foreign_filter is not None and not foreign_filter(item.url):
-            continue
-        try:
-            record = read_record(item.path.parent, item.capture["warc_file"], item.capture["warc_offset"])
-            body = decoded_body(record)
-        except (ValueError, OSError, WarcReadError) as exc:
-            stats.problems.append(f"{item.capture['warc_file']} offset {item.capture['warc_offset']}: "
-                                  f"cannot decode {item.url}: {exc}")
-            continue
-        rules = rules_for(item.site) if rules_for else None
-        blocks = blocks_for(item.site) if blocks_for else ()
-        extraction = extract_body(body, item.url, record.content_type, rules, blocks)
-        if extraction is None:
-            stats.count("no_article")
-            continue
-        outcome, _, _ = file_article(index, item.capture, extraction, item.site)
-        stats.count(outcome)
+
+    def is_article(item: _Pending) -> bool:
+        """Whether the crawl would have filed this response (decided against the index as it is now)."""
+        if item.morgue:
+            return item.url in article_urls or _was_article(index, item.url)
+        return foreign_filter is None or foreign_filter(item.url)
+
+    # Extraction runs in worker processes, a window ahead of the filing, which stays in capture order
+    # (versions depend on it). A response is extracted speculatively when an earlier one of its URL was;
+    # whether it is filed is decided again, exactly, when its turn comes.
+    submitted_urls: set[str] = set()
+    with _extractor(workers, len(pending)) as run:
+        window: deque[tuple[_Pending, Any]] = deque()
+
+        def file_next() -> None:
+            item, result = window.popleft()
+            if not is_article(item):
+                return
+            problem, extraction = result.result()
+            if problem:
+                stats.problems.append(f"{item.capture['warc_file']} offset {item.capture['warc_offset']}: "
+                                      f"cannot decode {item.url}: {problem}")
+            elif extraction is None:
+                stats.count("no_article")
+            else:
+                outcome, _, _ = file_article(index, item.capture, extraction, item.site)
+                stats.count(outcome)
+
+        for item in pending:
+            if not (is_article(item) or item.url in submitted_urls):
+                continue
+            submitted_urls.add(item.url)
+            rules = rules_for(item.site) if rules_for else None
+            blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
+            window.append((item, run(_extract_archived, item.path.parent, item.capture["warc_file"],
+                                     item.capture["warc_offset"], item.url, rules, blocks)))
+            if len(window) > 4 * max(workers or 1, 1):
+                file_next()
+        while window:
+            file_next()
     index.commit()
     return stats
+
+
+def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
+                      rules: Mapping[str, Any] | None, blocks: Collection[str]
+                      ) -> tuple[str | None, dict[str, Any] | None]:
+    """Read one archived response, decode it and extract it: (problem, extraction). Runs in a worker."""
+    try:
+        record = read_record(warc_dir, warc_file, offset)
+        body = decoded_body(record)
+    except (ValueError, OSError, WarcReadError) as exc:
+        return str(exc), None
+    return None, extract_body(body, url, record.content_type, rules, blocks)
+
+
+@contextmanager
+def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
+    """``run(fn, *args) -> Future``: a process pool's submit when there is enough work to be worth its
+    start-up, else the call made here and now."""
+    if workers <= 1 or jobs < 8:
+        def run_here(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+            done: Future[Any] = Future()
+            done.set_result(fn(*args))
+            return done
+
+        yield run_here
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield pool.submit
 
 
 def _was_article(index: Index, fetched_url: str) -> bool:
