@@ -85,6 +85,9 @@ def _deferred(future: Future[Any]) -> Any:
     return result
 
 
+TASKS_PER_WORKER = 1000
+
+
 class ExtractionPool:
     """``await pool.extract(...)`` from a coroutine in a Scrapy component (pipelines, extensions)."""
 
@@ -98,7 +101,10 @@ class ExtractionPool:
                 self._executor = _InlineExecutor()
             else:
                 context = multiprocessing.get_context("forkserver")
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm_up)
+                # Workers are replaced every TASKS_PER_WORKER pages: lxml and trafilatura leave a little
+                # fragmented memory behind each page, which over 20,000 pages grew the crawl's RSS by 12%.
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm_up,
+                                                     max_tasks_per_child=TASKS_PER_WORKER)
         return self._executor
 
     async def extract(self, body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
