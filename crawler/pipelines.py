@@ -25,7 +25,7 @@ class ArticlePipeline:
 
     def __init__(self, crawler: Crawler, workers: int | None) -> None:
         self.crawler = crawler
-        self.pool = ExtractionPool(workers, crawler.settings.getint("MORGUE_EXTRACT_TASKS_PER_WORKER", 1000))
+        self.pool = ExtractionPool(workers, crawler.settings.getint("MORGUE_EXTRACT_TASKS_PER_WORKER", 0))
         self.learner: SiteBlockLearner | None = None
 
     @classmethod

@@ -62,7 +62,7 @@ MORGUE_WARC_PREFIX = "morgue"
 MORGUE_WARC_GZIP_LEVEL = 4  # zlib level per record: 4 is ~45% cheaper than 6 for ~5% more disk (9: warcio's)
 MORGUE_OPERATOR = ""
 MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
-MORGUE_EXTRACT_TASKS_PER_WORKER = 1000  # a fresh worker pool after this many pages per worker (memory)
+MORGUE_EXTRACT_TASKS_PER_WORKER = 0  # >0: a fresh worker pool after this many pages per worker; 0: never
 # Pages larger than this (decoded HTML bytes) are archived but not extracted ("too_large").
 MORGUE_EXTRACT_MAX_BYTES = 8 * 1024 * 1024
 MORGUE_PROGRESS_INTERVAL = 5.0
