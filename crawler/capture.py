@@ -16,6 +16,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from archive.index import capture_row
+from archive.ingest import capture_kind
 from archive.records import HttpExchange, sha256_digest
 from archive.warc_writer import REVISIT_IDENTICAL, REVISIT_NOT_MODIFIED
 from crawler.session import ArchiveSession, close_session, session_for
@@ -67,14 +68,15 @@ def _note(response: Response, request: Request) -> str | None:
     return "article" if _is_article(request) else None
 
 
-def _kind(status: int) -> str:
-    if status == 304:
-        return "not-modified"
-    if 300 <= status < 400:
-        return "redirect"
-    if status >= 400:
-        return "error"
-    return "page"
+def _revisit(session: ArchiveSession, exchange: HttpExchange, known: dict[str, Any], profile: str,
+             kind: str, payload_length: int) -> dict[str, Any]:
+    """Write a revisit of the known capture of this URL; its ``captures`` row."""
+    pointer = session.writer.write_revisit(
+        exchange, profile=profile, refers_to=known["record_id"], refers_to_uri=exchange.url,
+        refers_to_date=known["captured_at"], payload_digest=known["payload_digest"])
+    return capture_row(pointer, url=exchange.url, status=exchange.status, headers=exchange.response_headers,
+                       payload_length=payload_length, site=session.site, crawl_id=session.crawl_id,
+                       kind=kind, revisit_profile=profile, refers_to=known["record_id"])
 
 
 class WarcCapture:
@@ -126,25 +128,11 @@ class WarcCapture:
         exchange = exchange_from_scrapy(response, request)
         known = session.known.get(exchange.url)
         if exchange.status == 304 and known:
-            pointer = session.writer.write_revisit(
-                exchange, profile=REVISIT_NOT_MODIFIED, refers_to=known["record_id"],
-                refers_to_uri=exchange.url, refers_to_date=known["captured_at"],
-                payload_digest=known["payload_digest"])
-            row = capture_row(pointer, url=exchange.url, status=304, headers=exchange.response_headers,
-                              payload_length=0, site=session.site, crawl_id=session.crawl_id,
-                              kind="not-modified", revisit_profile=REVISIT_NOT_MODIFIED,
-                              refers_to=known["record_id"])
+            row = _revisit(session, exchange, known, REVISIT_NOT_MODIFIED, "not-modified", 0)
             session.count("not_modified" if _is_article(request) else "not_modified_other")
             self.crawler.stats.inc_value("morgue/recrawl/not_modified")
         elif known and exchange.status == 200 and known["payload_digest"] == sha256_digest(exchange.body):
-            pointer = session.writer.write_revisit(
-                exchange, profile=REVISIT_IDENTICAL, refers_to=known["record_id"],
-                refers_to_uri=exchange.url, refers_to_date=known["captured_at"],
-                payload_digest=known["payload_digest"])
-            row = capture_row(pointer, url=exchange.url, status=200, headers=exchange.response_headers,
-                              payload_length=len(exchange.body), site=session.site,
-                              crawl_id=session.crawl_id, kind="unchanged",
-                              revisit_profile=REVISIT_IDENTICAL, refers_to=known["record_id"])
+            row = _revisit(session, exchange, known, REVISIT_IDENTICAL, "unchanged", len(exchange.body))
             session.count("identical" if _is_article(request) else "identical_other")
             self.crawler.stats.inc_value("morgue/recrawl/identical_payload")
             request.meta["morgue_unchanged"] = True
@@ -152,8 +140,8 @@ class WarcCapture:
             pointer = session.writer.write_exchange(exchange)
             row = capture_row(pointer, url=exchange.url, status=exchange.status,
                               headers=exchange.response_headers, payload_length=len(exchange.body),
-                              site=session.site, crawl_id=session.crawl_id, kind=_kind(exchange.status),
-                              note=_note(response, request))
+                              site=session.site, crawl_id=session.crawl_id,
+                              kind=capture_kind(exchange.status), note=_note(response, request))
             if (row["note"] or "").startswith("truncated"):
                 session.error("dataloss")
                 self.crawler.stats.inc_value("morgue/faults/dataloss")

@@ -6,6 +6,7 @@ crawl. The index is opened once per data directory and process, since SQLite wan
 
 from __future__ import annotations
 
+import json
 import platform
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -131,8 +132,6 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     session: ArchiveSession | None = getattr(crawler, "_morgue_session", None)
     if session is None:
         return None
-    import json
-
     session.writer.close()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     started = stats.get("start_time")
