@@ -13,8 +13,6 @@ from typing import Any
 from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from crawler.cluster.frontier import Frontier
-
 __all__ = ["ClusterDupeFilter"]
 
 
@@ -22,15 +20,6 @@ class ClusterDupeFilter(RFPDupeFilter):
     def __init__(self, server: Any, key: str, fingerprinter: Any, debug: bool = False) -> None:
         super().__init__(server, key=key, debug=debug)
         self.fingerprinter = fingerprinter
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> ClusterDupeFilter:
-        from crawler.cluster.connection import connect
-
-        server = connect(crawler.settings.get("MORGUE_CLUSTER_URL"))
-        site = crawler.settings.get("MORGUE_SITE") or "unknown"
-        return cls(server, Frontier.seen_key(site), crawler.request_fingerprinter,
-                   debug=crawler.settings.getbool("DUPEFILTER_DEBUG"))
 
     def request_fingerprint(self, request: Request) -> str:
         return self.fingerprinter.fingerprint(request).hex()

@@ -14,6 +14,7 @@ worker's heartbeat has expired. Scrapy-free and Redis-optional: ``alive`` is a c
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -23,11 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from archive.index import Index
 from archive.ingest import RulesFor, ingest_files
-from archive.site_blocks import relearn_sites, site_block_hashes
+from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.verify import scan_file
 from archive.warc_reader import warc_files
 from archive.warc_writer import OPEN_SUFFIX
@@ -119,19 +119,12 @@ def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = No
     todo = [p for p in warc_files(warc_dir) if p.name not in done]
     if not todo:
         return result
-    cache: dict[str | None, set[str]] = {}
-
-    def blocks_for(site: str | None) -> set[str]:
-        if site not in cache:
-            cache[site] = site_block_hashes(index, site)
-        return cache[site]
-
     # only_missing: files a local crawl wrote are indexed already; nothing is filed twice.
     stats = ingest_files(index, todo, rules_for=rules_for, only_missing=True, progress=progress,
-                         blocks_for=blocks_for)
+                         blocks_for=blocks_lookup(index))
     sites = [r["site"] for r in index.db.query(
         "SELECT DISTINCT site FROM captures WHERE warc_file IN (SELECT value FROM json_each(?)) "
-        "AND site IS NOT NULL", [_json([p.name for p in todo])])]
+        "AND site IS NOT NULL", [json.dumps([p.name for p in todo])])]
     if sites:
         relearn_sites(index, sites)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -148,12 +141,6 @@ def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = No
     result.outcomes = dict(stats.outcomes)
     result.problems = list(stats.problems)
     return result
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def follow(index: Index, data_path: Path, *, interval: float = 2.0, rules_for: RulesFor | None = None,

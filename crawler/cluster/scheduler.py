@@ -128,6 +128,3 @@ class ClusterScheduler(Scheduler):
             self._idle_since = None
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
-
-    def has_pending_requests(self) -> bool:
-        return len(self.queue) > 0

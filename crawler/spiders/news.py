@@ -19,7 +19,14 @@ from scrapy.utils.gz import gunzip
 
 from archive.urls import normalize_url
 from crawler.discovery import Discovered, date_from_url, looks_like_article, parse_feed, parse_sitemap
-from crawler.incremental import RECHECK, SKIP, RecrawlPolicy, archived_location, load_known_pages
+from crawler.incremental import (
+    RECHECK,
+    SKIP,
+    KnownPage,
+    RecrawlPolicy,
+    archived_location,
+    load_known_pages,
+)
 from crawler.session import session_for
 from morgue.durations import format_duration
 from morgue.seeds import Seed, load_seed
@@ -82,19 +89,20 @@ class NewsSpider(Spider):
     def _load_policy(self) -> RecrawlPolicy:
         """What the archive already holds, for deciding which known articles to fetch again."""
         session = session_for(self.crawler)
-        pages, fetched_for, by_site = load_known_pages(session.index.db)
-        warc_dir = session.data.warc_dir
-
-
-        self._site_articles = by_site.get(self.seed.name, [])
         seed = self.seed
         session.index.upsert_site(
             seed.name, source=seed.source, every=format_duration(seed.every),
             recrawl_within=format_duration(seed.recrawl_within), start_urls=json.dumps(seed.start_urls),
             sitemaps=json.dumps(seed.sitemaps), feeds=json.dumps(seed.feeds))
+        return self._policy_from(load_known_pages(session.index.db), session.data.warc_dir)
+
+    def _policy_from(self, known: tuple[dict[str, KnownPage], dict[str, str], dict[str, list[str]]],
+                     warc_dir: Path) -> RecrawlPolicy:
+        """The re-crawl policy over what ``load_known_pages`` read (this spider's and cluster workers')."""
+        pages, fetched_for, by_site = known
+        self._site_articles = by_site.get(self.seed.name, [])
         return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
-                             fetched_for=fetched_for,
-                             location_of=archived_location(warc_dir, self.logger))
+                             fetched_for=fetched_for, location_of=archived_location(warc_dir, self.logger))
 
     def _fresh_rechecks(self) -> Iterable[Request]:
         """Known articles of this site still within recrawl_within, even if no sitemap lists them now:
