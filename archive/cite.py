@@ -6,15 +6,13 @@ is hashed again before citing, so a citation never vouches for bytes that are no
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archive.index import Index
-from archive.records import sha256_digest
-from archive.verify import digest_matches
+from archive.verify import payload_matches
 from archive.warc_reader import read_record
 
 __all__ = ["Citation", "CiteError", "find_capture", "citation_for", "render", "FORMATS"]
@@ -73,12 +71,7 @@ def citation_for(index: Index, warc_dir: Path, capture_id: str) -> Citation:
     notes: list[str] = []
     checked = False
     if record.pointer.record_type == "response" and written:
-        algo = written.split(":", 1)[0].lower()
-        if algo == "sha256":
-            checked = sha256_digest(record.payload) == written
-        else:
-            raw = hashlib.new(algo, record.payload).digest() if algo in hashlib.algorithms_available else b""
-            checked = bool(raw) and digest_matches(written, raw)
+        checked = payload_matches(written, record.payload)
         if not checked:
             raise CiteError(f"the payload of {capture['record_id']} in {capture['warc_file']} does not match "
                             f"its digest {written}: the record is damaged (run morgue verify)")

@@ -97,6 +97,16 @@ def digest_matches(digest: str, raw: bytes) -> bool:
     return value.upper().rstrip("=") == b32.rstrip("=") or value.lower() == raw.hex()
 
 
+def payload_matches(digest: str, payload: bytes) -> bool:
+    """Whether a written ``algo:value`` digest (any algorithm hashlib knows, base32 or hex) names these
+    bytes; False for an algorithm it cannot compute."""
+    hasher = _hasher(digest)
+    if hasher is None:
+        return False
+    hasher.update(payload)
+    return digest_matches(digest, hasher.digest())
+
+
 def _dechunk(data: bytes) -> bytes | None:
     """The entity body of a chunked message body, or None if it is not validly chunked."""
     out = bytearray()
@@ -285,10 +295,7 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
         raw_ok = digest_matches(payload_digest, payload_hasher.digest())
         if not raw_ok and chunked is not None:
             entity = _dechunk(bytes(chunked))
-            hasher = _hasher(payload_digest)
-            if entity is not None and hasher is not None:
-                hasher.update(entity)
-                raw_ok = digest_matches(payload_digest, hasher.digest())
+            raw_ok = entity is not None and payload_matches(payload_digest, entity)
         if not raw_ok:
             problems.append(Problem("payload-digest", name, offset,
                                     f"{record_type} {record_id} ({facts.uri}): payload does not match "
