@@ -76,6 +76,27 @@ def decoded_body(record: ArchivedRecord) -> bytes:
     return decode_content_encoding(record.payload, record.http_header("Content-Encoding"))
 
 
+#: Pages larger than this (decoded bytes) are archived, not extracted (the crawl: MORGUE_EXTRACT_MAX_BYTES).
+MAX_EXTRACT_BYTES = 8 * 1024 * 1024
+_CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
+
+
+def unextractable(body: bytes, *, max_bytes: int = MAX_EXTRACT_BYTES,
+                  charset: str | None = None) -> str | None:
+    """Why a page is not worth handing to the extractor, or None: ``empty``, ``too_large`` (past
+    ``max_bytes``), ``undecodable`` (binary bytes served as HTML). The page stays archived either way."""
+    if not body.strip():
+        return "empty"
+    if max_bytes and len(body) > max_bytes:
+        return "too_large"
+    if not (charset or "").lower().startswith("utf-16"):
+        head = body[:65536]
+        controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+        if b"\x00" in head or controls > len(head) // 20:
+            return "undecodable"
+    return None
+
+
 def extract_body(body: bytes, url: str, content_type: str | None,
                  rules: Mapping[str, Any] | None = None,
                  known_repeated: Collection[str] = ()) -> dict[str, Any] | None:
@@ -276,6 +297,8 @@ def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
         body = decoded_body(record)
     except (ValueError, OSError, WarcReadError) as exc:
         return str(exc), None
+    if unextractable(body, charset=charset_of(record.content_type)):  # as the crawl skips it
+        return None, None
     return None, extract_body(body, url, record.content_type, rules, blocks)
 
 
@@ -301,4 +324,6 @@ def _was_article(index: Index, fetched_url: str) -> bool:
 
 
 def _may_be_article(record: ArchivedRecord) -> bool:
-    return record.status == 200 and is_html(record.content_type) and bool(record.payload)
+    # a truncated body is archived but never extracted, in the crawl as here
+    return (record.status == 200 and is_html(record.content_type) and bool(record.payload)
+            and truncation_note(record) is None)

@@ -13,39 +13,17 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-__all__ = ["ExtractionCrashed", "ExtractionPool", "extract_to_dict", "unextractable"]
+from archive.ingest import extract_body, unextractable
+
+__all__ = ["ExtractionCrashed", "ExtractionPool", "unextractable"]
 
 
 class ExtractionCrashed(RuntimeError):
     """A worker process died (killed, out of memory, a crash in C code) while extracting a page."""
 
 
-_CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
 
 
-def unextractable(body: bytes, *, max_bytes: int, charset: str | None = None) -> str | None:
-    """Why a page is not worth handing to the extractor, or None: ``empty``, ``too_large`` (past
-    ``max_bytes``), ``undecodable`` (binary bytes served as HTML). The page stays archived either way."""
-    if not body.strip():
-        return "empty"
-    if max_bytes and len(body) > max_bytes:
-        return "too_large"
-    if not (charset or "").lower().startswith("utf-16"):
-        head = body[:65536]
-        controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-        if b"\x00" in head or controls > len(head) // 20:
-            return "undecodable"
-    return None
-
-
-def extract_to_dict(body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
-                    known_repeated: Collection[str]) -> dict[str, Any] | None:
-    """Run the extractor on one page; a plain dict (picklable) or None when the page has no article."""
-    from extract import SiteRules, extract_article
-
-    site_rules = SiteRules.from_mapping(rules) if rules else None
-    result = extract_article(body, url, rules=site_rules, known_repeated=known_repeated, encoding=encoding)
-    return None if result is None else result.to_dict()
 
 
 def _warm_up() -> None:
@@ -120,9 +98,10 @@ class ExtractionPool:
             old.shutdown(wait=False)
         self._submitted += 1
 
-    async def extract(self, body: bytes, url: str, encoding: str | None, rules: Mapping[str, Any] | None,
+    async def extract(self, body: bytes, url: str, content_type: str | None, rules: Mapping[str, Any] | None,
                       known_repeated: Collection[str]) -> dict[str, Any] | None:
-        return await self.run(extract_to_dict, body, url, encoding, rules, frozenset(known_repeated))
+        """The page's article as a plain dict, or None: the same extraction reindex and import run."""
+        return await self.run(extract_body, body, url, content_type, rules, frozenset(known_repeated))
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` in a worker. A dead worker breaks the whole executor: it is replaced by a fresh

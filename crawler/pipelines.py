@@ -103,7 +103,7 @@ class ArticlePipeline:
         try:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
             extraction = await self.pool.extract(item["body"], item["url"],
-                                                 charset_of(item["capture"].get("content_type")),
+                                                 item["capture"].get("content_type"),
                                                  rules_mapping, self._known_blocks(session))
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)

@@ -25,17 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from archive.index import Index
-from archive.ingest import decoded_body, extract_body, file_article, is_html
+from archive.ingest import charset_of, decoded_body, extract_body, file_article, is_html, unextractable
 from archive.verify import VerifyReport, repair_archive, scan_file
 from archive.warc_reader import WarcReadError, read_record
 from archive.warc_writer import OPEN_SUFFIX, WarcWriter
-from crawler.extract_pool import unextractable
 
 __all__ = ["recover_data_dir"]
 
 logger = logging.getLogger("morgue")
 
-_MAX_EXTRACT = 8 * 1024 * 1024
 
 
 def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | None] | None = None,
@@ -118,7 +116,7 @@ def _extract_pending(index: Index, data_path: Path, crawl_ids: Sequence[int],
             except (WarcReadError, ValueError, OSError) as exc:
                 problems.append(f"cannot read {capture['url']}: {exc}")
                 continue
-            reason = unextractable(body, max_bytes=_MAX_EXTRACT)
+            reason = unextractable(body, charset=charset_of(capture["content_type"]))
             extraction = None if reason else extract_body(body, capture["url"], capture["content_type"],
                                                           rules.get(site), site_block_hashes(index, site))
             if extraction is None:

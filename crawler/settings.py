@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from archive.ingest import MAX_EXTRACT_BYTES
 from morgue import __version__
 
 BOT_NAME = "morgue"
@@ -64,7 +65,7 @@ MORGUE_OPERATOR = ""
 MORGUE_EXTRACT_WORKERS = None  # None: one per CPU core; 0: extract in the crawling process
 MORGUE_EXTRACT_TASKS_PER_WORKER = 0  # >0: a fresh worker pool after this many pages per worker; 0: never
 # Pages larger than this (decoded HTML bytes) are archived but not extracted ("too_large").
-MORGUE_EXTRACT_MAX_BYTES = 8 * 1024 * 1024
+MORGUE_EXTRACT_MAX_BYTES = MAX_EXTRACT_BYTES  # 8 MiB, as reindex and import use
 MORGUE_PROGRESS_INTERVAL = 5.0
 # Per-host back-off on 429/5xx (crawler/backoff.py): delay doubles from BASE up to MAX, honours Retry-After.
 MORGUE_BACKOFF_ENABLED = True
