@@ -77,7 +77,13 @@ def _v4(db: sqlite_utils.Database) -> None:
                                  "captures": int, "articles": int}, pk="name")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """An index on ``articles.fetched_url``: ingest asks "was this fetched URL ever an article?" for
+    every archived HTML page, and ``morgue versions`` looks articles up by it."""
+    db["articles"].create_index(["fetched_url"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

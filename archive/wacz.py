@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from archive.warc_reader import iter_records
+from archive.warc_reader import iter_records, warc_files
 
 __all__ = ["export_wacz", "ExportResult", "WACZ_VERSION"]
 
@@ -72,10 +72,11 @@ def _select(db_path: Path, site: str | None, since: str | None, until: str | Non
         rows = [dict(r) for r in conn.execute(
             f"SELECT id, record_id, refers_to FROM captures WHERE {' AND '.join(where)}", params)]  # noqa: S608
         selected = {r["record_id"] for r in rows} | {r["refers_to"] for r in rows if r["refers_to"]}
-        ids = {r["id"] for r in rows}
+        # an article's id is its capture's id: select them in SQL, not by reading every article's text
         articles = [dict(r) for r in conn.execute(
             "SELECT id, fetched_url, url, captured_at, title, text, site FROM articles "
-            "ORDER BY captured_at, id") if r["id"] in ids]
+            f"WHERE id IN (SELECT id FROM captures WHERE {' AND '.join(where)}) "  # noqa: S608
+            "ORDER BY captured_at, id", params)]
     finally:
         conn.close()
     return selected, articles
@@ -159,7 +160,7 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
     with tempfile.TemporaryDirectory(prefix="morgue-wacz-") as tmp_name:
         tmp = Path(tmp_name)
         staged: list[tuple[Path, str]] = []  # (file to add, its name in archive/)
-        for path in sorted(p for p in warc_dir.iterdir() if p.name.endswith((".warc.gz", ".warc"))):
+        for path in warc_files(warc_dir):
             members, whole, kept = _plan_file(path, selected)
             if not members:
                 continue
