@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["HttpExchange", "RecordPointer", "sha256_digest", "short_id", "warc_date", "parse_warc_date"]
+__all__ = ["header_value", "HttpExchange", "RecordPointer", "sha256_digest", "short_id", "warc_date",
+           "parse_warc_date"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,6 @@ class HttpExchange:
     reason: str = ""
     captured_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ip_address: str | None = None
-
-    def header(self, name: str) -> str | None:
-        """The first value of a response header, case-insensitively."""
-        lname = name.lower()
-        for key, value in self.response_headers:
-            if key.lower() == lname:
-                return value
-        return None
 
 
 @dataclass(frozen=True)
@@ -56,6 +50,12 @@ class RecordPointer:
     def capture_id(self) -> str:
         """The stable short id of the capture this record starts (also its article's id)."""
         return short_id(self.record_id)
+
+
+def header_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of a header in a (name, value) list, case-insensitively (HTTP and WARC alike)."""
+    lname = name.lower()
+    return next((value for key, value in headers if key.lower() == lname), None)
 
 
 def sha256_digest(data: bytes) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
+from archive.records import header_value
 from archive.warc_writer import OPEN_SUFFIX
 
 __all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches"]
@@ -212,11 +213,6 @@ class _Incomplete(Exception):
     pass
 
 
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    lname = name.lower()
-    return next((v for k, v in headers if k.lower() == lname), None)
-
-
 def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Problem]
                   ) -> tuple[RecordFacts | None, bool]:
     """Read one record from ``stream``: (facts, more may follow). Digest problems are added."""
@@ -232,16 +228,16 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
         problems.append(Problem("not-a-warc-record", name, offset,
                                 f"expected a WARC/1.x version line, found {first[:40]!r}"))
         return None, False
-    record_type = (_header(headers, "WARC-Type") or "").lower()
-    record_id = _header(headers, "WARC-Record-ID") or ""
+    record_type = (header_value(headers, "WARC-Type") or "").lower()
+    record_id = header_value(headers, "WARC-Record-ID") or ""
     try:
-        length = int(_header(headers, "Content-Length") or "")
+        length = int(header_value(headers, "Content-Length") or "")
     except ValueError:
         problems.append(Problem("incomplete-record", name, offset, f"{record_id}: no valid Content-Length"))
         return None, False
-    block_digest = _header(headers, "WARC-Block-Digest")
-    payload_digest = _header(headers, "WARC-Payload-Digest")
-    content_type = (_header(headers, "Content-Type") or "").lower()
+    block_digest = header_value(headers, "WARC-Block-Digest")
+    payload_digest = header_value(headers, "WARC-Payload-Digest")
+    content_type = (header_value(headers, "Content-Type") or "").lower()
     block_hasher = _hasher(block_digest)
     http = content_type.startswith("application/http") and record_type in ("response", "request")
     payload_hasher = _hasher(payload_digest) if record_type != "revisit" else None
@@ -273,9 +269,10 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
             chunked += chunk
     facts = RecordFacts(
         file=name, offset=offset, length=0, record_id=record_id, record_type=record_type,
-        uri=(_header(headers, "WARC-Target-URI") or "").strip("<>"), date=_header(headers, "WARC-Date") or "",
-        payload_digest=payload_digest, refers_to=_header(headers, "WARC-Refers-To"),
-        refers_to_uri=_header(headers, "WARC-Refers-To-Target-URI"))
+        uri=(header_value(headers, "WARC-Target-URI") or "").strip("<>"),
+        date=header_value(headers, "WARC-Date") or "",
+        payload_digest=payload_digest, refers_to=header_value(headers, "WARC-Refers-To"),
+        refers_to_uri=header_value(headers, "WARC-Refers-To-Target-URI"))
     if remaining > 0:
         problems.append(Problem("incomplete-record", name, offset,
                                 f"{record_type} {record_id}: block has {length - remaining} of its "

@@ -14,7 +14,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 
-from archive.records import RecordPointer
+from archive.records import RecordPointer, header_value
 from archive.warc_writer import OPEN_SUFFIX
 
 __all__ = ["ArchivedRecord", "WarcReadError", "iter_records", "read_record", "resolve_warc_path",
@@ -38,12 +38,10 @@ class ArchivedRecord:
     payload: bytes  # the HTTP entity as stored (still Content-Encoded), or the resource's content
 
     def warc_header(self, name: str) -> str | None:
-        lname = name.lower()
-        return next((v for k, v in self.warc_headers if k.lower() == lname), None)
+        return header_value(self.warc_headers, name)
 
     def http_header(self, name: str) -> str | None:
-        lname = name.lower()
-        return next((v for k, v in self.http_headers if k.lower() == lname), None)
+        return header_value(self.http_headers, name)
 
     @property
     def content_type(self) -> str | None:
