@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archive.warc_reader import WarcReadError, decode_content_encoding, read_record, resolve_warc_path
+from archive.ingest import decoded_body
+from archive.warc_reader import WarcReadError, read_record, resolve_warc_path
 
 __all__ = ["ARCHIVED_CSP", "ArchivedResponse", "CAPTURE_ID", "archived_page", "raw_record"]
 
@@ -58,7 +59,7 @@ def archived_page(warc_dir: Path, row: dict[str, Any],
     if record.pointer.record_type not in ("response", "resource"):
         raise WarcReadError(f"capture {source['id']} is a {record.pointer.record_type} record with no page")
     try:
-        body = decode_content_encoding(record.payload, record.http_header("Content-Encoding"))
+        body = decoded_body(record)
     except (ValueError, OSError) as exc:
         raise WarcReadError(f"capture {source['id']}: cannot decode the archived body: {exc}") from exc
     content_type = (record.content_type or "application/octet-stream").strip()

@@ -69,7 +69,8 @@ def _open_index(data_dir: Path | None) -> tuple[Any, Index]:
 def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decoded: bool) -> None:
     """Show one capture or article by its 12-character ID (from morgue search or versions)."""
     from archive.cite import CiteError, find_capture
-    from archive.warc_reader import WarcReadError, decode_content_encoding, read_record
+    from archive.ingest import decoded_body
+    from archive.warc_reader import WarcReadError, read_record
 
     data, index = _open_index(data_dir)
     with index:
@@ -108,7 +109,7 @@ def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decod
                               f"in record {capture['refers_to']}")
         if decoded:
             try:
-                payload = decode_content_encoding(payload, record.http_header("Content-Encoding"))
+                payload = decoded_body(record)
             except ValueError as exc:
                 raise MorgueError(f"cannot decode capture {capture['id']}: {exc}") from None
         sys.stdout.buffer.write(payload)
