@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import shutil
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -452,6 +454,24 @@ def verify_archive(warc_dir: Path, db_path: Path | None, *, include_open: bool =
 
 
 # -- repair -----------------------------------------------------------------------------------------
+def seal_open_file(path: Path, final: Path, good_end: int, backups: Path, stamp: str) -> Path:
+    """Finish an ``.open`` file whose writer is gone: copy it to ``backups/`` first, then cut it after its
+    last complete record (``good_end``) and give it its final name; a file with no complete record is
+    moved aside as ``NAME.empty.STAMP`` instead. Returns the backup's path."""
+    backups.mkdir(parents=True, exist_ok=True)
+    backup = backups / f"{path.name}.{stamp}"
+    shutil.copy2(path, backup)
+    if good_end == 0:
+        os.replace(path, backups / f"{path.name}.empty.{stamp}")
+        return backup
+    with open(path, "r+b") as fh:
+        fh.truncate(good_end)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(path, final)
+    return backup
+
+
 def repair_archive(data_path: Path, report: VerifyReport, *, rules_for: Any = None) -> list[str]:
     """Finish ``.open`` files left by a crash and index what is missing; returns what was done.
 
@@ -459,8 +479,6 @@ def repair_archive(data_path: Path, report: VerifyReport, *, rules_for: Any = No
     to its final name. Index rows that pointed into the cut-off tail are removed (after a backup of the
     database). Corrupt records in finished files are evidence, not debris: they are reported, never cut.
     """
-    import os
-    import shutil
     from datetime import UTC, datetime
 
     from archive.index import Index
@@ -480,19 +498,11 @@ def repair_archive(data_path: Path, report: VerifyReport, *, rules_for: Any = No
         if final.exists():
             actions.append(f"left {scan.path.name} alone: a finished {final.name} already exists")
             continue
-        backups.mkdir(parents=True, exist_ok=True)
-        backup = backups / f"{scan.path.name}.{stamp}"
-        shutil.copy2(scan.path, backup)
         size = scan.path.stat().st_size
+        backup = seal_open_file(scan.path, final, scan.good_end, backups, stamp)
         if scan.good_end == 0:
-            os.replace(scan.path, backups / f"{scan.path.name}.empty.{stamp}")
             actions.append(f"moved {scan.path.name} to {backups}: it holds no complete record")
             continue
-        with open(scan.path, "r+b") as fh:
-            fh.truncate(scan.good_end)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(scan.path, final)
         finished.append((scan.name, scan.good_end))
         dropped = size - scan.good_end
         actions.append(f"finished {final.name}: cut at offset {scan.good_end}, dropping {dropped} "

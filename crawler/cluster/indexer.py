@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from pathlib import Path
 from archive.index import Index
 from archive.ingest import RulesFor, ingest_files
 from archive.site_blocks import blocks_lookup, relearn_sites
-from archive.verify import scan_file
+from archive.verify import scan_file, seal_open_file
 from archive.warc_reader import warc_files
 from archive.warc_writer import OPEN_SUFFIX
 
@@ -89,18 +88,10 @@ def seal_dead_files(warc_dir: Path, backups: Path, alive: AliveCheck = default_a
             logger.warning("left %s alone: %s already exists", path.name, final.name)
             continue
         scan = scan_file(path)
-        backups.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        shutil.copy2(path, backups / f"{path.name}.{stamp}")
-        if scan.good_end == 0:
-            os.replace(path, backups / f"{path.name}.empty.{stamp}")
-            continue
         size = path.stat().st_size
-        with open(path, "r+b") as fh:
-            fh.truncate(scan.good_end)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(path, final)
+        seal_open_file(path, final, scan.good_end, backups, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+        if scan.good_end == 0:
+            continue
         logger.warning("finished %s left by dead writer %s-%s (%d bytes of an incomplete record cut; "
                        "the original is in %s)", final.name, *owner, size - scan.good_end, backups)
         sealed.append(final.name)
