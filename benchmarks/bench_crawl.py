@@ -8,7 +8,9 @@
    WARC, extraction with boilerplate removal, index; politeness off for loopback
    (DOWNLOAD_DELAY=0, AUTOTHROTTLE_ENABLED=False). pages/s from the crawl's own timing.
 3. ``morgue reindex`` of that archive, if the command exists (pages/s).
-4. With --memory: peak RSS of the crawl process tree at --pages and at 10x --pages.
+4. With --memory: one long crawl of 10x --pages, its process tree's RSS sampled as it goes: the peak
+   until --pages pages were fetched against the peak over the whole crawl (target: within 10 %), and
+   where the memory is (crawl process vs extraction workers).
 Prints the ratios (target: crawl ≥ 0.85x, reindex ≥ 0.9x) and the index size over the extracted text.
 """
 
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -49,8 +52,15 @@ def baseline(root: Path, base: str, paths: list[str], workers: int) -> float:
     return len(jobs) / elapsed
 
 
-def run_measured(args: list[str]) -> tuple[float, int, subprocess.CompletedProcess[str]]:
-    """Run a morgue command; wall seconds and peak RSS (bytes) of its whole process tree."""
+Sample = tuple[int, int, int]  # pages fetched so far, RSS of the crawl process, RSS of its children
+
+
+def run_measured(
+    args: list[str], pages_done: Callable[[], int] | None = None, samples: list[Sample] | None = None
+) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """Run a morgue command; wall seconds and peak RSS (bytes) of its whole process tree.
+
+    With ``pages_done`` and ``samples``, every sample also records how far the crawl got."""
     start = time.perf_counter()
     process = psutil.Popen(
         [sys.executable, "-m", "morgue.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -60,7 +70,11 @@ def run_measured(args: list[str]) -> tuple[float, int, subprocess.CompletedProce
     while process.poll() is None:
         try:
             tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            rss = {p.pid: p.memory_info().rss for p in tree if p.is_running()}
+            peak = max(peak, sum(rss.values()))
+            if pages_done is not None and samples is not None:
+                main_rss = rss.pop(process.pid, 0)
+                samples.append((pages_done(), main_rss, sum(rss.values())))
             for p in tree:
                 times = p.cpu_times()
                 cpu[p.pid] = times.user + times.system
@@ -69,8 +83,10 @@ def run_measured(args: list[str]) -> tuple[float, int, subprocess.CompletedProce
         time.sleep(0.2)
     if cpu:
         main_cpu = cpu.get(process.pid, 0.0)
-        print(f"  CPU seconds (last sample): main process {main_cpu:.1f}, "
-              f"other processes {sum(cpu.values()) - main_cpu:.1f}, wall {time.perf_counter() - start:.1f}")
+        print(
+            f"  CPU seconds (last sample): main process {main_cpu:.1f}, "
+            f"other processes {sum(cpu.values()) - main_cpu:.1f}, wall {time.perf_counter() - start:.1f}"
+        )
     out, err = process.communicate()
     elapsed = time.perf_counter() - start
     completed = subprocess.CompletedProcess(args, process.returncode, out, err)
@@ -79,7 +95,20 @@ def run_measured(args: list[str]) -> tuple[float, int, subprocess.CompletedProce
     return elapsed, peak, completed
 
 
-def crawl(sitemap: str, data: Path) -> tuple[float, int, int]:
+def captures_so_far(data: Path) -> Callable[[], int]:
+    """How many responses the running crawl has indexed (read-only; the crawl writes in WAL mode)."""
+
+    def count() -> int:
+        try:
+            with closing(sqlite3.connect(f"file:{data / 'morgue.db'}?mode=ro", uri=True, timeout=0.1)) as db:
+                return int(db.execute("SELECT count(*) FROM captures").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
+    return count
+
+
+def crawl(sitemap: str, data: Path, samples: list[Sample] | None = None) -> tuple[float, int, int]:
     wall, peak, _ = run_measured(
         [
             "crawl",
@@ -92,11 +121,85 @@ def crawl(sitemap: str, data: Path) -> tuple[float, int, int]:
             "AUTOTHROTTLE_ENABLED=False",
             "-s",
             "MORGUE_PROGRESS_INTERVAL=0",
-        ]
+        ],
+        captures_so_far(data) if samples is not None else None,
+        samples,
     )
     with closing(sqlite3.connect(data / "morgue.db")) as db:  # closed now: reindex needs the file alone
         seconds, pages = db.execute("SELECT seconds, pages FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
     return pages / (seconds or wall), peak, pages
+
+
+def report_memory(samples: list[Sample], early: int, fetched: int, rate: float) -> None:
+    """Peak RSS until ``early`` pages against the whole crawl's, split by process role."""
+    mib = 2**20
+
+    def peaks(rows: list[Sample]) -> tuple[float, float, float]:
+        return (
+            max((m + c for _, m, c in rows), default=0) / mib,
+            max((m for _, m, _ in rows), default=0) / mib,
+            max((c for _, _, c in rows), default=0) / mib,
+        )
+
+    first = [s for s in samples if s[0] <= early]
+    total_first, main_first, workers_first = peaks(first)
+    total_all, main_all, workers_all = peaks(samples)
+    print(
+        f"memory, one crawl of {fetched} pages ({rate:.1f} pages/s): peak RSS {total_first:.0f} MiB until "
+        f"{early} pages, {total_all:.0f} MiB over all = {total_all / max(total_first, 1):.2f}x "
+        "(target <= 1.10x)"
+    )
+    print(
+        f"  crawl process {main_first:.0f} -> {main_all:.0f} MiB; "
+        f"extraction workers {workers_first:.0f} -> {workers_all:.0f} MiB"
+    )
+    for mark in range(early, fetched + early, max(early, fetched // 10)):
+        rows = [s for s in samples if mark - early < s[0] <= mark]
+        if rows:
+            total, main, workers = peaks(rows)
+            print(
+                f"    pages {mark - early:>6}-{mark:<6} peak {total:5.0f} MiB "
+                f"(crawl {main:.0f}, workers {workers:.0f})"
+            )
+
+
+def measure_ratios(root: Path, base: str, paths: list[str], work: Path, options: argparse.Namespace) -> None:
+    """Crawl and reindex --pages pages against plain trafilatura on the same pages, in this run."""
+    small = paths[: options.pages]
+    write_sitemaps(root, base, small)
+    sitemap = f"{base}/sitemap_index.xml"
+    print(f"site: {len(small)} pages at {base} (work dir {work})")
+
+    ref = baseline(root, base, small, options.workers)
+    print(f"trafilatura.extract(with_metadata=True), {options.workers} processes: {ref:7.1f} pages/s")
+
+    rate, peak, fetched = crawl(sitemap, work / "data")
+    print(
+        f"morgue crawl (fetch + WARC + extract + index):      {rate:7.1f} pages/s "
+        f"({fetched} pages, peak RSS {peak / 2**20:.0f} MiB)"
+    )
+    print(f"  ratio crawl / trafilatura: {rate / ref:.2f}x  (target >= 0.85x)")
+
+    db = sqlite3.connect(work / "data" / "morgue.db")
+    text_bytes = db.execute("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM articles").fetchone()[0]
+    articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+    db.close()
+    db_bytes = sum(p.stat().st_size for p in (work / "data").glob("morgue.db*"))
+    print(
+        f"  index: {articles} articles, {db_bytes / 2**20:.1f} MiB "
+        f"for {text_bytes / 2**20:.1f} MiB of text "
+        f"= {db_bytes / max(text_bytes, 1):.2f}x  (target <= 1.5x)"
+    )
+
+    help_text = subprocess.run(
+        [sys.executable, "-m", "morgue.cli", "--help"], capture_output=True, text=True
+    ).stdout
+    if " reindex " in help_text:
+        wall, _, _ = run_measured(["reindex", "--data", str(work / "data")])
+        print(
+            f"morgue reindex: {articles / wall:7.1f} articles/s  ratio {articles / wall / ref:.2f}x "
+            "(target >= 0.9x; wall clock incl. start-up)"
+        )
 
 
 def main() -> None:
@@ -105,61 +208,24 @@ def main() -> None:
     )
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--memory", action="store_true", help="also crawl 10x pages and compare peak RSS")
+    parser.add_argument("--memory", action="store_true", help="also one crawl of 10x pages: peak RSS flat?")
+    parser.add_argument("--memory-only", action="store_true", help="only the long crawl of --memory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary site and archive")
     options = parser.parse_args()
+    options.memory = options.memory or options.memory_only
 
     work = Path(tempfile.mkdtemp(prefix="morgue-bench-"))
     root = work / "site"
     paths = build_site(root, options.pages * (10 if options.memory else 1))
     server, base = serve(root)
     try:
-        small = paths[: options.pages]
-        write_sitemaps(root, base, small)
-        sitemap = f"{base}/sitemap_index.xml"
-        print(f"site: {len(small)} pages at {base} (work dir {work})")
-
-        ref = baseline(root, base, small, options.workers)
-        print(f"trafilatura.extract(with_metadata=True), {options.workers} processes: {ref:7.1f} pages/s")
-
-        rate, peak, fetched = crawl(sitemap, work / "data")
-        print(
-            f"morgue crawl (fetch + WARC + extract + index):      {rate:7.1f} pages/s "
-            f"({fetched} pages, peak RSS {peak / 2**20:.0f} MiB)"
-        )
-        print(f"  ratio crawl / trafilatura: {rate / ref:.2f}x  (target >= 0.85x)")
-
-        db = sqlite3.connect(work / "data" / "morgue.db")
-        text_bytes = db.execute(
-            "SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM articles"
-        ).fetchone()[0]
-        articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
-        db.close()
-        db_bytes = sum(p.stat().st_size for p in (work / "data").glob("morgue.db*"))
-        print(
-            f"  index: {articles} articles, {db_bytes / 2**20:.1f} MiB "
-            f"for {text_bytes / 2**20:.1f} MiB of text "
-            f"= {db_bytes / max(text_bytes, 1):.2f}x  (target <= 1.5x)"
-        )
-
-        help_text = subprocess.run(
-            [sys.executable, "-m", "morgue.cli", "--help"], capture_output=True, text=True
-        ).stdout
-        if " reindex " in help_text:
-            wall, _, _ = run_measured(["reindex", "--data", str(work / "data")])
-            print(
-                f"morgue reindex: {articles / wall:7.1f} articles/s  ratio {articles / wall / ref:.2f}x "
-                "(target >= 0.9x; wall clock incl. start-up)"
-            )
-
+        if not options.memory_only:
+            measure_ratios(root, base, paths, work, options)
         if options.memory:
-            write_sitemaps(root, base, paths)
-            big_rate, big_peak, big_fetched = crawl(sitemap, work / "data-big")
-            print(
-                f"memory: peak RSS {peak / 2**20:.0f} MiB after {fetched} pages, {big_peak / 2**20:.0f} MiB "
-                f"after {big_fetched} pages = {big_peak / max(peak, 1):.2f}x (target <= 1.10x); "
-                f"{big_rate:.1f} pages/s"
-            )
+            sitemap = write_sitemaps(root, base, paths)
+            samples: list[Sample] = []
+            big_rate, _, big_fetched = crawl(sitemap, work / "data-big", samples)
+            report_memory(samples, options.pages, big_fetched, big_rate)
     finally:
         server.terminate()
         server.wait()
