@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlite_utils
 
-from archive.fts_query import QueryError
 from archive.records import RecordPointer
 from archive.schema import migrate
 from archive.search import search_rows
@@ -235,8 +234,6 @@ class Index:
         try:
             rows = search_rows(self.db.conn, query, limit=limit, order=order, site=site,
                                all_versions=all_versions)
-        except QueryError as exc:
-            raise SearchError(f"cannot search for {query!r}: {exc}") from None
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise SearchError(

@@ -68,6 +68,7 @@ METADATA: dict[str, Any] = {
                     "description": "One row per distinct version of an article; titles open the article.",
                     "sort_desc": "published",
                     "facets": ["site", {"array": "authors"}, "language"],
+                    "searchmode": "raw",
                 },
                 "captures": {"title": "Captures", "description": "Every archived HTTP exchange.",
                              "sort_desc": "captured_at", "facets": ["site", "kind", "status"]},

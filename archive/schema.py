@@ -84,31 +84,16 @@ def _v5(db: sqlite_utils.Database) -> None:
 
 
 def _v6(db: sqlite_utils.Database) -> None:
-    """The full-text index without word positions (FTS5 ``detail=column``): about a third of the size of
-    the positional one, which alone was half the size of the text (issue 7). Phrases are checked on the
-    candidates' text instead (``archive.fts_query``). The update trigger now fires only when the title or
-    the text change, not when ``latest`` flips on a new version."""
-    for trigger in ("articles_ai", "articles_ad", "articles_au"):
-        db.execute(f'DROP TRIGGER IF EXISTS "{trigger}"')
-    db.execute('DROP TABLE IF EXISTS "articles_fts"')
-    db.execute(
-        'CREATE VIRTUAL TABLE "articles_fts" USING FTS5 (\n    "title", "text",\n'
-        "    tokenize='porter unicode61', detail=column,\n    content=\"articles\"\n)"
-    )
-    columns = '"title", "text"'
-    new = 'new."title", new."text"'
-    old = 'old."title", old."text"'
-    delete = (
-        f'INSERT INTO "articles_fts" ("articles_fts", rowid, {columns}) VALUES(\'delete\', old.rowid, {old});'
-    )
-    insert = f'INSERT INTO "articles_fts" (rowid, {columns}) VALUES (new.rowid, {new});'
-    db.execute(f'CREATE TRIGGER "articles_ai" AFTER INSERT ON "articles" BEGIN\n  {insert}\nEND')
-    db.execute(f'CREATE TRIGGER "articles_ad" AFTER DELETE ON "articles" BEGIN\n  {delete}\nEND')
+    """The full-text update trigger fires only when the title or the text change: a new version sets
+    ``latest = 0`` on the earlier ones, which re-indexed their whole text for nothing."""
+    db.execute('DROP TRIGGER IF EXISTS "articles_au"')
     db.execute(
         'CREATE TRIGGER "articles_au" AFTER UPDATE OF "title", "text" ON "articles" BEGIN\n'
-        f"  {delete}\n  {insert}\nEND"
+        '  INSERT INTO "articles_fts" ("articles_fts", rowid, "title", "text") '
+        "VALUES('delete', old.rowid, old.\"title\", old.\"text\");\n"
+        '  INSERT INTO "articles_fts" (rowid, "title", "text") VALUES (new.rowid, new."title", new."text");\n'
+        "END"
     )
-    db.execute("INSERT INTO \"articles_fts\" (\"articles_fts\") VALUES ('rebuild')")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]

@@ -8,42 +8,17 @@ depends on how many articles match, counted only up to ``BOUND``:
   keep rows that match (stops after ``limit``);
 - best match, few matches: bm25 over all of them; many matches: bm25 over the ``BOUND`` most recently
   archived matches (a bounded rank: ranking 200,000 matches for a word like "the" helps nobody).
-
-A phrase of several words is asked of FTS5 as its words (the index keeps no positions, see
-``archive.fts_query``); the candidates, in the order above, are then checked for the phrase, at most
-``PHRASE_CHECKS`` of them, stopping once the page is full.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
-from archive.fts_query import PlannedQuery, plan
-
-__all__ = [
-    "BOUND",
-    "PHRASE_CHECKS",
-    "PhraseMatches",
-    "choose_rowids",
-    "count_matches",
-    "phrase_rowids",
-    "rows_with_snippets",
-    "search_rows",
-]
+__all__ = ["BOUND", "choose_rowids", "count_matches", "rows_with_snippets", "search_rows"]
 
 BOUND = 5000
-PHRASE_CHECKS = 2000  # candidates checked for a phrase: ~0.1 ms each (read the text, match it)
-_CHECK_BATCH = 40
-
-
-class PhraseMatches(NamedTuple):
-    """Rowids holding the phrases, and whether every candidate was checked (else the first
-    PHRASE_CHECKS were, or the search stopped once it had enough)."""
-
-    rowids: list[int]
-    complete: bool
 JOINED = "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid"
 SNIPPET = "snippet(articles_fts, 1, '[', ']', ' … ', 16)"
 COLUMNS = (
@@ -60,12 +35,7 @@ def count_matches(
     params: Mapping[str, Any] | None = None,
     cap: int = BOUND,
 ) -> int:
-    """How many articles match (with the extra ``where`` conditions), counting no further than ``cap``;
-    for a phrase, how many of the PHRASE_CHECKS most recent candidates hold it."""
-    planned = plan(query) if query else PlannedQuery("")
-    if planned.phrases:
-        return min(cap, len(phrase_rowids(conn, planned, where=where, params=params, order="newest").rowids))
-    query = planned.match
+    """How many articles match (with the extra ``where`` conditions), counting no further than ``cap``."""
     source = f"{JOINED} WHERE articles_fts MATCH :q" if query else "FROM articles WHERE 1"
     sql = f"SELECT count(*) FROM (SELECT 1 {source}{where} LIMIT :cap)"
     return int(conn.execute(sql, {**(params or {}), "q": query, "cap": cap}).fetchone()[0])
@@ -82,54 +52,7 @@ def choose_rowids(
     offset: int = 0,
 ) -> list[int]:
     """Rowids of the articles to show, in order. ``where`` is extra SQL (" AND articles.x = :x") over
-    the ``articles`` table with its ``params``. Raises sqlite3.OperationalError on a bad FTS query and
-    archive.fts_query.QueryError on a phrase that cannot be checked."""
-    planned = plan(query) if query else PlannedQuery("")
-    if planned.phrases:
-        found = phrase_rowids(conn, planned, where=where, params=params, order=order, enough=offset + limit)
-        return found.rowids[offset : offset + limit]
-    return _ordered_rowids(
-        conn, planned.match, where=where, params=params, order=order, limit=limit, offset=offset
-    )
-
-
-def phrase_rowids(
-    conn: sqlite3.Connection,
-    planned: PlannedQuery,
-    *,
-    where: str = "",
-    params: Mapping[str, Any] | None = None,
-    order: str = "rank",
-    enough: int | None = None,
-) -> PhraseMatches:
-    """The articles that hold every phrase, in order, among the first PHRASE_CHECKS candidates (the
-    FTS5 matches of all the words); stops once ``enough`` are found."""
-    candidates = _ordered_rowids(
-        conn, planned.match, where=where, params=params, order=order, limit=PHRASE_CHECKS, offset=0
-    )
-    found: list[int] = []
-    for start in range(0, len(candidates), _CHECK_BATCH):
-        batch = candidates[start : start + _CHECK_BATCH]
-        marks = ", ".join("?" for _ in batch)
-        rows = conn.execute(f"SELECT rowid, title, text FROM articles WHERE rowid IN ({marks})", batch)
-        texts = {rowid: {"title": title, "text": text} for rowid, title, text in rows}
-        found.extend(r for r in batch if r in texts and planned.accepts(texts[r]))
-        if enough is not None and len(found) >= enough:
-            return PhraseMatches(found, False)
-    return PhraseMatches(found, len(candidates) < PHRASE_CHECKS)
-
-
-def _ordered_rowids(
-    conn: sqlite3.Connection,
-    query: str,
-    *,
-    where: str,
-    params: Mapping[str, Any] | None,
-    order: str,
-    limit: int,
-    offset: int,
-) -> list[int]:
-    """choose_rowids for an FTS5 query without phrases to check (``query`` goes to MATCH as it is)."""
+    the ``articles`` table with its ``params``. Raises sqlite3.OperationalError on a bad FTS query."""
     values = {**(params or {}), "q": query, "limit": limit, "offset": offset, "bound": BOUND}
     page = " LIMIT :limit OFFSET :offset"
     if not query:
@@ -176,7 +99,6 @@ def rows_with_snippets(
     if not rowids:
         return []
     marks = ", ".join("?" for _ in rowids)
-    query = plan(query).match if query else ""
     if query:
         sql = (
             f"SELECT articles.rowid AS _rowid, {columns}, {extra} {JOINED} "

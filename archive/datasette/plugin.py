@@ -19,7 +19,6 @@ from archive.datasette import search as search_mod
 from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record
 from archive.datasette.article import article_context
 from archive.datasette.summary import archive_summary
-from archive.fts_query import QueryError, table_search
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
@@ -68,14 +67,6 @@ def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Any) 
     """Every connection datasette opens to the index refuses writes, its write connection included."""
     if _data_dir(datasette) is not None and database == DB_NAME:
         conn.execute("PRAGMA query_only = 1")
-
-
-@hookimpl(specname="prepare_connection", trylast=True)  # after datasette defines escape_fts
-def _escape_fts_without_phrases(conn: sqlite3.Connection, database: str, datasette: Any) -> None:
-    """The articles table's search box (``?_search=``) takes FTS5 syntax or plain words, and, as the index
-    keeps no word positions (FTS5 detail=column), sends a phrase as all of its words."""
-    if _data_dir(datasette) is not None and database == DB_NAME:
-        conn.create_function("escape_fts", 1, table_search, deterministic=True)
 
 
 @hookimpl
@@ -149,8 +140,6 @@ async def search_view(request: Any, datasette: Any) -> Response:
                                "url": req.url(**{name: None if selected else value})})
             facets.append({"name": name, "label": label, "values": values,
                            "selected": req.filters.get(name)})
-    except QueryError as exc:
-        error = f"This query cannot be answered: {exc}."
     except sqlite3.OperationalError as exc:
         error = (f"The search engine could not read this query ({exc}). Put phrases in double quotes, write "
                  "OR and NOT in capitals, and put * after a word's beginning (harbo*).")
@@ -158,7 +147,6 @@ async def search_view(request: Any, datasette: Any) -> Response:
         error = "This search took too long; add a word or a filter to narrow it."
     context = {
         "req": req, "results": results, "total": total, "count_cap": search_mod.COUNT_CAP,
-        "phrase_checks": search_mod.PHRASE_CHECKS,
         "facets": facets, "error": error,
         "page": req.page, "next_url": req.url(page=req.page + 1) if more else None,
         "prev_url": req.url(page=req.page - 1 if req.page > 2 else None) if req.page > 1 else None,

@@ -8,7 +8,6 @@ facets count at most COUNT_CAP matches.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -16,17 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from archive.datasette.display import HL_CLOSE, HL_OPEN, highlight_html, human_date, json_list
-from archive.fts_query import PlannedQuery, plan
-from archive.search import (
-    PHRASE_CHECKS,
-    PhraseMatches,
-    choose_rowids,
-    count_matches,
-    phrase_rowids,
-    rows_with_snippets,
-)
+from archive.search import choose_rowids, count_matches, rows_with_snippets
 
-__all__ = ["SearchRequest", "FILTERS", "run_search", "facet_sql", "PAGE_SIZE", "COUNT_CAP", "PHRASE_CHECKS"]
+__all__ = ["SearchRequest", "FILTERS", "run_search", "facet_sql", "PAGE_SIZE", "COUNT_CAP"]
 
 PAGE_SIZE = 20
 FILTERS = ("site", "author", "language", "year", "month", "from", "to")
@@ -43,7 +34,6 @@ class SearchRequest:
     all_versions: bool = False
     page: int = 1
     problems: list[str] = field(default_factory=list)
-    phrase_matches: PhraseMatches | None = None  # set by run_search for a phrase of several words
 
     @classmethod
     def from_args(cls, args: Any) -> SearchRequest:
@@ -127,21 +117,19 @@ def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[
     """One page of results (PAGE_SIZE + 1 rows, to know whether there is a next page) and the number of
     matches, counted up to COUNT_CAP. Runs on a datasette read connection (``execute_fn``)."""
     where, params = _where(req)
-    offset = (req.page - 1) * PAGE_SIZE
-    planned = plan(req.q) if req.q else PlannedQuery("")
-    if planned.phrases:
-        # one scan serves the page, the total and the facets (facet_sql reads req.phrase_matches)
-        req.phrase_matches = phrase_rowids(conn, planned, where=where, params=params, order=req.order)
-        rowids = req.phrase_matches.rowids[offset : offset + PAGE_SIZE + 1]
-        total = len(req.phrase_matches.rowids)
-    else:
-        rowids = choose_rowids(
-            conn, req.q, where=where, params=params, order=req.order, limit=PAGE_SIZE + 1, offset=offset
-        )
-        total = count_matches(conn, req.q, where=where, params=params, cap=COUNT_CAP)
+    rowids = choose_rowids(
+        conn,
+        req.q,
+        where=where,
+        params=params,
+        order=req.order,
+        limit=PAGE_SIZE + 1,
+        offset=(req.page - 1) * PAGE_SIZE,
+    )
     rows = rows_with_snippets(conn, req.q, rowids, columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
     if not req.q:
         rows = [{**row, "snippet": None, "title_hl": None} for row in rows]
+    total = count_matches(conn, req.q, where=where, params=params, cap=COUNT_CAP)
     return rows, total
 
 
@@ -158,17 +146,13 @@ def facet_sql(req: SearchRequest, name: str) -> tuple[str, dict[str, Any]]:
     """Counts per value of one facet over the selected articles (the first COUNT_CAP matches when more
     match), most common first."""
     where, params = _where(req)
-    if req.phrase_matches is not None:  # run_search checked the phrase: count over what it found
-        source = "FROM articles WHERE articles.rowid IN (SELECT value FROM json_each(:phrase_matches))"
-        params["phrase_matches"] = json.dumps(req.phrase_matches.rowids)
-    elif req.q:
-        source = (
-            "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid "
-            "WHERE articles_fts MATCH :q"
-        )
-        params["q"] = plan(req.q).match
-    else:
-        source = "FROM articles WHERE 1"
+    source = (
+        "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid WHERE articles_fts MATCH :q"
+        if req.q
+        else "FROM articles WHERE 1"
+    )
+    if req.q:
+        params["q"] = req.q
     expr, join = _FACETS[name]
     order = "value DESC" if name in ("year", "month") else "n DESC, value"
     sql = (
