@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from crawler.cluster.connection import connect
 from crawler.cluster.frontier import Frontier, seed_from_json, seed_to_json
@@ -39,3 +42,26 @@ def test_seed_round_trip_and_writer_names() -> None:
     assert seed_from_json(seed_to_json(seed)) == seed
     assert writer_of("morgue-20261129012123982-00001-vm_1-16935.warc.gz.open") == ("vm_1", 16935)
     assert writer_of("other.warc.gz") is None
+
+
+class QueryBlindFingerprinter:
+    """A custom fingerprinter (REQUEST_FINGERPRINTER_CLASS) that ignores query strings."""
+
+    def fingerprint(self, request: Any) -> bytes:
+        return hashlib.sha1(request.url.split("?")[0].encode()).digest()
+
+
+def test_enqueued_start_requests_are_fingerprinted_as_the_workers_do(tmp_path: Path, redis_url: str) -> None:
+    """The seen-set must hold what the workers' dupefilter computes, or a custom fingerprinter makes the
+    workers fetch every start URL a second time."""
+    from scrapy import Request
+
+    from crawler.cluster.worker import enqueue_seeds
+
+    seed = Seed(name="blind", sitemaps=["http://127.0.0.1:9/sitemap.xml?from=feed"])
+    overrides = {"REQUEST_FINGERPRINTER_CLASS": f"{__name__}.QueryBlindFingerprinter"}
+    [result] = enqueue_seeds(redis_url, [seed], tmp_path, overrides)
+    assert result.queued == 1
+    seen = Frontier(connect(redis_url)).server.smembers(Frontier.seen_key("blind"))
+    expected = QueryBlindFingerprinter().fingerprint(Request("http://127.0.0.1:9/sitemap.xml")).hex()
+    assert {m.decode() if isinstance(m, bytes) else m for m in seen} == {expected}

@@ -20,7 +20,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
-from scrapy.utils.request import fingerprint
+from scrapy.utils.misc import build_from_crawler, load_object
 
 from archive.datadir import DataDir
 from crawler.cluster.connection import connect, redact
@@ -77,12 +77,15 @@ def enqueue_seeds(url: str, seeds: Sequence[Seed], data_dir: Path,
         settings = cluster_settings(seed, data_dir, url, worker_id(), overrides)
         crawler = Crawler(ClusterNewsSpider, settings)
         spider = ClusterNewsSpider.from_crawler(crawler, seed=seed)
+        # the workers' dupefilter uses the configured fingerprinter (crawler.request_fingerprinter exists
+        # only once a crawl starts): the same one here, or a custom one would fetch start URLs twice
+        fingerprinter = build_from_crawler(load_object(settings["REQUEST_FINGERPRINTER_CLASS"]), crawler)
         frontier.put_seed(seed)
         new_round = frontier.start_round(seed.name)
         queued = 0
         for request in start_requests_for(spider):
             data = pickle.dumps(request.to_dict(spider=spider), protocol=-1)  # scrapy-redis's format
-            if frontier.add(seed.name, fingerprint(request).hex(), data, request.priority,
+            if frontier.add(seed.name, fingerprinter.fingerprint(request).hex(), data, request.priority,
                             dont_filter=request.dont_filter):
                 queued += 1
         frontier.server.hset(f"{PREFIX}enqueued", seed.name, datetime.now(UTC).isoformat())
