@@ -96,7 +96,15 @@ def _v6(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    """Indexes for the reading room's home page, which counted and dated everything by reading every row
+    (0.85 s on 200,000 articles): latest versions per site, and capture times. (A partial index on
+    ``latest = 1`` lured the planner away from the ``sort_date`` index for "latest, newest first".)"""
+    db["articles"].create_index(["site", "latest"])
+    db["captures"].create_index(["captured_at"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

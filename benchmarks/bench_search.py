@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archive.datasette.search import SearchRequest, facet_sql, run_search  # noqa: E402
+from archive.datasette.summary import RECENT_SQL, SITES_SQL, TOTALS_SQL  # noqa: E402
 from archive.index import Index  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,6 +196,9 @@ def main() -> None:
                 f"{base[0]:>8.1f}/{base[1]:<8.1f} {base[0] / max(ours[0], 1e-6):>7.1f}x "
                 f"{room[0]:>8.1f}/{room[1]:<8.1f}"
             )
+    home_queries = (TOTALS_SQL, SITES_SQL, RECENT_SQL)
+    home = timed(lambda: [raw.execute(sql).fetchall() for sql in home_queries], options.repeats)
+    print(f"reading room home page (totals, sites, latest articles): {home[0]:.1f}/{home[1]:.1f} ms med/max")
     print("targets: rare word, phrase, two words < 20 ms median; every query < 300 ms")
 
 

@@ -6,35 +6,39 @@ from typing import Any
 
 from archive.datasette.display import human_date
 
-__all__ = ["archive_summary"]
+__all__ = ["archive_summary", "TOTALS_SQL", "SITES_SQL", "RECENT_SQL"]
 
-_SITES = """
+SITES_SQL = """
 WITH names AS (
   SELECT site AS name FROM articles WHERE site IS NOT NULL
   UNION SELECT site FROM crawls WHERE site IS NOT NULL
   UNION SELECT name FROM sites
-), per_site AS (
-  SELECT site, max(site_name) AS site_name, sum(latest) AS articles, count(*) AS versions,
-         min(published) AS first_published, max(published) AS last_published
+), per_site AS (  -- from the (site, published) index alone
+  SELECT site, count(*) AS versions, min(published) AS first_published, max(published) AS last_published
   FROM articles GROUP BY site
+), latest AS (  -- from the (site, latest) index alone
+  SELECT site, sum(latest) AS articles FROM articles GROUP BY site
 ), last AS (
   SELECT c.* FROM crawls c
   WHERE c.id = (SELECT c2.id FROM crawls c2 WHERE c2.site = c.site ORDER BY c2.started_at DESC, c2.id DESC
                 LIMIT 1)
 )
 SELECT names.name AS site,
-  per_site.site_name, coalesce(per_site.articles, 0) AS articles, coalesce(per_site.versions, 0) AS versions,
+  (SELECT site_name FROM articles INDEXED BY idx_articles_site_published WHERE site = names.name
+   ORDER BY published DESC LIMIT 1) AS site_name,
+  coalesce(latest.articles, 0) AS articles, coalesce(per_site.versions, 0) AS versions,
   per_site.first_published, per_site.last_published,
   (SELECT count(*) FROM crawls WHERE site = names.name) AS crawls,
   last.started_at AS last_crawl, last.finished_at AS last_finished, last.status AS last_status,
   last.pages AS last_pages, last.new_articles AS last_new, last.new_versions AS last_versions,
   last.errors AS last_errors
-FROM names LEFT JOIN per_site ON per_site.site = names.name LEFT JOIN last ON last.site = names.name
+FROM names LEFT JOIN per_site ON per_site.site = names.name LEFT JOIN latest ON latest.site = names.name
+  LEFT JOIN last ON last.site = names.name
 ORDER BY articles DESC, names.name
 """
 
-_TOTALS = """
-SELECT (SELECT sum(latest) FROM articles) AS articles,
+TOTALS_SQL = """
+SELECT (SELECT count(*) FROM articles WHERE latest = 1) AS articles,
        (SELECT count(*) FROM articles) AS versions,
        (SELECT count(*) FROM captures) AS captures,
        (SELECT count(*) FROM crawls) AS crawls,
@@ -44,7 +48,7 @@ SELECT (SELECT sum(latest) FROM articles) AS articles,
        (SELECT max(captured_at) FROM captures) AS last_captured
 """
 
-_RECENT = """
+RECENT_SQL = """
 SELECT id, title, url, site, site_name, published, captured_at, version FROM articles WHERE latest = 1
 ORDER BY sort_date DESC, id LIMIT 8
 """
@@ -52,16 +56,16 @@ ORDER BY sort_date DESC, id LIMIT 8
 
 async def archive_summary(db: Any) -> dict[str, Any]:
     """Totals, sites and the most recent articles, read through datasette's database object."""
-    totals = dict((await db.execute(_TOTALS)).first())
+    totals = dict((await db.execute(TOTALS_SQL)).first())
     sites = []
-    for row in (await db.execute(_SITES)).rows:
+    for row in (await db.execute(SITES_SQL)).rows:
         site = dict(row)
         site["first_published_h"] = human_date(site["first_published"], with_time=False)
         site["last_published_h"] = human_date(site["last_published"], with_time=False)
         site["last_crawl_h"] = human_date(site["last_finished"] or site["last_crawl"])
         sites.append(site)
     recent = [{**dict(row), "published_h": human_date(row["published"], with_time=False)}
-              for row in (await db.execute(_RECENT)).rows]
+              for row in (await db.execute(RECENT_SQL)).rows]
     for key in ("first_published", "last_published", "first_captured", "last_captured"):
         totals[key + "_h"] = human_date(totals[key], with_time=key.endswith("captured"))
     return {"totals": totals, "sites": sites, "recent": recent}
