@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from archive.ingest import decoded_body
 from archive.urls import normalize_url
 from archive.warc_reader import read_record
 from crawler.discovery import parse_date
 
-__all__ = ["Decision", "KnownPage", "RecrawlPolicy", "load_known_pages", "conditional_headers"]
+__all__ = [
+    "Decision", "KnownPage", "RecrawlPolicy", "load_known_pages", "conditional_headers",
+    "discovery_validators", "archived_copy",
+]
 
 FETCH = "fetch"  # never archived (or last seen as an error): an ordinary GET
 RECHECK = "recheck"  # archived and still fresh: a conditional GET
@@ -66,6 +70,24 @@ def conditional_headers(page: KnownPage) -> dict[str, str]:
     if page.last_modified:
         headers["If-Modified-Since"] = page.last_modified
     return headers
+
+
+def discovery_validators(page: KnownPage | None) -> dict[str, str]:
+    """Validators for re-fetching a discovery page (sitemap, feed, section page) archived whole by an
+    earlier crawl; none (an ordinary GET) when there is no such copy to fall back on after a 304."""
+    if page is None or page.status != 200 or page.warc_file is None or page.warc_offset is None:
+        return {}
+    return conditional_headers(page)
+
+
+def archived_copy(warc_dir: Path, page: KnownPage) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body (Content-Encoding undone) and HTTP headers of a page's archived response: what a 304
+    confirmed is still current."""
+    assert page.warc_file is not None and page.warc_offset is not None
+    record = read_record(warc_dir, page.warc_file, page.warc_offset)
+    dropped = ("content-encoding", "content-length", "transfer-encoding")
+    headers = [(k, v) for k, v in record.http_headers if k.lower() not in dropped]
+    return decoded_body(record), headers
 
 
 class RecrawlPolicy:

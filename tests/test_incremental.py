@@ -80,8 +80,12 @@ def test_recrawls_are_conditional_and_versions_come_from_text(demo_site: SitePro
     assert crawl["skipped_known"] == len(ARTICLES) - len(fresh)
     revisits = db.execute("SELECT * FROM captures WHERE crawl_id = ? AND kind = 'not-modified'",
                           [crawl["id"]]).fetchall()
-    assert len(revisits) == len(fresh)
-    for row in revisits:
+    article_revisits = [r for r in revisits if r["url"] in first]
+    assert len(article_revisits) == len(fresh)
+    # the unchanged sitemaps, feed and section pages answered 304 too (test_unchanged_discovery_pages...)
+    discovery = {site.url(str(r["path"])) for r in site.requests()[mark:] if r["status"] == 304} - set(first)
+    assert {r["url"] for r in revisits} - set(first) == discovery and discovery
+    for row in article_revisits:
         with open(data / "warc" / row["warc_file"], "rb") as fh:
             fh.seek(row["warc_offset"])
             record = next(iter(ArchiveIterator(io.BytesIO(fh.read(row["warc_length"])))))
@@ -179,3 +183,45 @@ def test_restart_discards_saved_state(demo_site: SiteProcess, tmp_path: Path) ->
     assert "(resumed)" not in again.stdout
     # a fresh start reads the sitemap index again (a resumed crawl would have it in its seen set)
     assert "/sitemap_index.xml" in [r["path"] for r in site.requests()[mark:]]
+
+
+def test_unchanged_discovery_pages_cost_a_304_and_are_read_from_the_archive(demo_site: SiteProcess,
+                                                                           tmp_path: Path) -> None:
+    """Sitemaps, feeds and section pages are re-requested with the validators of their archived copy; an
+    unchanged one is answered 304 and parsed from the WARC record, a changed one is fetched in full."""
+    site, data = demo_site, tmp_path / "data"
+    seed = _seed(tmp_path, site)
+    _crawl(seed, data)
+    seed_text = seed.read_text()
+    discovery = {"/", "/news/", "/sport/", "/culture/", "/sitemap_index.xml", "/feed.xml"}
+    assert all(f'"{site.base_url}{path}"' in seed_text for path in discovery)
+
+    mark = len(site.requests())
+    _crawl(seed, data)
+    later = site.requests()[mark:]
+    asked = {str(r["path"]): r for r in later if str(r["path"]) in discovery}
+    assert set(asked) == discovery
+    for path, request in asked.items():
+        assert request["if_none_match"] and request["status"] == 304, path
+    # the fresh articles were still found through the archived sitemaps and feed, and re-checked
+    db = _db(data)
+    crawl = dict(db.execute("SELECT * FROM crawls ORDER BY id DESC LIMIT 1").fetchone())
+    fresh = [p for p in ARTICLES if datetime.fromisoformat(db.execute(
+        "SELECT published FROM articles WHERE url = ?", [site.url(p)]).fetchone()[0]) >= CUTOFF]
+    assert crawl["rechecked"] == len(fresh) and crawl["skipped_known"] == len(ARTICLES) - len(fresh)
+
+    # a new article, listed only in the feed: the changed feed is fetched in full and the article found
+    new_path = "/news/2026/11/new-pontoon.html"
+    source = site.root / EDITED.lstrip("/")
+    (site.root / new_path.lstrip("/")).write_text(
+        source.read_text(encoding="utf-8").replace("harbour-dredging", "new-pontoon"), encoding="utf-8")
+    feed = site.root / "feed.xml"
+    item = f"<item><title>New pontoon</title><link>{{{{BASE}}}}{new_path}</link></item>"
+    feed.write_text(feed.read_text(encoding="utf-8").replace("</channel>", item + "</channel>"),
+                    encoding="utf-8")
+    mark = len(site.requests())
+    _crawl(seed, data)
+    later = site.requests()[mark:]
+    assert [r["status"] for r in later if r["path"] == "/feed.xml"] == [200]
+    assert [r["status"] for r in later if r["path"] == new_path] == [200]
+    assert db.execute("SELECT count(*) FROM articles WHERE url = ?", [site.url(new_path)]).fetchone()[0] == 1

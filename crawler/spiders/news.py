@@ -14,7 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.http import Response, TextResponse
+from scrapy.http import Headers, Response, TextResponse
+from scrapy.responsetypes import responsetypes
 from scrapy.utils.gz import gunzip
 
 from archive.urls import normalize_url
@@ -24,7 +25,9 @@ from crawler.incremental import (
     SKIP,
     KnownPage,
     RecrawlPolicy,
+    archived_copy,
     archived_location,
+    discovery_validators,
     load_known_pages,
 )
 from crawler.session import session_for
@@ -56,6 +59,7 @@ class NewsSpider(Spider):
         self._sitemaps_seen: set[str] = set()
         self._decided: set[str] = set()
         self.policy: RecrawlPolicy | None = None
+        self._warc_dir: Path | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -101,6 +105,7 @@ class NewsSpider(Spider):
         """The re-crawl policy over what ``load_known_pages`` read (this spider's and cluster workers')."""
         pages, fetched_for, by_site = known
         self._site_articles = by_site.get(self.seed.name, [])
+        self._warc_dir = warc_dir
         return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
                              fetched_for=fetched_for, location_of=archived_location(warc_dir, self.logger))
 
@@ -121,15 +126,45 @@ class NewsSpider(Spider):
                                     errback=self._ignore_error, meta={"dont_obey_robotstxt": True,
                                                                       "morgue_role": "robots"}))
         for url in self.seed.feeds:
-            requests.append(Request(url, callback=self.parse_feed, priority=10, meta={"morgue_role": "feed"}))
+            requests.append(self._discovery_request(url, self.parse_feed, 10, "feed"))
         for url in self.seed.start_urls:
-            requests.append(Request(url, callback=self.parse_section, priority=5,
-                                    meta={"morgue_role": "section"}))
+            requests.append(self._discovery_request(url, self.parse_section, 5, "section"))
         return requests
 
     def _sitemap_request(self, url: str) -> Request:
         self._sitemaps_seen.add(url)
-        return Request(url, callback=self.parse_sitemap, priority=15, meta={"morgue_role": "sitemap"})
+        return self._discovery_request(url, self.parse_sitemap, 15, "sitemap")
+
+    def _discovery_request(self, url: str, callback: Any, priority: int, role: str) -> Request:
+        """A sitemap, feed or section page: conditional when an earlier crawl archived it whole, so an
+        unchanged one costs the site a 304 (archived as a revisit) and its archived copy is read instead."""
+        meta: dict[str, Any] = {"morgue_role": role}
+        page = self.policy.pages.get(normalize_url(url)) if self.policy is not None else None
+        headers = discovery_validators(page)
+        if headers:
+            meta["morgue_archived_page"] = page
+            meta["handle_httpstatus_list"] = [304]
+        return Request(url, callback=callback, priority=priority, meta=meta, headers=headers)
+
+    def _current(self, response: Response) -> Response | None:
+        """The response to parse: itself, or after a 304 the archived copy it confirmed (None, and a
+        warning, if that copy cannot be read: the page's links are then missed this once)."""
+        if response.status != 304:
+            return response
+        page = response.meta.get("morgue_archived_page")
+        if page is None or self._warc_dir is None:
+            return None
+        try:
+            body, headers = archived_copy(self._warc_dir, page)
+        except Exception as exc:  # noqa: BLE001 - a damaged old record must not stop the crawl
+            self.logger.warning("%s: not modified, but its archived copy is unreadable (%s)",
+                                response.url, exc)
+            self.crawler.stats.inc_value("morgue/discovery/archived_copy_unreadable")
+            return None
+        self.crawler.stats.inc_value("morgue/discovery/not_modified")
+        archived = Headers(headers)
+        cls = responsetypes.from_args(headers=archived, url=response.url, body=body)
+        return cls(url=response.url, status=200, headers=archived, body=body, request=response.request)
 
     def _ignore_error(self, failure: Any) -> None:
         self.logger.debug("ignored: %s", failure)
@@ -146,6 +181,10 @@ class NewsSpider(Spider):
                     yield self._sitemap_request(url)
 
     def parse_sitemap(self, response: Response) -> Iterable[Request]:
+        current = self._current(response)
+        if current is None:
+            return
+        response = current
         body = response.body
         if body[:2] == b"\x1f\x8b":
             try:
@@ -168,13 +207,18 @@ class NewsSpider(Spider):
         yield from self._article_requests(entries, source="sitemap")
 
     def parse_feed(self, response: Response) -> Iterable[Request]:
-        entries = parse_feed(response.body)
+        current = self._current(response)
+        if current is None:
+            return
+        entries = parse_feed(current.body)
         self.crawler.stats.inc_value("morgue/discovery/feed_urls", len(entries))
         yield from self._article_requests(entries, source="feed")
 
     def parse_section(self, response: Response) -> Iterable[Request]:
-        if not isinstance(response, TextResponse):
+        current = self._current(response)
+        if not isinstance(current, TextResponse):
             return
+        response = current
         links = []
         for href in response.css("a::attr(href)").getall():
             url = response.urljoin(href.strip())
