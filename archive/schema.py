@@ -104,7 +104,13 @@ def _v7(db: sqlite_utils.Database) -> None:
     db["captures"].create_index(["captured_at"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    """How many sitemaps, feeds and section pages a re-crawl found unchanged (answered 304 and read from
+    their archived copy)."""
+    db["crawls"].add_column("discovery_not_modified", int)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

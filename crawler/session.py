@@ -150,6 +150,7 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
         # unchanged: fetched again with the same payload (a revisit) or the same extracted text
         "unchanged": c.get("unchanged", 0) + c.get("identical", 0),
         "not_modified": c.get("not_modified", 0),
+        "discovery_not_modified": int(stats.get("morgue/discovery/not_modified", 0)),
         "skipped_known": c.get("skipped_known", 0), "rechecked": c.get("rechecked", 0),
         "skipped_before_since": c.get("skipped_before_since", 0),
         "robots_blocked": int(stats.get("robotstxt/forbidden", 0)),

@@ -197,7 +197,7 @@ def test_unchanged_discovery_pages_cost_a_304_and_are_read_from_the_archive(demo
     assert all(f'"{site.base_url}{path}"' in seed_text for path in discovery)
 
     mark = len(site.requests())
-    _crawl(seed, data)
+    second = _crawl(seed, data)
     later = site.requests()[mark:]
     asked = {str(r["path"]): r for r in later if str(r["path"]) in discovery}
     assert set(asked) == discovery
@@ -209,6 +209,9 @@ def test_unchanged_discovery_pages_cost_a_304_and_are_read_from_the_archive(demo
     fresh = [p for p in ARTICLES if datetime.fromisoformat(db.execute(
         "SELECT published FROM articles WHERE url = ?", [site.url(p)]).fetchone()[0]) >= CUTOFF]
     assert crawl["rechecked"] == len(fresh) and crawl["skipped_known"] == len(ARTICLES) - len(fresh)
+    unchanged = len([r for r in later if r["status"] == 304]) - len(fresh)  # the rest are discovery pages
+    assert crawl["discovery_not_modified"] == unchanged >= len(discovery)
+    assert f"{unchanged} sitemaps/feeds/sections unchanged" in second
 
     # a new article, listed only in the feed: the changed feed is fetched in full and the article found
     new_path = "/news/2026/11/new-pontoon.html"

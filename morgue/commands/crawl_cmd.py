@@ -40,7 +40,8 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
             f"{s.get('errors', 0)} errors")
         click.echo(
             f"  re-crawl: {s.get('rechecked', 0)} known articles re-checked, {s.get('skipped_known', 0)} "
-            f"known articles not re-fetched, {s.get('skipped_before_since', 0)} skipped as too old")
+            f"known articles not re-fetched, {s.get('skipped_before_since', 0)} skipped as too old, "
+            f"{s.get('discovery_not_modified', 0)} sitemaps/feeds/sections unchanged")
         problems = json.loads(s.get("errors_by_kind") or "{}")
         if problems:  # each kind of fault with its count: timeout 2, dataloss 1, too_large 1, ...
             click.echo("  problems: " + ", ".join(f"{kind} {n}" for kind, n in sorted(problems.items())))
