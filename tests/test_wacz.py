@@ -94,6 +94,10 @@ def test_filters_by_capture_time_and_keeps_revisit_targets(exported: tuple[Path,
     out = tmp_path / "later.wacz"
     result = run_morgue("export", "--wacz", str(out), "--data", str(data), "--since", stamp)
     assert result.code == 0, result.stderr
+    nowhere = tmp_path / "no.wacz"
+    bad = run_morgue("export", "--wacz", str(nowhere), "--data", str(data), "--until", "yesterday")
+    assert bad.code != 0 and "'yesterday' is not a date" in bad.stderr and "--until" in bad.stderr
+    assert not nowhere.exists()
     assert _validate(out).returncode == 0
     with zipfile.ZipFile(out) as zf:
         pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode().splitlines()][1:]

@@ -223,15 +223,14 @@ def reindex_command(data_dir: Path | None, seeds_dir: Path) -> None:
 def _bound(value: str | None, name: str) -> str | None:
     if value is None:
         return None
-    from datetime import UTC, datetime
+    from datetime import UTC
 
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    from morgue.schedule import parse_stamp
+
+    moment = parse_stamp(value)
+    if moment is None:
         raise click.BadParameter(f"{value!r} is not a date (write 2026-11-01 or 2026-11-01T12:00)",
-                                 param_hint=name) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+                                 param_hint=name)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
