@@ -65,7 +65,11 @@ from functools import partial
 root, log, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 lock = threading.Lock()
 class H(SimpleHTTPRequestHandler):
+    status = None
     def log_message(self, *a): pass
+    def send_response(self, code, message=None):
+        self.status = code
+        super().send_response(code, message)
     def do_GET(self):
         start = time.time()
         if self.path.startswith("/a/"):
@@ -74,7 +78,9 @@ class H(SimpleHTTPRequestHandler):
         with lock, open(log, "a") as fh:
             fh.write(json.dumps({"path": self.path, "start": start, "end": time.time(),
                                  "ua": self.headers.get("User-Agent"),
-                                 "lease": self.headers.get("X-Morgue-Lease-Granted")}) + "\n")
+                                 "lease": self.headers.get("X-Morgue-Lease-Granted"),
+                                 "ims": self.headers.get("If-Modified-Since"),
+                                 "status": self.status}) + "\n")
 class S(ThreadingHTTPServer):
     daemon_threads = True
 server = S(("127.0.0.1", 0), partial(H, directory=root))

@@ -185,3 +185,36 @@ def test_run_due_enqueues_due_sites_into_the_cluster(tmp_path: Path, redis_url: 
     assert "one: not due (running)" in second.stdout  # its work is still queued
     assert frontier.queued("one") == 1
     assert not (tmp_path / "d" / "morgue.db").exists()
+
+
+def test_a_cluster_recrawl_reads_unchanged_sitemaps_from_the_archive(tmp_path: Path, redis_url: str) -> None:
+    """Second round: the unchanged sitemap index is answered 304 and the workers parse its archived copy
+    (from the shared data directory) to reach a changed sitemap, which lists one new article."""
+    site = start_news_site(tmp_path / "site", 12)
+    try:
+        seed = seed_for(tmp_path / "bench.toml", site)
+        data = tmp_path / "cluster"
+        args = ("crawl", "--cluster", redis_url, str(seed), "--data", str(data), *COMMON, *CLUSTER)
+        first = run_morgue(*args)
+        assert first.code == 0, first.stderr
+        assert run_morgue("index", "--data", str(data)).code == 0
+
+        root = tmp_path / "site"
+        new_page = "/a/999999-story.html"
+        (root / new_page.lstrip("/")).write_bytes((root / site.paths[0].lstrip("/")).read_bytes())
+        child = root / "sitemap-0.xml"
+        entry = f"<url><loc>{site.base_url}{new_page}</loc></url>"
+        child.write_text(child.read_text().replace("</urlset>", entry + "</urlset>"))
+        time.sleep(1.1)  # If-Modified-Since has one-second resolution
+        mark = len(site.requests())
+        second = run_morgue(*args)
+        assert second.code == 0, second.stderr
+        later = {str(r["path"]): r for r in site.requests()[mark:]}
+        assert later["/sitemap_index.xml"]["ims"] and later["/sitemap_index.xml"]["status"] == 304
+        assert later["/sitemap-0.xml"]["status"] == 200  # changed; found through the archived index
+        assert new_page in later
+        assert not [p for p in site.paths if p in later and not later[p]["ims"]]  # no full re-fetch
+        assert run_morgue("index", "--data", str(data)).code == 0
+        assert site.base_url + new_page in {row[0] for row in _articles(data / "morgue.db")}
+    finally:
+        site.process.terminate()

@@ -25,7 +25,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from archive.datadir import DataDir
 from crawler.cluster.connection import connect, redact
 from crawler.cluster.frontier import PREFIX, Frontier, worker_id
-from crawler.cluster.spider import ClusterNewsSpider, start_requests_for
+from crawler.cluster.spider import ClusterNewsSpider, read_known_pages, start_requests_for
 from crawler.runner import crawl_settings
 from morgue.seeds import Seed
 
@@ -72,6 +72,8 @@ def enqueue_seeds(url: str, seeds: Sequence[Seed], data_dir: Path,
     """Store each seed in Redis and queue its start requests (through the site's seen-set). A site whose
     previous crawl has finished starts a new round: its seen-set is cleared first."""
     frontier = Frontier(connect(url))
+    data = DataDir(data_dir)
+    known = read_known_pages(data.db_path, logger)  # once for all seeds: it reads every capture row
     results = []
     for seed in seeds:
         settings = cluster_settings(seed, data_dir, url, worker_id(), overrides)
@@ -83,7 +85,7 @@ def enqueue_seeds(url: str, seeds: Sequence[Seed], data_dir: Path,
         frontier.put_seed(seed)
         new_round = frontier.start_round(seed.name)
         queued = 0
-        for request in start_requests_for(spider):
+        for request in start_requests_for(spider, known, data.warc_dir):
             data = pickle.dumps(request.to_dict(spider=spider), protocol=-1)  # scrapy-redis's format
             if frontier.add(seed.name, fingerprinter.fingerprint(request).hex(), data, request.priority,
                             dont_filter=request.dont_filter):
