@@ -21,7 +21,7 @@ from warcio.warcwriter import WARCWriter
 
 from archive.records import HttpExchange, RecordPointer, warc_date
 
-__all__ = ["WarcWriter", "OPEN_SUFFIX", "REVISIT_IDENTICAL", "REVISIT_NOT_MODIFIED"]
+__all__ = ["WarcWriter", "OPEN_SUFFIX", "REVISIT_IDENTICAL", "REVISIT_NOT_MODIFIED", "file_host"]
 
 OPEN_SUFFIX = ".open"
 REVISIT_IDENTICAL = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -112,6 +112,12 @@ def request_http_headers(exchange: HttpExchange) -> StatusAndHeaders:
     return StatusAndHeaders(f"{exchange.method} {target} {exchange.protocol}", headers, is_http_request=True)
 
 
+def file_host(host: str | None = None) -> str:
+    """A machine's name (this one's by default) as WARC file names spell it: '-' becomes '_', so that a
+    name splits on '-' into prefix, time stamp, serial, host and pid (the cluster tells writers apart so)."""
+    return (host or socket.gethostname()).replace("-", "_") or "host"
+
+
 class WarcWriter:
     """Appends records to the current ``.open`` WARC file, rotating at ``max_size`` bytes."""
 
@@ -132,7 +138,7 @@ class WarcWriter:
         self.max_size = max_size
         self.gzip_level = gzip_level
         self.warcinfo = dict(warcinfo or {})
-        self.host = (host or socket.gethostname()).replace("-", "_") or "host"
+        self.host = file_host(host)
         self.pid = pid if pid is not None else os.getpid()
         self._serial = 0
         self._file: io.FileIO | None = None

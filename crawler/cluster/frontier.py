@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from archive.warc_writer import file_host
 from morgue.seeds import Seed
 
 __all__ = ["Frontier", "worker_id", "seed_to_json", "seed_from_json", "PREFIX"]
@@ -63,9 +63,8 @@ return n
 
 
 def worker_id() -> str:
-    """``host-pid``, as the worker's WARC file names end (the writer spells '-' in host names as '_')."""
-    host = socket.gethostname().replace("-", "_") or "host"
-    return f"{host}-{os.getpid()}"
+    """``host-pid``, as the worker's WARC file names end (see archive.warc_writer.file_host)."""
+    return f"{file_host()}-{os.getpid()}"
 
 
 def seed_to_json(seed: Seed) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from archive.ingest import RulesFor, ingest_files
 from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.verify import scan_file, seal_open_file
 from archive.warc_reader import warc_files
-from archive.warc_writer import OPEN_SUFFIX
+from archive.warc_writer import OPEN_SUFFIX, file_host
 
 __all__ = ["IndexPass", "index_once", "follow", "seal_dead_files", "writer_of"]
 
@@ -54,10 +53,6 @@ def writer_of(name: str) -> tuple[str, int] | None:
     return parts[1], int(parts[2])
 
 
-def _local_host() -> str:
-    return socket.gethostname().replace("-", "_") or "host"
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -73,7 +68,7 @@ AliveCheck = Callable[[str, int], bool | None]
 
 def default_alive(host: str, pid: int) -> bool | None:
     """True/False for a writer on this machine; None (unknown) for one elsewhere."""
-    return _pid_alive(pid) if host == _local_host() else None
+    return _pid_alive(pid) if host == file_host() else None
 
 
 def seal_dead_files(warc_dir: Path, backups: Path, alive: AliveCheck = default_alive) -> list[str]:
