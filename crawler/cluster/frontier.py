@@ -190,8 +190,13 @@ class Frontier:
         """Queue one encoded request unless its fingerprint was seen (the dupefilter's SADD test)."""
         if not dont_filter and not self.server.sadd(self.seen_key(site), fingerprint):
             return False
-        self.server.zadd(self.queue_key(site), {data: -priority})
+        self.enqueue(site, data, priority)
         return True
+
+    def enqueue(self, site: str, data: bytes, priority: int) -> None:
+        """Queue one encoded request, unfiltered: scrapy-redis's sorted-set layout (score -priority, so
+        that the lowest score, the highest priority, pops first)."""
+        self.server.zadd(self.queue_key(site), {data: -priority})
 
     # -- workers --------------------------------------------------------------------------------------
     def heartbeat(self, worker: str, ttl: float) -> None:

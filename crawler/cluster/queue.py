@@ -40,7 +40,7 @@ class ReliableQueue(PriorityQueue):
                 request.meta[TOKEN_META] = token
 
     def push(self, request: Request) -> None:
-        self.server.zadd(self.key, {self.encode(request): -request.priority})
+        self.frontier.enqueue(self.site, self.encode(request), request.priority)
 
     def pop(self, timeout: int = 0) -> Request | None:
         popped = self.frontier.pop(self.site, self.worker)
