@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import Any
 
 import sqlite_utils
 
+from archive.lock import DataDirLock, LockedError
 from archive.records import RecordPointer
-from archive.schema import migrate
+from archive.schema import SCHEMA_VERSION, migrate
 from archive.search import search_rows
 
-__all__ = ["Index", "SearchHit", "SearchError", "text_hash", "capture_row"]
+__all__ = ["Index", "SearchHit", "SearchError", "text_hash", "capture_row", "bring_up_to_date"]
 
 
 class SearchError(ValueError):
@@ -85,6 +87,7 @@ class Index:
         if readonly:
             if self.path is None or not self.path.exists():
                 raise FileNotFoundError(f"no index at {path}; crawl something first (morgue crawl ...)")
+            bring_up_to_date(self.path)
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
         else:
@@ -249,6 +252,25 @@ class Index:
     def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
         return rows[0] if rows else None
+
+
+def bring_up_to_date(db_path: Path) -> bool:
+    """Migrate an index written by an older morgue before it is read: readers open it read-only and would
+    miss the newer columns and indexes. Only when no other process writes to the data directory (a writer
+    migrates as it opens the index) and the directory is writable; True if it migrated."""
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return False
+    lock = DataDirLock(db_path.parent)
+    try:
+        lock.acquire()
+    except (LockedError, OSError):
+        return False
+    try:
+        Index(db_path).close()
+        return True
+    finally:
+        lock.release()
 
 
 def quote_fts(text: str) -> str:

@@ -15,6 +15,7 @@ from datasette.plugins import pm
 
 from archive.datasette import STATIC, TEMPLATES
 from archive.datasette import plugin as morgue_plugin
+from archive.index import bring_up_to_date
 
 __all__ = ["make_datasette", "ReadingRoom", "METADATA", "CANNED_QUERIES"]
 
@@ -49,7 +50,8 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "description": "Every crawl run and what it found; leave site empty for all sites.",
         "sql": (
             "SELECT site, started_at, finished_at, round(seconds, 1) AS seconds, status, pages,\n"
-            "  new_articles, new_versions, unchanged, not_modified, robots_blocked, errors, errors_by_kind\n"
+            "  new_articles, new_versions, unchanged, not_modified, discovery_not_modified, robots_blocked,\n"
+            "  errors, errors_by_kind\n"
             "FROM crawls WHERE (:site = '' OR site = :site)\n"
             "ORDER BY started_at DESC, id DESC"
         ),
@@ -101,6 +103,8 @@ def make_datasette(data_dir: Path) -> Datasette:
     _register_plugin()
     data_dir = Path(data_dir)
     db_path = data_dir / "morgue.db"
+    if db_path.exists():
+        bring_up_to_date(db_path)  # an index from an older morgue gets the columns the pages read
     return ReadingRoom(
         data_dir, files=[str(db_path)], metadata=METADATA, template_dir=str(TEMPLATES),
         static_mounts=[(STATIC_ROUTE, str(STATIC))],

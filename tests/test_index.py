@@ -184,3 +184,50 @@ def test_new_versions_keep_the_full_text_index_consistent(tmp_path: Path) -> Non
         index.db.execute("UPDATE articles SET text = 'The dredger was cancelled.' WHERE version = 2")
         assert index.search("March") == [] and [h.url for h in index.search("cancelled")] == [url]
         index.db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
+
+
+def _old_index(path: Path, version: int = 5) -> None:
+    import sqlite_utils
+
+    from archive.schema import MIGRATIONS
+
+    db = sqlite_utils.Database(path)
+    for number, migration in enumerate(MIGRATIONS[:version], start=1):
+        migration(db)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.conn.commit()
+    db.conn.close()
+
+
+def _version(path: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_readers_bring_an_older_index_up_to_date_unless_someone_writes(tmp_path: Path) -> None:
+    from archive.lock import DataDirLock
+    from archive.schema import SCHEMA_VERSION
+
+    held = tmp_path / "held" / "morgue.db"
+    held.parent.mkdir()
+    _old_index(held)
+    lock = DataDirLock(held.parent)
+    lock.acquire()
+    try:
+        with Index(held, readonly=True) as index:  # a writer holds the directory: left as it is
+            assert index.counts()["articles"] == 0
+        assert _version(held) == 5
+    finally:
+        lock.release()
+
+    free = tmp_path / "free" / "morgue.db"
+    free.parent.mkdir()
+    _old_index(free)
+    with Index(free, readonly=True) as index:
+        assert index.search("anything") == []
+    assert _version(free) == SCHEMA_VERSION

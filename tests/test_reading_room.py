@@ -454,3 +454,15 @@ def test_morgue_serve_errors_are_one_line(tmp_path: Path) -> None:
     assert result.code == 1 and "Traceback" not in result.stderr
     assert "crawl something first" in result.stderr
     assert run_morgue("serve", "--help").code == 0
+
+
+def test_an_index_from_an_older_morgue_is_brought_up_to_date_before_serving(tmp_path: Path) -> None:
+    from archive.schema import SCHEMA_VERSION
+    from tests.test_index import _old_index, _version
+
+    _old_index(tmp_path / "morgue.db", version=2)  # before sort_date (v3) and the crawl counts of v8
+    room = make_datasette(tmp_path)
+    assert _version(tmp_path / "morgue.db") == SCHEMA_VERSION
+    assert get(room, "/").status_code == 200
+    assert get(room, "/-/search", params={"q": "harbour"}).status_code == 200
+    assert get(room, "/morgue/crawl_history", params={"site": ""}).status_code == 200
