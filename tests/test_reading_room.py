@@ -290,8 +290,17 @@ def test_article_citation_has_permalink_capture_time_and_digest(archive: Archive
     page = get(room, f"/-/article/{new}").text
     box = re.search(r'<aside class="morgue-citation".*?</aside>', page, re.S).group(0)
     citation = html.unescape(re.search(r'<pre id="morgue-citation-text">(.*?)</pre>', box, re.S).group(1))
-    assert f"http://localhost/-/article/{new}" in citation
-    assert row["captured_at"] in citation and row["payload_digest"] in citation
+    assert f"Permalink: http://localhost/-/article/{new}" in citation
+    assert f"Archived page: http://localhost/-/archived/{new}" in citation
+    # morgue cite's text: the capture time in UTC, the WARC record and its checked payload digest
+    from archive.cite import citation_for, render
+    from archive.index import Index
+
+    with Index(archive.data / "morgue.db", readonly=True) as index:
+        cited = render(citation_for(index, archive.data / "warc", row["capture_id"]), "text")
+    assert citation.startswith(cited)
+    assert row["captured_at"][:19].replace("T", " ") in citation and row["payload_digest"] in citation
+    assert f"offset {row['warc_offset']}" in citation
     assert row["record_id"] in citation and row["url"] in citation and "Margaret Quayle" in citation
     assert 'data-copy="morgue-citation-text"' in box and "Copy citation" in box
     assert row["payload_digest"].startswith("sha256:")

@@ -44,27 +44,14 @@ def _fold(text: str, *, first: bool, last: bool) -> str:
             + str(escape(" ".join(tail))))
 
 
-def citation_text(article: dict[str, Any], permalink: str, archived_url: str) -> str:
-    """A plain-text citation a journalist can paste: who, what, where, when, and the proof of the copy."""
-    authors = ", ".join(json_list(article.get("authors")))
-    parts = []
-    if authors:
-        parts.append(authors + ".")
-    parts.append(f"“{article.get('title') or article['url']}”.")
-    if article.get("site_name") or article.get("site"):
-        parts.append(f"{article.get('site_name') or article.get('site')}.")
-    if article.get("published"):
-        parts.append(f"Published {human_date(article['published'])}.")
-    parts.append(f"{article['url']}")
-    parts.append(f"Archived by morgue {article['captured_at']} (version {article['version']}): {permalink}")
-    parts.append(f"Archived page: {archived_url}")
-    parts.append(f"WARC record {article.get('record_id')} in {article.get('warc_file')}, "
-                 f"payload {article.get('payload_digest')}")
-    return " ".join(parts[:-3]) + "\n" + "\n".join(parts[-3:])
+def citation_text(cited: str, permalink: str, archived_url: str) -> str:
+    """The citation a journalist can paste: ``morgue cite``'s text for the capture (who, what, where,
+    when, and the WARC record whose payload was just checked against its digest), and the links."""
+    return f"{cited}\nPermalink: {permalink}\nArchived page: {archived_url}"
 
 
 def article_context(article: dict[str, Any], versions: list[dict[str, Any]], compare: dict[str, Any] | None,
-                    *, permalink: str, archived_url: str, warc_url: str) -> dict[str, Any]:
+                    *, cited: str, permalink: str, archived_url: str, warc_url: str) -> dict[str, Any]:
     """Everything the article template shows, prepared (escaped where it becomes HTML)."""
     removed = [r for r in json_list(article.get("removed")) if isinstance(r, dict)]
     diff = None
@@ -85,7 +72,7 @@ def article_context(article: dict[str, Any], versions: list[dict[str, Any]], com
         "captured": human_date(article.get("captured_at")),
         "versions": [{**v, "captured": human_date(v["captured_at"])} for v in versions],
         "diff": diff,
-        "citation": citation_text(article, permalink, archived_url),
+        "citation": citation_text(cited, permalink, archived_url),
         "permalink": permalink,
         "archived_url": archived_url,
         "warc_url": warc_url,

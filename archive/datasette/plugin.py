@@ -15,10 +15,12 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from archive.cite import CiteError, citation_for, render
 from archive.datasette import search as search_mod
 from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record
 from archive.datasette.article import article_context
 from archive.datasette.summary import archive_summary
+from archive.index import Index
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
@@ -185,8 +187,10 @@ async def article_view(request: Any, datasette: Any) -> Response:
         previous = (await db.execute("SELECT * FROM articles WHERE url = ? AND version < ? ORDER BY version "
                                      "DESC LIMIT 1", [article["url"], article["version"]])).first()
         compare = dict(previous) if previous is not None else None
+    capture_id = article.get("capture_id") or article_id
+    cited = await asyncio.get_running_loop().run_in_executor(None, _cite, _data_dir(datasette), capture_id)
     context = article_context(
-        article, versions, compare,
+        article, versions, compare, cited=cited,
         permalink=datasette.absolute_url(request, f"/-/article/{article_id}"),
         archived_url=datasette.absolute_url(request, f"/-/archived/{article_id}"),
         warc_url=f"/-/warc/{article_id}",
@@ -194,6 +198,17 @@ async def article_view(request: Any, datasette: Any) -> Response:
     html = await datasette.render_template(["morgue_article.html"], context, request=request,
                                            view_name="morgue_article")
     return Response.html(html)
+
+
+def _cite(data_dir: Path, capture_id: str) -> str:
+    """``morgue cite``'s text for a capture, the payload checked against its record's digest; if that
+    cannot be done, says why instead (the article page still shows)."""
+    try:
+        with Index(data_dir / "morgue.db", readonly=True) as index:
+            return render(citation_for(index, data_dir / "warc", capture_id), "text")
+    except (CiteError, WarcReadError, OSError) as exc:
+        log.error("reading room: cannot cite %s: %s", capture_id, exc)
+        return f"This capture cannot be cited: {exc}"
 
 
 async def _capture(datasette: Any, capture_id: str) -> dict[str, Any]:
