@@ -88,3 +88,26 @@ def test_show_text_headers_json_and_unknown_ids(archive: tuple[Path, str, dict[s
     missing = run_morgue("show", "zzzzzzzzzzzz", "--data", str(data))
     assert missing.code == 1 and "no capture or article with id" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_reading_room_cites_no_damaged_record(archive: tuple[Path, str, dict[str, object]],
+                                                  tmp_path: Path) -> None:
+    """The article page shows, but its citation box says the capture cannot be cited."""
+    import asyncio
+    import shutil
+
+    from archive.reading_room import make_datasette
+
+    source, _, row = archive
+    data = tmp_path / "data"
+    shutil.copytree(source, data, ignore=shutil.ignore_patterns(".morgue.lock"))
+    path = data / "warc" / str(row["warc_file"])
+    raw = bytearray(path.read_bytes())
+    middle = int(row["warc_offset"]) + int(row["warc_length"]) // 2  # inside the record's gzip member
+    raw[middle] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    room = make_datasette(data)
+    page = asyncio.run(room.client.get(f"/-/article/{row['id']}"))
+    assert page.status_code == 200
+    box = page.text.split('id="morgue-citation-text"')[1].split("</pre>")[0]
+    assert "This capture cannot be cited" in box and str(row["payload_digest"]) not in box
