@@ -19,6 +19,7 @@ import argparse
 import email.utils
 import gzip
 import hashlib
+import io
 import json
 import signal
 import sys
@@ -135,11 +136,19 @@ class _Handler(BaseHTTPRequestHandler):
         site = self.server.site
         raw_path = self.path
         path = unquote(urlsplit(raw_path).path) or "/"
+        # The response is assembled in memory and sent after the request is logged, so that whoever has
+        # read a response can count on finding its request in the log.
+        connection, self.wfile = self.wfile, io.BytesIO()
         try:
-            status = self._dispatch(site, path, head)
-        except Exception:  # a broken demo page should not kill the connection silently
-            status = self._send_simple(500, "Internal Server Error", head)
+            try:
+                status = self._dispatch(site, path, head)
+            except Exception:  # a broken demo page should not kill the connection silently
+                status = self._send_simple(500, "Internal Server Error", head)
+            response = self.wfile.getvalue()
+        finally:
+            self.wfile = connection
         site._record(self.command, raw_path, self.headers, status)
+        self.wfile.write(response)
 
     def _dispatch(self, site: DemoServer, path: str, head: bool) -> int:
         if path.startswith(REDIRECT_PREFIX):
