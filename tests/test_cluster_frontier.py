@@ -65,3 +65,14 @@ def test_enqueued_start_requests_are_fingerprinted_as_the_workers_do(tmp_path: P
     seen = Frontier(connect(redis_url)).server.smembers(Frontier.seen_key("blind"))
     expected = QueryBlindFingerprinter().fingerprint(Request("http://127.0.0.1:9/sitemap.xml")).hex()
     assert {m.decode() if isinstance(m, bytes) else m for m in seen} == {expected}
+
+
+def test_several_seeds_are_enqueued_in_one_call(tmp_path: Path, redis_url: str) -> None:
+    """run-due --cluster queues every due site at once (the index is read once for all of them)."""
+    from crawler.cluster.worker import enqueue_seeds
+
+    seeds = [Seed(name=name, sitemaps=[f"http://127.0.0.1:9/{name}.xml"]) for name in ("one", "two", "three")]
+    results = enqueue_seeds(redis_url, seeds, tmp_path)
+    assert [(r.site, r.queued) for r in results] == [("one", 1), ("two", 1), ("three", 1)]
+    frontier = Frontier(connect(redis_url))
+    assert {s: frontier.queued(s) for s in ("one", "two", "three")} == {"one": 1, "two": 1, "three": 1}

@@ -86,8 +86,8 @@ def enqueue_seeds(url: str, seeds: Sequence[Seed], data_dir: Path,
         new_round = frontier.start_round(seed.name)
         queued = 0
         for request in start_requests_for(spider, known, data.warc_dir):
-            data = pickle.dumps(request.to_dict(spider=spider), protocol=-1)  # scrapy-redis's format
-            if frontier.add(seed.name, fingerprinter.fingerprint(request).hex(), data, request.priority,
+            encoded = pickle.dumps(request.to_dict(spider=spider), protocol=-1)  # scrapy-redis's format
+            if frontier.add(seed.name, fingerprinter.fingerprint(request).hex(), encoded, request.priority,
                             dont_filter=request.dont_filter):
                 queued += 1
         frontier.server.hset(f"{PREFIX}enqueued", seed.name, datetime.now(UTC).isoformat())
