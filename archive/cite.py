@@ -15,7 +15,7 @@ from archive.index import Index
 from archive.verify import payload_matches
 from archive.warc_reader import read_record
 
-__all__ = ["Citation", "CiteError", "find_capture", "citation_for", "render", "FORMATS"]
+__all__ = ["Citation", "CiteError", "find_capture", "citation_for", "cite_capture", "render", "FORMATS"]
 
 FORMATS = ("text", "json", "bibtex", "csl-json")
 
@@ -63,6 +63,12 @@ def find_capture(index: Index, capture_id: str) -> tuple[dict[str, Any], dict[st
 
 def citation_for(index: Index, warc_dir: Path, capture_id: str) -> Citation:
     capture, article = find_capture(index, capture_id)
+    return cite_capture(capture, article, warc_dir)
+
+
+def cite_capture(capture: dict[str, Any], article: dict[str, Any] | None, warc_dir: Path) -> Citation:
+    """The citation of a ``captures`` row (and its article row, if it is one), its payload hashed again
+    from the WARC record; CiteError if the record is not the one indexed or does not match its digest."""
     record = read_record(warc_dir, capture["warc_file"], capture["warc_offset"])
     if record.pointer.record_id != capture["record_id"]:
         raise CiteError(f"{capture['warc_file']} offset {capture['warc_offset']} holds "

@@ -15,12 +15,11 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from archive.cite import CiteError, citation_for, render
+from archive.cite import CiteError, cite_capture, render
 from archive.datasette import search as search_mod
 from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record
 from archive.datasette.article import article_context
 from archive.datasette.summary import archive_summary
-from archive.index import Index
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
@@ -187,8 +186,9 @@ async def article_view(request: Any, datasette: Any) -> Response:
         previous = (await db.execute("SELECT * FROM articles WHERE url = ? AND version < ? ORDER BY version "
                                      "DESC LIMIT 1", [article["url"], article["version"]])).first()
         compare = dict(previous) if previous is not None else None
-    capture_id = article.get("capture_id") or article_id
-    cited = await asyncio.get_running_loop().run_in_executor(None, _cite, _data_dir(datasette), capture_id)
+    capture = await _row(datasette, "captures", article.get("capture_id") or article_id)
+    cited = await asyncio.get_running_loop().run_in_executor(
+        None, _cite, _data_dir(datasette) / "warc", capture, article)
     context = article_context(
         article, versions, compare, cited=cited,
         permalink=datasette.absolute_url(request, f"/-/article/{article_id}"),
@@ -200,14 +200,15 @@ async def article_view(request: Any, datasette: Any) -> Response:
     return Response.html(html)
 
 
-def _cite(data_dir: Path, capture_id: str) -> str:
-    """``morgue cite``'s text for a capture, the payload checked against its record's digest; if that
-    cannot be done, says why instead (the article page still shows)."""
+def _cite(warc_dir: Path, capture: dict[str, Any] | None, article: dict[str, Any]) -> str:
+    """``morgue cite``'s text for the article's capture, the payload checked against its record's digest;
+    if that cannot be done, says why instead (the article page still shows)."""
+    if capture is None:
+        return f"This capture cannot be cited: capture {article.get('capture_id')} is not in the index"
     try:
-        with Index(data_dir / "morgue.db", readonly=True) as index:
-            return render(citation_for(index, data_dir / "warc", capture_id), "text")
+        return render(cite_capture(capture, article, warc_dir), "text")
     except (CiteError, WarcReadError, OSError) as exc:
-        log.error("reading room: cannot cite %s: %s", capture_id, exc)
+        log.error("reading room: cannot cite %s: %s", capture["id"], exc)
         return f"This capture cannot be cited: {exc}"
 
 
