@@ -35,7 +35,6 @@ __all__ = ["recover_data_dir"]
 logger = logging.getLogger("morgue")
 
 
-
 def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | None] | None = None,
                      *, job_dir_of: Any = None, article_like: Any = None) -> list[str]:
     """Repair ``.open`` files, close crashed crawls, extract their unextracted articles; what was done.
