@@ -46,6 +46,7 @@ DOWNLOADER_MIDDLEWARES = {
 HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor (see TWISTED_REACTOR); it warned on every crawl
 LOG_LEVEL = "INFO"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 # Twisted's default reactor (epoll on Linux), not Scrapy's asyncio default: measured on loopback with 200 KB
