@@ -11,6 +11,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from crawler.session import errors_by_kind
+
 __all__ = ["CrawlProgress"]
 
 
@@ -48,9 +50,9 @@ class CrawlProgress:
         elapsed = max(time.monotonic() - self._start, 1e-6)
         pages = int(stats.get("response_received_count", 0))
         articles = sum(int(stats.get(f"morgue/articles/{k}", 0)) for k in ("new", "version"))
-        error_keys = ("spider_exceptions/", "downloader/exception_type_count/")
-        errors = sum(int(v) for k, v in stats.items() if k.startswith(error_keys))
-        errors += int(stats.get("morgue/extract/failed", 0))
+        # the summary's count (a robots.txt refusal is Scrapy's IgnoreRequest, not an error)
+        session = getattr(self.crawler, "_morgue_session", None)
+        errors = sum(errors_by_kind(session, stats).values()) if session is not None else 0
         site = getattr(getattr(spider, "seed", None), "name", spider.name)
         archived = int(stats.get("morgue/warc/records", 0))
         return (f"[{site}] {pages / elapsed:.1f} pages/s · {pages} pages · {archived} archived · "

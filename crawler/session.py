@@ -20,7 +20,7 @@ from archive.index import Index
 from archive.warc_writer import WarcWriter
 from morgue import __version__
 
-__all__ = ["ArchiveSession", "session_for"]
+__all__ = ["ArchiveSession", "session_for", "errors_by_kind"]
 
 _INDEXES: dict[Path, tuple[Index, int]] = {}
 
@@ -127,6 +127,17 @@ def session_for(crawler: Crawler) -> ArchiveSession:
     return session
 
 
+def errors_by_kind(session: ArchiveSession, stats: dict[str, Any]) -> dict[str, int]:
+    """The crawl's problems so far, by kind, as the summary and the progress line count them: the faults
+    recorded in the session, and the pages skipped where the spider decides (a non-HTML file linked as an
+    article)."""
+    counts = dict(session.errors_by_kind)
+    for stat, kind in (("morgue/extract/skipped/not_html", "not_html"),):
+        if stats.get(stat):
+            counts[kind] = int(stats[stat])
+    return counts
+
+
 def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     """Close the crawl's WARC file, record the crawl's counts, release the index."""
     session: ArchiveSession | None = getattr(crawler, "_morgue_session", None)
@@ -138,10 +149,7 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     finished = stats.get("finish_time")
     seconds = (finished - started).total_seconds() if started and finished else None
     c = session.counts
-    # pages skipped where the spider decides (a non-HTML file linked as an article) count as problems too
-    for stat, kind in (("morgue/extract/skipped/not_html", "not_html"),):
-        if stats.get(stat):
-            session.errors_by_kind[kind] = int(stats[stat])
+    session.errors_by_kind = errors_by_kind(session, stats)
     summary = {
         "status": status, "seconds": seconds,
         "pages": int(stats.get("response_received_count", 0)),

@@ -114,3 +114,16 @@ def test_search_reports_a_bad_query_clearly(crawled: tuple[SiteProcess, Path, st
     assert result.code != 0
     assert "Traceback" not in result.stderr
     assert "cannot search" in result.stderr
+
+
+def test_progress_lines_count_errors_as_the_summary_does(demo_site: SiteProcess, tmp_path: Path) -> None:
+    """The demo site's robots.txt refuses one page: not an error, neither in the summary nor in the
+    progress lines printed while the crawl runs."""
+    seed = write_seed(tmp_path / "gazette.toml", demo_site.base_url)
+    result = run_morgue("crawl", str(seed), "--data", str(tmp_path / "data"),
+                        "-s", "MORGUE_PROGRESS_INTERVAL=0.1", "-s", "DOWNLOAD_DELAY=0.05")
+    assert result.code == 0, result.stderr
+    assert "1 blocked by robots.txt, 0 errors" in result.stdout
+    progress = [line for line in result.stderr.splitlines() if line.startswith("[gazette]")]
+    assert progress, result.stderr
+    assert all(line.endswith("· 0 errors") for line in progress), progress
