@@ -9,8 +9,12 @@ between two crawls and see a new ETag.
 Text files (html, xml, txt) may contain the placeholder ``{{BASE}}``; it is replaced by the server's real
 origin (``http://127.0.0.1:PORT``) at serve time, also inside ``.gz`` files.
 
-Run it as a subprocess with ``python -m morgue.demo_server [--root DIR] [--port 0] [--log FILE]``; it
-prints one line ``READY http://127.0.0.1:PORT`` when it is listening.
+With ``as_of`` (``--as-of now``), every date the site shows is moved so that its newest article is from that
+day (``morgue.demo_dates``): ``morgue demo`` serves it so, and a re-crawl of the demo behaves the same in any
+year. Without it the files are served with their own dates (November 2026), which the tests rely on.
+
+Run it as a subprocess with ``python -m morgue.demo_server [--root DIR] [--port 0] [--log FILE]
+[--as-of now|DATE]``; it prints one line ``READY http://127.0.0.1:PORT`` when it is listening.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
+
+from morgue.demo_dates import DateShift
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -153,6 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, site: DemoServer, path: str, head: bool) -> int:
         if path.startswith(REDIRECT_PREFIX):
             return self._redirect(site.base_url + "/" + path[len(REDIRECT_PREFIX) :], head)
+        path = site.dates.original_path(path)
+        if path is None:  # an article's pre-shift address
+            return self._send_simple(404, "Not Found", head)
         if path in FLAKY_PATHS and site._first_hit(path):
             return self._send_simple(500, "Internal Server Error: upstream timeout, please retry", head)
         file = site._resolve(path)
@@ -269,10 +279,12 @@ class DemoServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_request: Callable[[LoggedRequest], None] | None = None,
+        as_of: datetime | None = None,
     ) -> None:
         self.root: Path = Path(root).resolve() if root is not None else DEFAULT_ROOT
         if not self.root.is_dir():
             raise FileNotFoundError(f"demo site root not found: {self.root}")
+        self.dates: DateShift = DateShift(0) if as_of is None else DateShift.as_of(self.root, as_of)
         self.request_log: list[LoggedRequest] = []
         self._on_request = on_request
         self._lock = threading.Lock()
@@ -365,9 +377,9 @@ class DemoServer:
         ctype, is_text = _content_type(file)
         base = self.base_url.encode()
         if is_text:
-            raw = raw.replace(PLACEHOLDER, base)
+            raw = self.dates.apply(raw.replace(PLACEHOLDER, base))
         elif file.suffix.lower() == ".gz":
-            raw = _gzip(gzip.decompress(raw).replace(PLACEHOLDER, base))
+            raw = _gzip(self.dates.apply(gzip.decompress(raw).replace(PLACEHOLDER, base)))
         etag = '"' + hashlib.sha1(raw).hexdigest()[:20] + '"'
         compressible = is_text and file.suffix.lower() in _COMPRESSIBLE_SUFFIXES
         return _Resource(raw, ctype, etag, mtime, compressible)
@@ -377,9 +389,21 @@ class DemoServer:
 DemoSite = DemoServer
 
 
-def serve_site(root: Path | str | None = None, host: str = "127.0.0.1", port: int = 0) -> DemoServer:
+def serve_site(root: Path | str | None = None, host: str = "127.0.0.1", port: int = 0,
+               as_of: datetime | None = None) -> DemoServer:
     """Start the demo site in a background thread and return the running server."""
-    return DemoServer(root, host, port).start()
+    return DemoServer(root, host, port, as_of=as_of).start()
+
+
+def _moment(text: str) -> datetime:
+    """``now`` or an ISO date/time (UTC unless it says otherwise), for ``--as-of``."""
+    if text == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not 'now' or an ISO date: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -389,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--log", type=Path, default=None, help="append one JSON line per request")
+    parser.add_argument("--as-of", type=_moment, default=None, metavar="now|DATE",
+                        help="move the site's dates so that its newest article is from that day")
     args = parser.parse_args(argv)
 
     log_lock = threading.Lock()
@@ -406,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         with log_lock, open(args.log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
 
-    server = DemoServer(args.root, args.host, args.port, on_request=write_log if args.log else None)
+    server = DemoServer(args.root, args.host, args.port, on_request=write_log if args.log else None,
+                        as_of=args.as_of)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,24 @@ def run_morgue(*args: str, cwd: Path | None = None, timeout: float = 240, env: d
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
-def write_seed(path: Path, base_url: str, name: str = "gazette", extra: str = "") -> Path:
-    """A seed file for the demo site served at ``base_url``."""
+#: The demo site's articles are dated 16 October - 28 November 2026 (and its files are not shifted to
+#: "today" unless a test asks for it): tests that need re-checks derive their windows from these dates.
+DEMO_OLDEST = datetime(2026, 10, 16, tzinfo=UTC)
+
+
+def window_back_to(moment: datetime) -> str:
+    """A ``recrawl_within`` / ``since`` duration reaching from now back to ``moment``, whatever the date:
+    the demo site's dates stay put while the calendar moves on."""
+    seconds = int((datetime.now(UTC) - moment).total_seconds())
+    assert seconds > 0, f"this test needs a clock after {moment.isoformat()}"
+    return f"{seconds}s"
+
+
+def write_seed(path: Path, base_url: str, name: str = "gazette", extra: str = "",
+               fresh_after: datetime | None = None) -> Path:
+    """A seed file for the demo site served at ``base_url``. Articles published after ``fresh_after``
+    are re-checked by a re-crawl (``recrawl_within`` reaches back to it); the default is 3 days."""
+    recrawl_within = "3d" if fresh_after is None else window_back_to(fresh_after)
     path.write_text(
         f'name = "{name}"\n'
         f'start_urls = ["{base_url}/", "{base_url}/news/", "{base_url}/sport/", "{base_url}/culture/"]\n'
@@ -108,7 +125,7 @@ def write_seed(path: Path, base_url: str, name: str = "gazette", extra: str = ""
         f'feeds = ["{base_url}/feed.xml"]\n'
         'deny = ["/(tag|author)/"]\n'
         'every = "6h"\n'
-        'recrawl_within = "3d"\n'
+        f'recrawl_within = "{recrawl_within}"\n'
         f"{extra}"
         "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n",
         encoding="utf-8",

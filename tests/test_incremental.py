@@ -33,12 +33,7 @@ def _db(data: Path) -> sqlite3.Connection:
 
 
 def _seed(tmp_path: Path, site: SiteProcess) -> Path:
-    now = datetime.now(UTC)
-    assert now > datetime(2026, 11, 28, 12, tzinfo=UTC), "these tests need a clock after the demo articles"
-    seed = write_seed(tmp_path / "gazette.toml", site.base_url)
-    window = f"{int((now - CUTOFF).total_seconds())}s"
-    seed.write_text(seed.read_text().replace('recrawl_within = "3d"', f'recrawl_within = "{window}"'))
-    return seed
+    return write_seed(tmp_path / "gazette.toml", site.base_url, fresh_after=CUTOFF)
 
 
 def _crawl(seed: Path, data: Path) -> str:

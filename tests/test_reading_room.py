@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ HOSTILE_TITLE = "/sport/2026/11/rowing-regatta.html"
 SCRIPT = ("<script>document.title='PWNED';document.body.setAttribute('data-pwned','1');"
           "try{localStorage.setItem('pwned','1')}catch(e){};window.pwned=1;</script>")
 TITLE_MARKUP = '<img src=x onerror="window.pwned=1">'
+FRESH_AFTER = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 @dataclass
@@ -68,7 +70,8 @@ def build_archive(tmp: Path) -> Archive:
     site = start_site(root, tmp / "requests.jsonl")
     data = tmp / "data"
     try:
-        seed = write_seed(tmp / "gazette.toml", site.base_url)
+        # the edited article (published 28 November 2026) and the two days' news before it are re-checked
+        seed = write_seed(tmp / "gazette.toml", site.base_url, fresh_after=FRESH_AFTER)
         first = run_morgue("crawl", str(seed), "--data", str(data))
         assert first.code == 0, first.stderr
         page = root / EDITED.lstrip("/")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_morgue, start_site, write_seed
+from tests.conftest import DEMO_OLDEST, run_morgue, start_site, write_seed
 
 EDITED = "/news/2026/11/harbour-dredging.html"
 TABLES = ("captures", "articles", "crawls", "sites")
@@ -24,9 +24,8 @@ def build_archive(base: Path) -> tuple[Path, str]:
     shutil.copytree(DEFAULT_ROOT, root)
     site = start_site(root, base / "requests.jsonl")
     try:
-        seed = write_seed(base / "gazette.toml", site.base_url)
         # re-check every known article on the second crawl, whatever today's date is
-        seed.write_text(seed.read_text().replace('recrawl_within = "3d"', 'recrawl_within = "36500d"'))
+        seed = write_seed(base / "gazette.toml", site.base_url, fresh_after=DEMO_OLDEST)
         data = base / "data"
         first = run_morgue("crawl", str(seed), "--data", str(data))
         assert first.code == 0, first.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,8 @@ def demo_command(data_dir: Path | None, settings: tuple[str, ...], verbose: bool
     """Serve the bundled demo news site on 127.0.0.1 and crawl it: the whole pipeline, offline."""
     from morgue.demo_server import serve_site
 
-    with serve_site() as server:
+    # dated as of today, so that freshness (recrawl_within, since) means the same in any year
+    with serve_site(as_of=datetime.now(UTC)) as server:
         click.echo(f"demo site: {server.base_url}/ (The Harbour Gazette, served from the package)")
         overrides: dict[str, Any] = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False}
         overrides.update(dict(parse_setting(s) for s in settings))
