@@ -20,11 +20,13 @@ from typing import Any
 import sqlite_utils
 
 from archive.lock import DataDirLock, LockedError
+from archive.query_language import translate
 from archive.records import RecordPointer
 from archive.schema import SCHEMA_VERSION, migrate
 from archive.search import search_rows
 
-__all__ = ["Index", "SearchHit", "SearchError", "text_hash", "capture_row", "bring_up_to_date"]
+__all__ = ["Index", "SearchHit", "SearchResults", "SearchError", "text_hash", "capture_row",
+           "bring_up_to_date"]
 
 
 class SearchError(ValueError):
@@ -44,6 +46,16 @@ class SearchHit:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of ``Index.search`` (a list), with what the query was read as: ``searched`` is the FTS5
+    expression run, ``message`` says in words what was searched for instead of what was typed (or None)."""
+
+    def __init__(self, hits: Iterable[SearchHit] = (), *, message: str | None = None,
+                 searched: str = "") -> None:
+        super().__init__(hits)
+        self.message, self.searched = message, searched
 
 
 def text_hash(text: str) -> str:
@@ -230,20 +242,24 @@ class Index:
         return {name: self.db[name].count for name in ("captures", "articles", "sites", "crawls")}
 
     def search(self, query: str, *, limit: int = 20, order: str = "rank", site: str | None = None,
-               all_versions: bool = False) -> list[SearchHit]:
-        """Full-text search over article titles and text; ``order`` is "rank" or "newest"."""
-        if not query.strip():
-            raise SearchError("empty query: give at least one word")
+               all_versions: bool = False) -> SearchResults:
+        """Full-text search over article titles and text, ``query`` in morgue's search language for
+        people (``archive.query_language``); ``order`` is "rank" or "newest". The hits come with the
+        translation's message (what was searched for instead, if anything). Raises SearchError when
+        nothing in the query can be searched."""
+        translation = translate(query)
+        if not translation.match:
+            raise SearchError(translation.message or "empty query: give at least one word")
         try:
-            rows = search_rows(self.db.conn, query, limit=limit, order=order, site=site,
+            rows = search_rows(self.db.conn, translation.match, limit=limit, order=order, site=site,
                                all_versions=all_versions)
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
-                raise SearchError(
-                    f"cannot search for {query!r}: {exc}. Put phrases in double quotes, use AND, OR, NOT "
-                    "in capitals, and a trailing * for prefixes (e.g. harbo*)") from None
+                raise SearchError(f"cannot search for {translation.text!r} (as {translation.match}): "
+                                  f"{exc}") from None
             raise
-        return [SearchHit(**row) for row in rows]
+        return SearchResults((SearchHit(**row) for row in rows), message=translation.message,
+                             searched=translation.match)
 
     def get_article(self, article_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM articles WHERE id = ?", [article_id]))
@@ -271,9 +287,4 @@ def bring_up_to_date(db_path: Path) -> bool:
         return True
     finally:
         lock.release()
-
-
-def quote_fts(text: str) -> str:
-    """Quote free text so that FTS5 syntax characters in it are searched literally."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
 

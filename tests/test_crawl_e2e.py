@@ -108,12 +108,15 @@ def test_search_finds_an_article_by_a_word_of_its_body(crawled: tuple[SiteProces
     assert "oyster" in human.stdout.lower() and "cultch" in human.stdout
 
 
-def test_search_reports_a_bad_query_clearly(crawled: tuple[SiteProcess, Path, str]) -> None:
-    _, data, _ = crawled
-    result = run_morgue("search", '"unbalanced', "--data", str(data))
-    assert result.code != 0
-    assert "Traceback" not in result.stderr
-    assert "cannot search" in result.stderr
+def test_search_says_what_it_searched_for_instead(crawled: tuple[SiteProcess, Path, str]) -> None:
+    site, data, _ = crawled
+    result = run_morgue("search", '"cultch', "--data", str(data), "--json")
+    assert result.code == 0, result.stderr
+    assert site.url("/news/2026/11/oyster-beds-return.html") in result.stdout
+    assert result.stderr.strip() == "The closing quote was missing: searched for cultch instead."
+    nothing = run_morgue("search", "--data", str(data), "--", "-cultch")  # -- : not an option
+    assert nothing.code != 0 and "Traceback" not in nothing.stderr
+    assert "Nothing to search for: -cultch only says what to leave out" in nothing.stderr
 
 
 def test_progress_lines_count_errors_as_the_summary_does(demo_site: SiteProcess, tmp_path: Path) -> None:

@@ -121,8 +121,11 @@ def test_search_ranks_and_snippets(index: Index) -> None:
     assert [h.url for h in index.search('"lighthouse keeper"')] == ["https://news.example/a"]
     assert [h.url for h in index.search("lighthouse NOT ferry")] == ["https://news.example/a"]
     assert [h.url for h in index.search("libra*")] == ["https://news.example/c"]
-    with pytest.raises(SearchError, match="cannot search"):
-        index.search('"unterminated')
+    unterminated = index.search('"lighthouse keeper')  # read as the phrase, with a message saying so
+    assert [h.url for h in unterminated] == ["https://news.example/a"]
+    assert unterminated.message == 'The closing quote was missing: searched for "lighthouse keeper" instead.'
+    with pytest.raises(SearchError, match="only says what to leave out"):
+        index.search("-lighthouse")
     with pytest.raises(SearchError, match="empty query"):
         index.search("  ")
 

@@ -234,12 +234,48 @@ def test_search_covers_earlier_versions_only_when_asked(archive: Archive, room: 
     assert _hits(get(room, "/-/search", params={"q": '"fourteen weeks"'}).text) == [new]
 
 
-def test_search_reports_a_bad_query_on_the_page(room: ReadingRoom) -> None:
-    response = get(room, "/-/search", params={"q": '"unbalanced'})
-    assert response.status_code == 400
-    assert "could not read this query" in response.text and "double quotes" in response.text
+def test_search_reports_a_query_it_read_differently_on_the_page(archive: Archive, room: ReadingRoom) -> None:
+    response = get(room, "/-/search", params={"q": '"lighthouse keeper'})
+    assert response.status_code == 200
+    assert _hits(response.text)[0] == archive.ids["/news/2026/11/lighthouse-keeper-cottage.html"][-1]
+    assert "The closing quote was missing: searched for &#34;lighthouse keeper&#34; instead." in response.text
+    response = get(room, "/-/search", params={"q": "-harbour"})
+    assert response.status_code == 400 and _hits(response.text) == []
+    assert "Nothing to search for: -harbour only says what to leave out" in response.text
     assert "Traceback" not in response.text
     assert '<details class="morgue-syntax" open>' in response.text
+
+
+def test_bad_input_gets_a_page_not_a_500(room: ReadingRoom) -> None:
+    for path in ("/-/archived/../../etc/passwd", "/-/warc/../../../morgue.db", "/a/b/c/d/e", "/-/archivé"):
+        response = asyncio.run(_raw_get(room, path))
+        assert response[0] == 404, path
+        assert b"no such page" in response[1] and b"Traceback" not in response[1]
+    for query in ("harbour " * 1250, "harbour\x00\x1b[31m", "\x00"):
+        response = get(room, "/-/search", params={"q": query})
+        assert response.status_code in (200, 400) and "Traceback" not in response.text
+        assert re.search(r'class="message-(info|error)[^"]*">[^<]*(longer than|control characters)',
+                         response.text, re.I), query
+    broken = asyncio.run(room.client.get("/-/search?q=harbour%ED%A0%80%FF"))  # a lone surrogate, a bad byte
+    assert broken.status_code == 200 and "not valid text" in broken.text and _hits(broken.text)
+
+
+async def _raw_get(room: ReadingRoom, path: str) -> tuple[int, bytes]:
+    """GET a path exactly as given (an HTTP client would normalize ../ away; a hostile one does not)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    raw = path.encode("utf-8")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": raw, "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"localhost")], "server": ("localhost", 80), "client": ("127.0.0.1", 1)}
+    await room.app()(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
 def test_archived_markup_in_titles_is_escaped(archive: Archive, room: ReadingRoom) -> None:

@@ -19,7 +19,9 @@ from archive.cite import CiteError, cite_capture, render
 from archive.datasette import search as search_mod
 from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record
 from archive.datasette.article import article_context
+from archive.datasette.guard import not_found_guard
 from archive.datasette.summary import archive_summary
+from archive.datasette.table_search import table_search
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
@@ -105,6 +107,15 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
 
 
 @hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    """404 for paths no route serves, and datasette's table search read by morgue's search language."""
+    if _data_dir(datasette) is None:
+        return None
+    guard = not_found_guard(datasette)
+    return lambda app: guard(table_search(app))
+
+
+@hookimpl
 def register_routes(datasette: Any) -> list[tuple[str, Any]]:
     if _data_dir(datasette) is None:
         return []
@@ -117,6 +128,10 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
 
 
 # -- views ------------------------------------------------------------------------------------------------
+class _Unsearchable(Exception):
+    """Nothing in the query can be searched (the search language's message says why)."""
+
+
 async def search_view(request: Any, datasette: Any) -> Response:
     req = search_mod.SearchRequest.from_args(request.args)
     db = _db(datasette)
@@ -126,6 +141,8 @@ async def search_view(request: Any, datasette: Any) -> Response:
     more = False
     error = None
     try:
+        if req.unsearchable:
+            raise _Unsearchable(req.message or "Nothing to search for.")
         rows, total = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
         more = len(rows) > search_mod.PAGE_SIZE
         results = [search_mod.result_view(r) for r in rows[: search_mod.PAGE_SIZE]]
@@ -141,9 +158,11 @@ async def search_view(request: Any, datasette: Any) -> Response:
                                "url": req.url(**{name: None if selected else value})})
             facets.append({"name": name, "label": label, "values": values,
                            "selected": req.filters.get(name)})
-    except sqlite3.OperationalError as exc:
-        error = (f"The search engine could not read this query ({exc}). Put phrases in double quotes, write "
-                 "OR and NOT in capitals, and put * after a word's beginning (harbo*).")
+    except _Unsearchable as exc:
+        error = str(exc)
+    except sqlite3.OperationalError as exc:  # the search language should never let this happen
+        log.error("reading room: search for %r as %r failed: %s", req.q, req.match, exc)
+        error = f"The search engine could not read this query ({exc})."
     except QueryInterrupted:
         error = "This search took too long; add a word or a filter to narrow it."
     context = {

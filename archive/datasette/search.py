@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from archive.datasette.display import HL_CLOSE, HL_OPEN, highlight_html, human_date, json_list
+from archive.query_language import translate
 from archive.search import choose_rowids, count_matches, rows_with_snippets
 
 __all__ = ["SearchRequest", "FILTERS", "run_search", "facet_sql", "PAGE_SIZE", "COUNT_CAP"]
@@ -26,9 +27,14 @@ _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 @dataclass
 class SearchRequest:
-    """What the user asked for, parsed and checked from the query string."""
+    """What the user asked for, parsed and checked from the query string. ``q`` is the query as typed
+    (cleaned for display), ``match`` its FTS5 expression (``archive.query_language``), ``message`` what was
+    searched for instead, if anything."""
 
     q: str = ""
+    match: str = ""
+    message: str | None = None
+    unsearchable: bool = False  # something was typed, but nothing in it can be searched
     order: str = "rank"
     filters: dict[str, str] = field(default_factory=dict)
     all_versions: bool = False
@@ -37,8 +43,8 @@ class SearchRequest:
 
     @classmethod
     def from_args(cls, args: Any) -> SearchRequest:
-        req = cls(q=(args.get("q") or "").strip())
-        req.order = "newest" if args.get("order") == "newest" or not req.q else "rank"
+        req = cls.for_query(args.get("q") or "")
+        req.order = "newest" if args.get("order") == "newest" or not req.match else "rank"
         req.all_versions = args.get("versions") == "all"
         for name in FILTERS:
             value = (args.get(name) or "").strip()
@@ -53,6 +59,13 @@ class SearchRequest:
         except ValueError:
             req.page = 1
         return req
+
+    @classmethod
+    def for_query(cls, typed: str, **fields: Any) -> SearchRequest:
+        """A request for what a person typed, read by the search language."""
+        translation = translate(typed)
+        return cls(q=translation.text.strip(), match=translation.match, message=translation.message,
+                   unsearchable=not translation.match and translation.message is not None, **fields)
 
     def url(self, **changes: Any) -> str:
         """The search URL with some parameters changed (None removes one); facets link with this."""
@@ -116,20 +129,22 @@ COUNT_CAP = 10_000
 def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[str, Any]], int]:
     """One page of results (PAGE_SIZE + 1 rows, to know whether there is a next page) and the number of
     matches, counted up to COUNT_CAP. Runs on a datasette read connection (``execute_fn``)."""
+    if req.unsearchable:
+        return [], 0  # nothing in the query can be searched: req.message says why
     where, params = _where(req)
     rowids = choose_rowids(
         conn,
-        req.q,
+        req.match,
         where=where,
         params=params,
         order=req.order,
         limit=PAGE_SIZE + 1,
         offset=(req.page - 1) * PAGE_SIZE,
     )
-    rows = rows_with_snippets(conn, req.q, rowids, columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
-    if not req.q:
+    rows = rows_with_snippets(conn, req.match, rowids, columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
+    if not req.match:
         rows = [{**row, "snippet": None, "title_hl": None} for row in rows]
-    total = count_matches(conn, req.q, where=where, params=params, cap=COUNT_CAP)
+    total = count_matches(conn, req.match, where=where, params=params, cap=COUNT_CAP)
     return rows, total
 
 
@@ -148,11 +163,11 @@ def facet_sql(req: SearchRequest, name: str) -> tuple[str, dict[str, Any]]:
     where, params = _where(req)
     source = (
         "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid WHERE articles_fts MATCH :q"
-        if req.q
+        if req.match
         else "FROM articles WHERE 1"
     )
-    if req.q:
-        params["q"] = req.q
+    if req.match:
+        params["q"] = req.match
     expr, join = _FACETS[name]
     order = "value DESC" if name in ("year", "month") else "n DESC, value"
     sql = (

@@ -26,13 +26,16 @@ __all__ = ["search_command"]
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result (with url, snippet...).")
 def search_command(query: str, data_dir: Path | None, limit: int, order: str, site: str | None,
                    all_versions: bool, as_json: bool) -> None:
-    """Search article titles and text. QUERY uses SQLite FTS5 syntax: words, "a phrase", OR, NOT, pre*."""
+    """Search article titles and text. QUERY: words (all must match), "a phrase", OR, NOT or -word,
+    harbo* (words starting so), title:word; O'Brien, covid-19 or U.S. are searched as written."""
     data = open_data(data_dir)
     with Index(data.db_path, readonly=True) as index:
         try:
             hits = index.search(query, limit=limit, order=order, site=site, all_versions=all_versions)
         except SearchError as exc:
             raise MorgueError(str(exc)) from None
+    if hits.message:
+        click.echo(hits.message, err=True)
     if as_json:
         for hit in hits:
             click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
