@@ -35,9 +35,12 @@ def redis_server_fixture(tmp_path: Path) -> Iterator[str]:
             pytest.fail("redis-server is required here (MORGUE_REQUIRE_REDIS=1) but missing")
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     port = _free_port()
+    # Redis keeps its own clock (the politeness leases use its TIME), so it runs on the real one even when
+    # the suite runs under libfaketime, whose clock_gettime() it cannot start with (jemalloc recursion).
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME", "FAKETIME_NO_CACHE")}
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(tmp_path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 10
     while True:
         try:
