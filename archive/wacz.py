@@ -1,9 +1,16 @@
 """Package captures as a WACZ 1.1.1 file that ReplayWeb.page and pywb can open, and anyone can check.
 
 Layout: ``archive/*.warc.gz`` (records copied byte for byte, so every digest and citation still holds),
-``indexes/index.cdx`` (CDXJ from cdxj-indexer), ``pages/pages.jsonl`` (one line per article with its title
-and extracted text), ``datapackage.json`` (sha256 and size of every file) and ``datapackage-digest.json``.
-Everything is streamed: WARC members are copied file to file and into the ZIP in chunks, never held whole.
+``indexes/index.cdx.gz`` + ``indexes/index.idx`` (compressed CDXJ from cdxj-indexer, as py-wacz writes it:
+ReplayWeb.page reads only the blocks a lookup needs), ``pages/pages.jsonl`` (one line per article version
+with its title and extracted text), ``datapackage.json`` (sha256 and size of every file) and
+``datapackage-digest.json``. Everything is streamed: WARC members are copied file to file and into the ZIP
+in chunks, never held whole.
+
+What goes in is data-driven: captures (of any kind: pages, articles, requisites) chosen by site and time,
+the records their revisits point at, the records written beside them (``WARC-Concurrent-To``: requests,
+``urn:text:``) and records derived from them (resource/metadata records whose ``WARC-Refers-To`` names a
+chosen record, such as rendered ``urn:view:`` screenshots); a new kind of record needs no code here.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import io
 import json
 import os
 import sqlite3
+import struct
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -27,6 +35,10 @@ __all__ = ["export_wacz", "ExportResult", "WACZ_VERSION"]
 
 WACZ_VERSION = "1.1.1"
 _CHUNK = 1 << 20
+# records made from a capture rather than received (rendered screenshots, page info): kept with the
+# capture they name in WARC-Refers-To; a revisit's WARC-Refers-To points the other way and is not a link
+_DERIVED_TYPES = frozenset({"resource", "metadata", "conversion"})
+_NOT_MODIFIED = "/revisit/server-not-modified"
 
 
 @dataclass
@@ -55,7 +67,12 @@ class _HashingWriter:
 
 def _select(db_path: Path, site: str | None, since: str | None, until: str | None
             ) -> tuple[set[str], list[dict[str, Any]]]:
-    """Record ids of the chosen captures (plus the records their revisits refer to) and their articles."""
+    """Record ids of the chosen captures (plus the records their revisits refer to) and their articles.
+
+    With a time bound, the non-HTML captures (style sheets, images, fonts...) of the crawls that captured a
+    chosen article come along even when captured outside the window: a crawl fetches a shared style sheet
+    or logo once, maybe minutes before the window opens, and the article does not replay without it.
+    """
     where, params = ["1 = 1"], []
     if site:
         where.append("site = ?")
@@ -66,17 +83,22 @@ def _select(db_path: Path, site: str | None, since: str | None, until: str | Non
     if until:
         where.append("captured_at < ?")
         params.append(until)
+    chosen = f"SELECT id FROM captures WHERE {' AND '.join(where)}"  # noqa: S608
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
         rows = [dict(r) for r in conn.execute(
-            f"SELECT id, record_id, refers_to FROM captures WHERE {' AND '.join(where)}", params)]  # noqa: S608
+            f"SELECT record_id, refers_to FROM captures WHERE id IN ({chosen})", params)]  # noqa: S608
+        if since or until:
+            rows += [dict(r) for r in conn.execute(
+                "SELECT record_id, refers_to FROM captures WHERE crawl_id IN (SELECT crawl_id FROM captures "
+                f"WHERE id IN (SELECT id FROM articles WHERE id IN ({chosen}))) "  # noqa: S608
+                "AND coalesce(content_type, '') NOT LIKE 'text/html%'", params)]
         selected = {r["record_id"] for r in rows} | {r["refers_to"] for r in rows if r["refers_to"]}
         # an article's id is its capture's id: select them in SQL, not by reading every article's text
         articles = [dict(r) for r in conn.execute(
             "SELECT id, fetched_url, url, captured_at, title, text, site FROM articles "
-            f"WHERE id IN (SELECT id FROM captures WHERE {' AND '.join(where)}) "  # noqa: S608
-            "ORDER BY captured_at, id", params)]
+            f"WHERE id IN ({chosen}) ORDER BY captured_at, id", params)]  # noqa: S608
     finally:
         conn.close()
     return selected, articles
@@ -91,12 +113,15 @@ def _plan_file(path: Path, selected: set[str]) -> tuple[list[tuple[int, int]], b
     for record in iter_records(path):
         total += 1
         pointer = record.pointer
-        concurrent = record.warc_header("WARC-Concurrent-To")
         if pointer.record_type == "warcinfo" and warcinfo is None:
             warcinfo = (pointer.offset, pointer.length)
             members.append(warcinfo)
             continue
-        if pointer.record_id in selected or (concurrent and concurrent in kept_ids):
+        links = [record.warc_header("WARC-Concurrent-To")]
+        if pointer.record_type in _DERIVED_TYPES:
+            links.append(record.warc_header("WARC-Refers-To"))
+        if pointer.record_id in selected or any(link and (link in kept_ids or link in selected)
+                                                for link in links):
             kept_ids.add(pointer.record_id)
             members.append((pointer.offset, pointer.length))
     kept = len(members) - (1 if warcinfo else 0)
@@ -116,23 +141,61 @@ def _copy_members(source: Path, members: list[tuple[int, int]], target: IO[bytes
                 left -= len(chunk)
 
 
-def _zip_file(zf: zipfile.ZipFile, source: Path, arcname: str, compress: int) -> dict[str, Any]:
-    info = zipfile.ZipInfo(arcname, date_time=datetime.now(UTC).timetuple()[:6])
+def _zip_info(arcname: str, compress: int, size: int) -> zipfile.ZipInfo:
+    """A ZIP entry whose local header ReplayWeb.page reads right.
+
+    wabac.js (ReplayWeb.page's reader) takes a central-directory entry without extra fields to mean that
+    the local header has none either, and then reads the data 30 + name length bytes after the header:
+    the ZIP64 field that ``force_zip64=True`` wrote into every local header (and not into the central
+    directory, the sizes being small) shifted every read by 20 bytes, so the index could not be read and
+    every page was "Archived Page Not Found". Known sizes let zipfile use ZIP64 only where needed, and an
+    extended-timestamp field (Info-ZIP "UT": the UTC time a DOS date cannot tell) in both headers makes
+    wabac read the local header itself, whatever zipfile decides for a file near 4 GiB.
+    """
+    now = datetime.now(UTC)
+    info = zipfile.ZipInfo(arcname, date_time=now.timetuple()[:6])
     info.compress_type = compress
-    with open(source, "rb") as fh, zf.open(info, "w", force_zip64=True) as dest:
+    info.file_size = size
+    info.extra = struct.pack("<HHBL", 0x5455, 5, 1, int(now.timestamp()) & 0xFFFFFFFF)
+    return info
+
+
+def _zip_file(zf: zipfile.ZipFile, source: Path, arcname: str, compress: int) -> dict[str, Any]:
+    info = _zip_info(arcname, compress, source.stat().st_size)
+    with open(source, "rb") as fh, zf.open(info, "w") as dest:
         writer = _HashingWriter(dest)
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             writer.write(chunk)
     return _resource(arcname, writer)
 
 
-def _zip_bytes(zf: zipfile.ZipFile, data: bytes, arcname: str) -> dict[str, Any]:
-    info = zipfile.ZipInfo(arcname, date_time=datetime.now(UTC).timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with zf.open(info, "w") as dest:
+def _zip_bytes(zf: zipfile.ZipFile, data: bytes, arcname: str, compress: int = zipfile.ZIP_DEFLATED
+               ) -> dict[str, Any]:
+    with zf.open(_zip_info(arcname, compress, len(data)), "w") as dest:
         writer = _HashingWriter(dest)
         writer.write(data)
     return _resource(arcname, writer)
+
+
+def _write_index(paths: list[Path], data_out: Path, idx_out: Path) -> None:
+    """The compressed CDXJ of the records to replay, without the ``server-not-modified`` revisits.
+
+    A 304 revisit says "unchanged since the record I refer to"; replay tools serve it as a 304 (an empty,
+    aborted navigation in ReplayWeb.page), so a link followed at that time showed nothing. Left out of the
+    index (they stay in the WARC files), the time lookup lands on the capture they refer to, which is what
+    the server meant. Request records stay out too (``post_append`` folds them into their responses).
+    """
+    from cdxj_indexer.main import CDXJIndexer
+
+    class _ReplayIndexer(CDXJIndexer):  # type: ignore[misc]
+        def filter_record(self, record: Any) -> bool:
+            profile = record.rec_headers.get_header("WARC-Profile") or ""
+            return bool(super().filter_record(record)) and not (
+                record.rec_type == "revisit" and profile.endswith(_NOT_MODIFIED))
+
+    with open(data_out, "wb") as data, open(idx_out, "w", encoding="utf-8") as idx:
+        _ReplayIndexer(idx, [str(p) for p in paths], sort=True, post_append=True, fields="referrer",
+                       compress=data, data_out_name="index.cdx.gz").process_all()
 
 
 def _resource(arcname: str, writer: _HashingWriter) -> dict[str, Any]:
@@ -148,8 +211,6 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
                 until: str | None = None, title: str | None = None, software: str = "morgue",
                 progress: Callable[[str], None] | None = None) -> ExportResult:
     """Write the captures chosen by site and capture time (``since`` inclusive, ``until`` exclusive)."""
-    from cdxj_indexer.main import CDXJIndexer
-
     warc_dir = data_path / "warc"
     selected, articles = _select(data_path / "morgue.db", site, since, until)
     if not selected:
@@ -176,10 +237,8 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
             staged.append((subset, name))
         if not staged:
             raise ValueError("the chosen captures are in no WARC file here (run morgue verify)")
-        cdx_path = tmp / "index.cdx"
-        with open(cdx_path, "w", encoding="utf-8") as cdx_out:
-            CDXJIndexer(cdx_out, [str(p) for p, _ in staged], sort=True, post_append=True,
-                        fields="referrer").process_all()  # request records out: replay would pick them
+        cdx_path, idx_path = tmp / "index.cdx.gz", tmp / "index.idx"
+        _write_index([p for p, _ in staged], cdx_path, idx_path)
         resources: list[dict[str, Any]] = []
         with zipfile.ZipFile(tmp_out, "w", allowZip64=True) as zf:
             for path, name in staged:
@@ -187,7 +246,9 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
                     progress(f"adding {name}")
                 resources.append(_zip_file(zf, path, f"archive/{name}", zipfile.ZIP_STORED))
                 result.warc_files.append(name)
-            resources.append(_zip_file(zf, cdx_path, "indexes/index.cdx", zipfile.ZIP_DEFLATED))
+            # the gzip blocks are read by range: stored, like the WARC files
+            resources.append(_zip_file(zf, cdx_path, "indexes/index.cdx.gz", zipfile.ZIP_STORED))
+            resources.append(_zip_file(zf, idx_path, "indexes/index.idx", zipfile.ZIP_DEFLATED))
             pages = io.StringIO()
             pages.write(json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "Articles",
                                     "hasText": True}) + "\n")
@@ -209,10 +270,9 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
                 package["mainPageUrl"] = articles[-1]["fetched_url"]
                 package["mainPageDate"] = _page_ts(articles[-1]["captured_at"])
             package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
-            zf.writestr("datapackage.json", package_bytes)
-            package_hash = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
+            package_hash = _zip_bytes(zf, package_bytes, "datapackage.json")["hash"]
             digest = {"path": "datapackage.json", "hash": package_hash}
-            zf.writestr("datapackage-digest.json", json.dumps(digest, indent=2))
+            _zip_bytes(zf, json.dumps(digest, indent=2).encode("utf-8"), "datapackage-digest.json")
     os.replace(tmp_out, out)
     result.captures = len(selected)
     return result
