@@ -104,8 +104,9 @@ def _select(db_path: Path, site: str | None, since: str | None, until: str | Non
     return selected, articles
 
 
-def _plan_file(path: Path, selected: set[str]) -> tuple[list[tuple[int, int]], bool, int]:
-    """Members to copy from one WARC file: (offset, length) list, whether that is all of them, count kept."""
+def _plan_file(path: Path, selected: set[str] | None) -> tuple[list[tuple[int, int]], bool, int]:
+    """Members to copy from one WARC file: (offset, length) list, whether that is all of them, count kept.
+    ``selected`` None keeps every record (an export without filters is the archive's files as they are)."""
     members: list[tuple[int, int]] = []
     kept_ids: set[str] = set()
     total = 0
@@ -120,8 +121,8 @@ def _plan_file(path: Path, selected: set[str]) -> tuple[list[tuple[int, int]], b
         links = [record.warc_header("WARC-Concurrent-To")]
         if pointer.record_type in _DERIVED_TYPES:
             links.append(record.warc_header("WARC-Refers-To"))
-        if pointer.record_id in selected or any(link and (link in kept_ids or link in selected)
-                                                for link in links):
+        if selected is None or pointer.record_id in selected or any(
+                link and (link in kept_ids or link in selected) for link in links):
             kept_ids.add(pointer.record_id)
             members.append((pointer.offset, pointer.length))
     kept = len(members) - (1 if warcinfo else 0)
@@ -222,7 +223,7 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
         tmp = Path(tmp_name)
         staged: list[tuple[Path, str]] = []  # (file to add, its name in archive/)
         for path in warc_files(warc_dir):
-            members, whole, kept = _plan_file(path, selected)
+            members, whole, kept = _plan_file(path, selected if site or since or until else None)
             if not members:
                 continue
             result.records += kept

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_OLDEST, run_morgue, start_site, write_seed
+from tests.conftest import DEMO_OLDEST, SiteProcess, run_morgue, start_site, write_seed
 
 EDITED = "/news/2026/11/harbour-dredging.html"
 TABLES = ("captures", "articles", "crawls", "sites")
 
 
-def build_archive(base: Path) -> tuple[Path, str]:
-    """Crawl a private copy of the demo site, edit one article, crawl again; returns (data dir, site url)."""
+def build_archive(base: Path, while_serving: Callable[[SiteProcess], None] | None = None
+                  ) -> tuple[Path, str]:
+    """Crawl a private copy of the demo site, edit one article, crawl again; returns (data dir, site url).
+    ``while_serving`` runs after the crawls, before the site stops."""
     from morgue.demo_server import DEFAULT_ROOT
 
     root = base / "site"
@@ -35,6 +38,8 @@ def build_archive(base: Path) -> tuple[Path, str]:
         page.write_text(html.replace("bathymetric", "hydrographic"), encoding="utf-8")
         second = run_morgue("crawl", str(seed), "--data", str(data))
         assert second.code == 0, second.stderr
+        if while_serving is not None:
+            while_serving(site)
         return data, site.base_url
     finally:
         site.process.terminate()

@@ -1,37 +1,70 @@
 """WACZ export: checked by py-wacz's validator, then read back by hand (its structure checks are lax):
 every file's sha256 in datapackage.json, the digest file, pages.jsonl with titles and text, CDXJ lines
-pointing at the right records, and, where pywb is installed, replay of both versions of an edited page."""
+pointing at the right records, ZIP headers a range reader can follow; replayed by pywb (both versions of
+an edited page) and by ReplayWeb.page in headless Chromium (title, style sheet and image of an article).
+
+The archive is the demo site crawled twice; its style sheet and logo are then captured by
+``wget --page-requisites`` and imported (the crawler does not fetch requisites yet), all while the site
+runs: the replay test runs after it has stopped, so whatever shows came from the WACZ."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
 import os
 import shutil
 import socket
+import sqlite3
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.conftest import run_morgue
+from tests.conftest import REPO, SiteProcess, run_morgue
+from tests.replay_host import REPLAY_BASE, replaywebpage_dir, serve_replay
 from tests.test_reindex import EDITED, build_archive
+
+SCREENSHOTS = REPO / "tests" / "artifacts" / "screenshots"
+
+REQUISITES = "requisites.warc.gz"
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
     base = tmp_path_factory.mktemp("wacz")
-    data, base_url = build_archive(base)
+    wget = shutil.which("wget")
+
+    def capture_requisites(site: SiteProcess) -> None:
+        if wget is None:
+            return
+        work = base / "wget"
+        work.mkdir()
+        subprocess.run([wget, "-q", "--page-requisites", "--warc-file=" + str(base / "requisites"),
+                        site.url(EDITED)], cwd=work, check=False, timeout=120)
+
+    data, base_url = build_archive(base, capture_requisites)
+    if wget is not None:
+        imported = run_morgue("import", str(base / REQUISITES), "--data", str(data))
+        assert imported.code == 0, imported.stderr
     out = base / "gazette.wacz"
     result = run_morgue("export", "--wacz", str(out), "--data", str(data))
     assert result.code == 0, result.stderr
     return data, base_url, out
+
+
+def _cdxj(zf: zipfile.ZipFile) -> list[str]:
+    """The index's lines: indexes/index.cdx.gz is gzip members of CDXJ lines (index.idx lists them)."""
+    return gzip.decompress(zf.read("indexes/index.cdx.gz")).decode().splitlines()
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -70,7 +103,17 @@ def test_read_back(exported: tuple[Path, str, Path]) -> None:
         edited = [p for p in pages[1:] if p["url"] == base_url + EDITED]
         assert len(edited) == 2 and all(p["title"] and p["text"] for p in edited)
         assert "bathymetric" in edited[0]["text"] and "hydrographic" in edited[1]["text"]
-        cdx = zf.read("indexes/index.cdx").decode().splitlines()
+        cdx = _cdxj(zf)
+        assert cdx == sorted(cdx)
+        assert not [line for line in cdx if '"status": "304"' in line]  # served as empty 304s otherwise
+        blocks = zf.read("indexes/index.idx").decode().splitlines()
+        assert json.loads(blocks[0].split(" ", 2)[2])["format"] == "cdxj-gzip-1.0"
+        data_bytes = zf.read("indexes/index.cdx.gz")
+        for block in blocks[1:]:
+            key, ts, where = block.split(" ", 2)
+            span = json.loads(where)
+            first = gzip.decompress(data_bytes[span["offset"]:span["offset"] + span["length"]])
+            assert first.decode().startswith(f"{key} {ts} ")
         checked = 0
         for line in cdx:
             _, _, fields = line.split(" ", 2)
@@ -85,10 +128,41 @@ def test_read_back(exported: tuple[Path, str, Path]) -> None:
         assert checked >= len(pages) - 1
 
 
+def _extra_ids(extra: bytes) -> list[int]:
+    ids, at = [], 0
+    while at + 4 <= len(extra):
+        kind, size = struct.unpack_from("<HH", extra, at)
+        ids.append(kind)
+        at += 4 + size
+    return ids
+
+
+def test_entries_read_by_range_as_replaywebpage_reads_them(exported: tuple[Path, str, Path]) -> None:
+    """wabac.js (ReplayWeb.page) takes an entry's data to start 30 + name length bytes after its local
+    header when the central directory gives it no extra field, and reads the local header otherwise.
+    Both ways must land on the entry's bytes (a ZIP64 field in local headers only broke every read)."""
+    raw = exported[2].read_bytes()
+    with zipfile.ZipFile(exported[2]) as zf:
+        for info in zf.infolist():
+            at = info.header_offset
+            assert raw[at:at + 4] == b"PK\x03\x04"
+            name_len, extra_len = struct.unpack_from("<HH", raw, at + 26)
+            local_extra = raw[at + 30 + name_len:at + 30 + name_len + extra_len]
+            start = at + 30 + name_len + extra_len
+            if not info.extra:
+                assert extra_len == 0, info.filename
+            assert 1 not in _extra_ids(local_extra), f"{info.filename}: ZIP64 field for a small entry"
+            data = raw[start:start + info.compress_size]
+            if info.compress_type == zipfile.ZIP_STORED:
+                assert data == zf.read(info.filename), info.filename
+            else:
+                assert zlib.decompress(data, -15) == zf.read(info.filename), info.filename
+
+
 def test_filters_by_capture_time_and_keeps_revisit_targets(exported: tuple[Path, str, Path],
                                                           tmp_path: Path) -> None:
     data, base_url, _ = exported
-    second = sorted((data / "warc").glob("*.warc.gz"))[-1]
+    second = sorted((data / "warc").glob("morgue-*.warc.gz"))[-1]
     since = second.name.split("-")[1]
     stamp = f"{since[:4]}-{since[4:6]}-{since[6:8]}T{since[8:10]}:{since[10:12]}:{since[12:14]}"
     out = tmp_path / "later.wacz"
@@ -137,7 +211,7 @@ def test_replays_in_pywb(exported: tuple[Path, str, Path], tmp_path: Path) -> No
         for name in zf.namelist():
             if name.startswith("archive/"):
                 (collection / name).write_bytes(zf.read(name))
-        (collection / "indexes" / "index.cdxj").write_bytes(zf.read("indexes/index.cdx"))
+        (collection / "indexes" / "index.cdxj").write_text("\n".join(_cdxj(zf)) + "\n")
         pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode().splitlines()][1:]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -158,10 +232,163 @@ def test_replays_in_pywb(exported: tuple[Path, str, Path], tmp_path: Path) -> No
                                         timeout=20) as response:
                 body = response.read()
                 if response.headers.get("Content-Encoding") == "gzip":
-                    import gzip
-
                     body = gzip.decompress(body)
             assert word.encode() in body
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _replay_frame(page: Any, url: str, seconds: float = 120) -> Any:
+    """The frame in which ReplayWeb.page shows ``url`` (inside its shadow DOM and iframes), once its page
+    has a body; None when that does not happen within ``seconds``."""
+    for _ in range(int(seconds * 4)):
+        for frame in page.frames:
+            if "mp_/" in frame.url and frame.url.endswith(url):
+                try:
+                    if frame.evaluate("document.readyState === 'complete' && !!document.body"):
+                        return frame
+                except Exception:  # noqa: BLE001 - navigating: try again
+                    pass
+        page.wait_for_timeout(250)
+    return None
+
+
+_SEEN = """() => {
+  const logo = document.querySelector("img[src*='logo.svg']");
+  return {h1: (document.querySelector('h1') || {}).textContent || '', text: document.body.innerText,
+          logo: !!logo && logo.complete && logo.naturalWidth > 0,
+          maxWidth: getComputedStyle(document.body).maxWidth};
+}"""
+
+
+@pytest.mark.browser
+def test_replays_in_replaywebpage(exported: tuple[Path, str, Path]) -> None:
+    """The export opened by the real consumer: ReplayWeb.page's ui.js and service worker in headless
+    Chromium, with the live site stopped and every other host unresolvable."""
+    from tests.test_browser_reading_room import CHROMIUM, CHROMIUM_ARGS, _require_chromium
+
+    _require_chromium()
+    try:
+        rwp = replaywebpage_dir()
+    except RuntimeError as exc:
+        if os.environ.get("MORGUE_REQUIRE_BROWSER") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    if not shutil.which("wget"):
+        if os.environ.get("CI") or os.environ.get("MORGUE_REQUIRE_BROWSER") == "1":
+            pytest.fail("wget is required here (.ci/run installs it) but missing")
+        pytest.skip("wget is not installed: the archive has no requisites to replay")
+    from playwright.sync_api import sync_playwright
+
+    _, base_url, out = exported
+    with zipfile.ZipFile(out) as zf:
+        pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode().splitlines()][1:]
+    edited = [p for p in pages if p["url"] == base_url + EDITED]
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    with serve_replay(rwp, out) as host, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            elsewhere: list[str] = []
+            for page_entry, word in zip(edited, ("bathymetric", "hydrographic"), strict=True):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context.on("request", lambda r: None if r.url.startswith(host.base_url)
+                           else elsewhere.append(r.url))
+                page = context.new_page()
+                ts = "".join(ch for ch in page_entry["ts"] if ch.isdigit())[:14]
+                page.goto(host.embed_url(page_entry["url"], ts))
+                frame = _replay_frame(page, page_entry["url"])
+                assert frame is not None, (f"ReplayWeb.page did not show {page_entry['url']} at {ts}; frames: "
+                                           f"{[f.url for f in page.frames]}; asked: {host.requests}")
+                seen = frame.evaluate(_SEEN)
+                assert "Archived Page Not Found" not in seen["text"] and word in seen["text"], seen["text"]
+                assert seen["h1"].strip() == page_entry["title"]
+                assert seen["logo"], "the archived logo did not load in the replay"
+                assert seen["maxWidth"] == "736px", "the archived style sheet (body 46rem wide) not applied"
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / f"replaywebpage-{word}.png"))
+                context.close()
+            # the home page's latest capture is a 304 revisit: the replay shows the page it refers to
+            context = browser.new_context()
+            context.on("request", lambda r: None if r.url.startswith(host.base_url)
+                       else elsewhere.append(r.url))
+            page = context.new_page()
+            page.goto(host.embed_url(base_url + "/"))
+            home = _replay_frame(page, base_url + "/")
+            assert home is not None and "The Harbour Gazette" in home.evaluate("document.body.innerText")
+            context.close()
+            assert elsewhere == []
+            assert {p for p in host.requests if p.startswith(REPLAY_BASE)} <= {
+                REPLAY_BASE, REPLAY_BASE + "sw.js", REPLAY_BASE + "ui.js"}, host.requests
+        finally:
+            browser.close()
+
+
+def _index_urls(path: Path) -> set[tuple[str, str]]:
+    with zipfile.ZipFile(path) as zf:
+        return {(json.loads(line.split(" ", 2)[2])["url"], line.split(" ", 2)[1]) for line in _cdxj(zf)}
+
+
+def test_a_time_range_brings_the_crawls_requisites(exported: tuple[Path, str, Path], tmp_path: Path) -> None:
+    """An article chosen by a narrow window comes with the non-HTML captures its crawl made before the
+    window (robots.txt, feeds, sitemaps here; style sheets and images when the crawl fetches them), and
+    without the crawl's other HTML pages."""
+    data, base_url, _ = exported
+    conn = sqlite3.connect(data / "morgue.db")
+    try:
+        first_crawl = conn.execute("SELECT min(crawl_id) FROM captures").fetchone()[0]
+        rows = conn.execute("SELECT captured_at, kind, url FROM captures WHERE crawl_id = ? "
+                            "ORDER BY captured_at", (first_crawl,)).fetchall()
+    finally:
+        conn.close()
+    at = next(i for i, row in enumerate(rows) if row[1] == "article")
+    since, until, article = rows[at][0], rows[at + 1][0], rows[at][2]
+    out = tmp_path / "one.wacz"
+    result = run_morgue("export", "--wacz", str(out), "--data", str(data), "--since", since, "--until", until)
+    assert result.code == 0, result.stderr
+    assert _validate(out).returncode == 0
+    with zipfile.ZipFile(out) as zf:
+        pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode().splitlines()][1:]
+    assert [p["url"] for p in pages] == [article]
+    urls = {url for url, _ in _index_urls(out)}
+    before = {row[2] for row in rows[:at]}
+    assert base_url + "/robots.txt" in before and base_url + "/robots.txt" in urls
+    assert base_url + "/feed.xml" in urls
+    assert base_url + "/news/" in before and base_url + "/news/" not in urls
+
+
+def test_records_derived_from_a_chosen_capture_come_along(exported: tuple[Path, str, Path],
+                                                          tmp_path: Path) -> None:
+    """A rendered record (a ``resource`` naming its capture in WARC-Refers-To, as issue 15's screenshots
+    will) is exported with the capture it was made from, in whatever file it is, and not without it."""
+    from warcio.warcwriter import WARCWriter
+
+    data, base_url, _ = exported
+    work = tmp_path / "data"
+    shutil.copytree(data, work)
+    conn = sqlite3.connect(work / "morgue.db")
+    try:
+        record_id, captured_at = conn.execute(
+            "SELECT record_id, captured_at FROM captures WHERE url = ? AND kind = 'article' "
+            "ORDER BY captured_at LIMIT 1", (base_url + EDITED,)).fetchone()
+    finally:
+        conn.close()
+    with open(work / "warc" / "zz-render.warc.gz", "wb") as fh:
+        writer = WARCWriter(fh, gzip=True, warc_version="WARC/1.1")
+        view = writer.create_warc_record(
+            "urn:view:" + base_url + EDITED, "resource", payload=io.BytesIO(b"\x89PNG not really"),
+            warc_content_type="image/png", warc_headers_dict={"WARC-Refers-To": record_id})
+        writer.write_record(view)
+    out = tmp_path / "with-render.wacz"
+    stamp = captured_at.split(".")[0]
+    result = run_morgue("export", "--wacz", str(out), "--data", str(work), "--site", "gazette",
+                        "--since", stamp)
+    assert result.code == 0, result.stderr
+    assert ("urn:view:" + base_url + EDITED) in {url for url, _ in _index_urls(out)}
+    later = tmp_path / "later.wacz"
+    second_crawl = sorted((work / "warc").glob("morgue-*.warc.gz"))[-1].name.split("-")[1]
+    result = run_morgue("export", "--wacz", str(later), "--data", str(work), "--since",
+                        f"{second_crawl[:4]}-{second_crawl[4:6]}-{second_crawl[6:8]}T{second_crawl[8:10]}:"
+                        f"{second_crawl[10:12]}:{second_crawl[12:14]}")
+    assert result.code == 0, result.stderr
+    assert not [url for url, _ in _index_urls(later) if url.startswith("urn:view:")]
