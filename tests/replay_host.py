@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.conftest import REPO
 
@@ -52,8 +52,7 @@ class ReplayHost:
     requests: list[str] = field(default_factory=list)
 
     def embed_url(self, url: str, ts: str = "") -> str:
-        from urllib.parse import urlencode
-
+        """The host page embedding ReplayWeb.page on ``url`` at ``ts`` (14 digits; empty: the latest)."""
         return f"{self.base_url}/embed.html?" + urlencode({"url": url, "ts": ts})
 
 

@@ -231,7 +231,9 @@ def _bound(value: str | None, name: str) -> str | None:
     if moment is None:
         raise click.BadParameter(f"{value!r} is not a date (write 2026-11-01 or 2026-11-01T12:00)",
                                  param_hint=name)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    moment = moment.astimezone(UTC)  # captured_at is UTC to the millisecond: so is a bound that says more
+    fraction = f".{moment.microsecond // 1000:03d}" if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction
 
 
 @click.command("export")
