@@ -108,5 +108,6 @@ def make_datasette(data_dir: Path) -> Datasette:
     return ReadingRoom(
         data_dir, files=[str(db_path)], metadata=METADATA, template_dir=str(TEMPLATES),
         static_mounts=[(STATIC_ROUTE, str(STATIC))],
-        settings={"default_page_size": 50, "sql_time_limit_ms": 3000, "allow_download": False},
+        settings={"default_page_size": 50, "sql_time_limit_ms": 3000, "facet_time_limit_ms": 1000,
+                  "allow_download": False},
     )

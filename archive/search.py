@@ -35,8 +35,13 @@ def count_matches(
     params: Mapping[str, Any] | None = None,
     cap: int = BOUND,
 ) -> int:
-    """How many articles match (with the extra ``where`` conditions), counting no further than ``cap``."""
-    source = f"{JOINED} WHERE articles_fts MATCH :q" if query else "FROM articles WHERE 1"
+    """How many articles match (with the extra ``where`` conditions), counting no further than ``cap``.
+    ``query`` is an FTS5 expression (``archive.query_language`` makes one from what a person typed)."""
+    if query:  # the join to articles only when a condition needs it
+        source = (f"{JOINED} WHERE articles_fts MATCH :q" if where
+                  else "FROM articles_fts WHERE articles_fts MATCH :q")
+    else:
+        source = "FROM articles WHERE 1"
     sql = f"SELECT count(*) FROM (SELECT 1 {source}{where} LIMIT :cap)"
     return int(conn.execute(sql, {**(params or {}), "q": query, "cap": cap}).fetchone()[0])
 

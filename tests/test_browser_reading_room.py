@@ -94,6 +94,7 @@ def test_search_with_facets(page: Any, room_url: str, archive: Archive) -> None:
     assert page.locator("li.morgue-hit mark").count() >= count  # every snippet/title highlights the word
     assert page.locator("li.morgue-hit mark").first.inner_text().lower() == "harbour"
     assert page.locator(".morgue-syntax summary").inner_text() == "How to search"
+    page.wait_for_selector('#morgue-facet-counts[data-loaded="1"]')
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
 
@@ -104,8 +105,46 @@ def test_search_with_facets(page: Any, room_url: str, archive: Archive) -> None:
     assert hits.count() == expected < count
     for i in range(expected):
         assert "Margaret Quayle" in hits.nth(i).locator(".morgue-meta").inner_text()
+    page.wait_for_selector('#morgue-facet-counts[data-loaded="1"]')  # the filtered page's facets fill in
+    assert page.locator('section[data-facet="author"] li.selected a', has_text="Margaret Quayle").count()
     page.click("text=newest first")
     assert "order=newest" in page.url
+
+
+def test_facets_fill_in_after_the_results(page: Any, room_url: str, archive: Archive) -> None:
+    """The results arrive without facet counts; the page's script fetches them and puts them in place."""
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    response = page.goto(room_url + "/-/search?q=harbour")
+    assert response is not None and 'data-facet="' not in response.text()  # not in the results page
+    page.wait_for_selector('#morgue-facet-counts[data-loaded="1"]')
+    assert any("/-/search/facets?q=harbour" in url for url in requests)
+    total = page.locator("li.morgue-hit").count()
+    site = page.locator('section[data-facet="site"] li')
+    assert site.count() == 1 and site.locator(".n").inner_text() == str(total)
+    assert not page.locator(".morgue-facets-loading").count()
+    assert page.locator(".morgue-total").inner_text() == str(total)
+
+
+def test_facets_without_javascript(browser: Any, room_url: str, archive: Archive) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(room_url + "/-/search?q=harbour")
+        assert page.locator('section[data-facet="author"]').count() == 0
+        page.click("text=Count by site, author, language and year")
+        page.wait_for_url(re.compile(r"facets=1"))
+        facet = page.locator('section[data-facet="author"] a', has_text="Margaret Quayle")
+        expected = int(facet.locator("xpath=following-sibling::span[1]").inner_text())
+        facet.click()
+        page.wait_for_url(re.compile(r"author=Margaret.*facets=1|facets=1.*author=Margaret"))
+        hits = page.locator("li.morgue-hit")
+        assert hits.count() == expected
+        for i in range(expected):
+            assert "Margaret Quayle" in hits.nth(i).locator(".morgue-meta").inner_text()
+        assert page.locator('section[data-facet="author"] li.selected').count() == 1
+    finally:
+        context.close()
 
 
 def test_hostile_title_is_text_not_markup(page: Any, room_url: str, archive: Archive) -> None:

@@ -184,9 +184,20 @@ def _facet(page: str, name: str) -> dict[str, int]:
 
 
 def test_search_facets_count_and_filter(archive: Archive, room: ReadingRoom) -> None:
+    """The results page leaves the facets to a second request (its script fetches /-/search/facets);
+    without JavaScript, its link asks for the same page with the facets in it (facets=1)."""
     db = archive.db()
-    page = get(room, "/-/search", params={"q": "harbour"}).text
-    total = len(_hits(page))
+    results = get(room, "/-/search", params={"q": "harbour"}).text
+    total = len(_hits(results))
+    assert 'data-facet="' not in results
+    assert 'data-src="/-/search/facets?q=harbour"' in results
+    assert '<a href="/-/search?q=harbour&amp;facets=1">Count by site' in results  # without JavaScript
+    page = get(room, "/-/search/facets", params={"q": "harbour"}).text
+    without_js = get(room, "/-/search", params={"q": "harbour", "facets": "1"}).text
+    assert _hits(without_js) == _hits(results)
+    for name in ("site", "author", "language", "year"):
+        assert _facet(without_js, name) == _facet(page, name)
+    assert f'data-total-text="{total}"' in page and "morgue-estimate" not in page  # all counted: exact
     assert _facet(page, "site") == {"gazette": total}
     authors = _facet(page, "author")
     assert sum(authors.values()) >= total and "Margaret Quayle" in authors
@@ -204,7 +215,7 @@ def test_search_facets_count_and_filter(archive: Archive, room: ReadingRoom) -> 
     german = _hits(get(room, "/-/search", params={"language": "de"}).text)
     assert german == archive.ids["/news/2026/11/partnerstadt-besuch.html"]
 
-    by_year = get(room, "/-/search", params={"year": "2026"}).text
+    by_year = get(room, "/-/search/facets", params={"year": "2026"}).text
     months = _facet(by_year, "month")
     assert months == {"2026-11": 11, "2026-10": 3}
     october = set(_hits(get(room, "/-/search", params={"month": "2026-10"}).text))

@@ -121,6 +121,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
         return []
     return [
         (r"^/-/search$", _answers_errors(search_view)),
+        (r"^/-/search/facets$", _answers_errors(facets_view)),
         (r"^/-/article/(?P<id>[^/]+)$", _answers_errors(article_view)),
         (r"^/-/archived/(?P<id>[^/]+)$", _answers_errors(archived_view)),
         (r"^/-/warc/(?P<id>[^/]+)$", _answers_errors(warc_view)),
@@ -133,31 +134,24 @@ class _Unsearchable(Exception):
 
 
 async def search_view(request: Any, datasette: Any) -> Response:
+    """The results first: a page of hits and a total counted up to TOTAL_CAP, at the query's speed. The
+    facets come from a second request the page's script makes (``/-/search/facets``); without
+    JavaScript, a link asks for this page with the facets counted in it (``facets=1``)."""
     req = search_mod.SearchRequest.from_args(request.args)
     db = _db(datasette)
     results: list[dict[str, Any]] = []
-    facets: list[dict[str, Any]] = []
+    facets = None
     total = 0
-    more = False
+    capped = more = False
     error = None
     try:
         if req.unsearchable:
             raise _Unsearchable(req.message or "Nothing to search for.")
-        rows, total = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
+        rows, total, capped = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
         more = len(rows) > search_mod.PAGE_SIZE
         results = [search_mod.result_view(r) for r in rows[: search_mod.PAGE_SIZE]]
-        for name, label in (("site", "Site"), ("author", "Author"), ("language", "Language"),
-                            ("year", "Published year"), ("month", "Published month")):
-            if name == "month" and "year" not in req.filters and "month" not in req.filters:
-                continue
-            facet_query, facet_params = search_mod.facet_sql(req, name)
-            values = []
-            for value, n in (await db.execute(facet_query, facet_params)).rows:
-                selected = req.filters.get(name) == str(value)
-                values.append({"value": value, "n": n, "selected": selected,
-                               "url": req.url(**{name: None if selected else value})})
-            facets.append({"name": name, "label": label, "values": values,
-                           "selected": req.filters.get(name)})
+        if req.with_facets and results:
+            facets = await _facets(datasette, req)
     except _Unsearchable as exc:
         error = str(exc)
     except sqlite3.OperationalError as exc:  # the search language should never let this happen
@@ -166,8 +160,10 @@ async def search_view(request: Any, datasette: Any) -> Response:
     except QueryInterrupted:
         error = "This search took too long; add a word or a filter to narrow it."
     context = {
-        "req": req, "results": results, "total": total, "count_cap": search_mod.COUNT_CAP,
+        "req": req, "results": results, "total": total, "capped": capped,
         "facets": facets, "error": error,
+        "facets_src": req.url("/-/search/facets") if results and facets is None else None,
+        "facets_page_url": req.url(facets="1"),
         "page": req.page, "next_url": req.url(page=req.page + 1) if more else None,
         "prev_url": req.url(page=req.page - 1 if req.page > 2 else None) if req.page > 1 else None,
         "order_rank_url": req.url(order=None), "order_newest_url": req.url(order="newest"),
@@ -177,6 +173,47 @@ async def search_view(request: Any, datasette: Any) -> Response:
     html = await datasette.render_template(["morgue_search.html"], context, request=request,
                                            view_name="morgue_search")
     return Response.html(html, status=400 if error else 200)
+
+
+async def facets_view(request: Any, datasette: Any) -> Response:
+    """The facet counts of a search as an HTML fragment, for the search page's script to put in place."""
+    req = search_mod.SearchRequest.from_args(request.args)
+    context: dict[str, Any] = {"facets": None}
+    if not req.unsearchable:
+        try:
+            context["facets"] = await _facets(datasette, req)
+        except QueryInterrupted:
+            context["timed_out"] = True
+    html = await datasette.render_template(["_morgue_facets.html"], context, request=request)
+    return Response.html(html, headers={"Cache-Control": "private, max-age=60"})
+
+
+async def _facets(datasette: Any, req: search_mod.SearchRequest) -> dict[str, Any]:
+    """The total counted up to COUNT_CAP, and per facet the counts of its values over those matches.
+    Each facet query runs under datasette's ``facet_time_limit_ms``, as datasette's own facets do; a facet
+    that takes longer is reported as not counted rather than slowing the rest."""
+    db = _db(datasette)
+    total = await db.execute_fn(lambda conn: search_mod.count_total(conn, req))
+    limit = datasette.setting("facet_time_limit_ms")
+    facets = []
+    for name, label in search_mod.FACETS:
+        if name == "month" and "year" not in req.filters and "month" not in req.filters:
+            continue
+        facet_query, facet_params = search_mod.facet_sql(req, name)
+        facet: dict[str, Any] = {"name": name, "label": label, "values": [], "timed_out": False,
+                                 "selected": req.filters.get(name)}
+        try:
+            rows = (await db.execute(facet_query, facet_params, custom_time_limit=limit)).rows
+        except QueryInterrupted:
+            facet["timed_out"] = True
+            rows = []
+        for value, n in rows:
+            selected = req.filters.get(name) == str(value)
+            facet["values"].append({"value": value, "n": n, "selected": selected,
+                                    "url": req.url(**{name: None if selected else value})})
+        facets.append(facet)
+    return {"facets": facets, "total": total, "capped": total >= search_mod.COUNT_CAP,
+            "count_cap": search_mod.COUNT_CAP}
 
 
 async def _row(datasette: Any, table: str, row_id: str) -> dict[str, Any] | None:

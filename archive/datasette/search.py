@@ -18,7 +18,8 @@ from archive.datasette.display import HL_CLOSE, HL_OPEN, highlight_html, human_d
 from archive.query_language import translate
 from archive.search import choose_rowids, count_matches, rows_with_snippets
 
-__all__ = ["SearchRequest", "FILTERS", "run_search", "facet_sql", "PAGE_SIZE", "COUNT_CAP"]
+__all__ = ["SearchRequest", "FILTERS", "run_search", "count_total", "facet_sql", "FACETS", "PAGE_SIZE",
+           "TOTAL_CAP", "COUNT_CAP"]
 
 PAGE_SIZE = 20
 FILTERS = ("site", "author", "language", "year", "month", "from", "to")
@@ -39,6 +40,7 @@ class SearchRequest:
     filters: dict[str, str] = field(default_factory=dict)
     all_versions: bool = False
     page: int = 1
+    with_facets: bool = False  # facets counted in the page itself (the page without JavaScript)
     problems: list[str] = field(default_factory=list)
 
     @classmethod
@@ -46,6 +48,7 @@ class SearchRequest:
         req = cls.for_query(args.get("q") or "")
         req.order = "newest" if args.get("order") == "newest" or not req.match else "rank"
         req.all_versions = args.get("versions") == "all"
+        req.with_facets = args.get("facets") == "1"
         for name in FILTERS:
             value = (args.get(name) or "").strip()
             if not value:
@@ -67,16 +70,18 @@ class SearchRequest:
         return cls(q=translation.text.strip(), match=translation.match, message=translation.message,
                    unsearchable=not translation.match and translation.message is not None, **fields)
 
-    def url(self, **changes: Any) -> str:
+    def url(self, path: str = "/-/search", **changes: Any) -> str:
         """The search URL with some parameters changed (None removes one); facets link with this."""
         params: dict[str, Any] = {"q": self.q, **self.filters}
         if self.order == "newest" and self.q:
             params["order"] = "newest"
         if self.all_versions:
             params["versions"] = "all"
+        if self.with_facets:
+            params["facets"] = "1"
         params.update(changes)
         clean = {k: v for k, v in params.items() if v not in (None, "")}
-        return "/-/search" + ("?" + urlencode(clean) if clean else "")
+        return path + ("?" + urlencode(clean) if clean else "")
 
 
 def _where(req: SearchRequest) -> tuple[str, dict[str, Any]]:
@@ -123,14 +128,16 @@ HIGHLIGHTS = (
     "snippet(articles_fts, 1, char(1), char(2), ' … ', 32) AS snippet, "
     "highlight(articles_fts, 0, char(1), char(2)) AS title_hl"
 )
-COUNT_CAP = 10_000
+TOTAL_CAP = 100  # the results page counts this far ("100+"), at the query's speed; the facets count on
+COUNT_CAP = 10_000  # the facets, which come after the results, count this far
 
 
-def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[str, Any]], int]:
-    """One page of results (PAGE_SIZE + 1 rows, to know whether there is a next page) and the number of
-    matches, counted up to COUNT_CAP. Runs on a datasette read connection (``execute_fn``)."""
+def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[str, Any]], int, bool]:
+    """One page of results (PAGE_SIZE + 1 rows, to know whether there is a next page), the number of
+    matches counted up to TOTAL_CAP, and whether that stopped short (more match). Runs on a datasette read
+    connection (``execute_fn``)."""
     if req.unsearchable:
-        return [], 0  # nothing in the query can be searched: req.message says why
+        return [], 0, False  # nothing in the query can be searched: req.message says why
     where, params = _where(req)
     rowids = choose_rowids(
         conn,
@@ -144,10 +151,22 @@ def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[
     rows = rows_with_snippets(conn, req.match, rowids, columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
     if not req.match:
         rows = [{**row, "snippet": None, "title_hl": None} for row in rows]
-    total = count_matches(conn, req.match, where=where, params=params, cap=COUNT_CAP)
-    return rows, total
+    if len(rows) <= PAGE_SIZE and (rows or req.page == 1):  # the last page: the rows say how many
+        return rows, (req.page - 1) * PAGE_SIZE + len(rows), False
+    total = count_matches(conn, req.match, where=where, params=params, cap=TOTAL_CAP)
+    return rows, total, total >= TOTAL_CAP
 
 
+def count_total(conn: sqlite3.Connection, req: SearchRequest) -> int:
+    """The number of matching articles, counted up to COUNT_CAP (for the facets part of the page)."""
+    if req.unsearchable:
+        return 0
+    where, params = _where(req)
+    return count_matches(conn, req.match, where=where, params=params, cap=COUNT_CAP)
+
+
+FACETS = (("site", "Site"), ("author", "Author"), ("language", "Language"), ("year", "Published year"),
+          ("month", "Published month"))
 _FACETS = {
     "site": ("articles.site", ""),
     "author": ("json_each.value", ", json_each(articles.authors)"),
