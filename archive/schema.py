@@ -110,7 +110,45 @@ def _v8(db: sqlite_utils.Database) -> None:
     db["crawls"].add_column("discovery_not_modified", int)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+_COUNT_TRIGGERS = """
+CREATE TRIGGER site_counts_{table}_insert AFTER INSERT ON {table} BEGIN
+  INSERT INTO site_counts (site, {add}) VALUES (coalesce(new.site, ''), {new})
+  ON CONFLICT (site) DO UPDATE SET {plus_new};
+END;
+CREATE TRIGGER site_counts_{table}_delete AFTER DELETE ON {table} BEGIN
+  UPDATE site_counts SET {minus_old} WHERE site = coalesce(old.site, '');
+END;
+CREATE TRIGGER site_counts_{table}_update AFTER UPDATE OF {watched} ON {table} BEGIN
+  UPDATE site_counts SET {minus_old} WHERE site = coalesce(old.site, '');
+  INSERT INTO site_counts (site, {add}) VALUES (coalesce(new.site, ''), {new})
+  ON CONFLICT (site) DO UPDATE SET {plus_new};
+END;
+"""
+
+
+def _v9(db: sqlite_utils.Database) -> None:
+    """``site_counts``: per site (``''`` for none) its article versions, latest articles and captures, kept
+    up to date by triggers, so the reading room's home page reads its figures instead of counting 200,000
+    rows on every view (which could outlast datasette's time limit on a busy machine)."""
+    db.execute("CREATE TABLE site_counts (site TEXT PRIMARY KEY, versions INTEGER NOT NULL DEFAULT 0, "
+               "articles INTEGER NOT NULL DEFAULT 0, captures INTEGER NOT NULL DEFAULT 0)")
+    db.execute("INSERT INTO site_counts (site, versions, articles) "
+               "SELECT coalesce(site, ''), count(*), coalesce(sum(latest), 0) FROM articles GROUP BY 1")
+    db.execute("INSERT INTO site_counts (site, captures) SELECT coalesce(site, ''), count(*) FROM captures "
+               "WHERE true GROUP BY 1 ON CONFLICT (site) DO UPDATE SET captures = excluded.captures")
+    for table, columns in (("articles", {"versions": "1", "articles": "coalesce({row}.latest, 0)"}),
+                           ("captures", {"captures": "1"})):
+        script = _COUNT_TRIGGERS.format(
+            table=table, add=", ".join(columns), watched="site, latest" if table == "articles" else "site",
+            new=", ".join(v.format(row="new") for v in columns.values()),
+            plus_new=", ".join(f"{k} = {k} + {v.format(row='new')}" for k, v in columns.items()),
+            minus_old=", ".join(f"{k} = {k} - {v.format(row='old')}" for k, v in columns.items()))
+        for statement in script.split("END;"):
+            if statement.strip():
+                db.execute(statement + "END;")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -182,6 +182,54 @@ def test_new_versions_keep_the_full_text_index_consistent(tmp_path: Path) -> Non
         index.db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")
 
 
+def _site_counts(index: Index) -> dict[str, tuple[int, int, int]]:
+    kept = {r[0]: tuple(r[1:]) for r in index.db.execute(
+        "SELECT site, versions, articles, captures FROM site_counts WHERE versions OR captures")}
+    counted: dict[str, list[int]] = {}
+    for site, versions, latest in index.db.execute(
+            "SELECT coalesce(site, ''), count(*), sum(latest) FROM articles GROUP BY 1"):
+        counted[site] = [versions, latest, 0]
+    for site, captures in index.db.execute("SELECT coalesce(site, ''), count(*) FROM captures GROUP BY 1"):
+        counted.setdefault(site, [0, 0, 0])[2] = captures
+    assert kept == {site: tuple(n) for site, n in counted.items()}
+    return kept
+
+
+def test_site_counts_follow_every_change(tmp_path: Path) -> None:
+    """The home page's figures (schema v9) are kept by triggers: filed, re-versioned, moved and deleted
+    articles and captures; an index from before v9 gets them counted as it is migrated."""
+    path = tmp_path / "morgue.db"
+    _old_index(path, version=8)
+    with Index(path) as index:  # v9 counts what an older morgue filed
+        assert _site_counts(index) == {}
+    url = "https://news.example/a"
+    with Index(path) as index:
+        first = capture(index, 1, url)
+        index.add_article(first, extraction("The dredger arrives in January."), url=url, site="gazette")
+        edited = capture(index, 2, url)
+        index.add_article(edited, extraction("The dredger arrives in March."), url=url, site="gazette")
+        other = capture(index, 3, "https://news.example/b")
+        index.add_article(other, extraction("A ferry."), url="https://news.example/b", site="herald")
+        index.commit()
+        assert _site_counts(index) == {"gazette": (2, 1, 3), "herald": (1, 1, 0)}  # captures: all gazette
+        index.db.execute("UPDATE articles SET site = 'herald' WHERE id = ?", [edited["id"]])
+        index.db.execute("UPDATE captures SET site = NULL WHERE id = ?", [other["id"]])
+        index.db.execute("DELETE FROM articles WHERE id = ?", [first["id"]])
+        assert _site_counts(index) == {"gazette": (0, 0, 2), "herald": (2, 2, 0), "": (0, 0, 1)}
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    triggers = conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'site_counts_%'").fetchall()
+    for (trigger,) in triggers:
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE site_counts")
+    conn.execute("PRAGMA user_version = 8")
+    conn.commit()
+    conn.close()
+    with Index(path) as index:  # the migration's backfill counts the same
+        assert _site_counts(index) == {"gazette": (0, 0, 2), "herald": (2, 2, 0), "": (0, 0, 1)}
+
+
 def _old_index(path: Path, version: int = 5) -> None:
     import sqlite_utils
 

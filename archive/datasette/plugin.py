@@ -78,7 +78,11 @@ def extra_template_vars(view_name: str, datasette: Any) -> Any:
         return {}
 
     async def inner() -> dict[str, Any]:
-        return {"morgue": await archive_summary(_db(datasette))}
+        try:
+            return {"morgue": await archive_summary(_db(datasette))}
+        except QueryInterrupted:  # datasette's own home page rather than a 500
+            log.error("reading room: the archive summary took longer than sql_time_limit_ms")
+            return {"morgue": None}
 
     return inner
 

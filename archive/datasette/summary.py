@@ -1,4 +1,7 @@
-"""What the archive holds, for the home page: totals, and per site its articles, dates and last crawl."""
+"""What the archive holds, for the home page: totals, and per site its articles, dates and last crawl.
+
+The counts come from ``site_counts`` (kept up to date by triggers, schema v9), the dates from the indexes'
+ends (min/max over an index is one lookup): nothing here reads every article."""
 
 from __future__ import annotations
 
@@ -10,14 +13,9 @@ __all__ = ["archive_summary", "TOTALS_SQL", "SITES_SQL", "RECENT_SQL"]
 
 SITES_SQL = """
 WITH names AS (
-  SELECT site AS name FROM articles WHERE site IS NOT NULL
+  SELECT site AS name FROM site_counts WHERE site != '' AND versions > 0
   UNION SELECT site FROM crawls WHERE site IS NOT NULL
   UNION SELECT name FROM sites
-), per_site AS (  -- from the (site, published) index alone
-  SELECT site, count(*) AS versions, min(published) AS first_published, max(published) AS last_published
-  FROM articles GROUP BY site
-), latest AS (  -- from the (site, latest) index alone
-  SELECT site, sum(latest) AS articles FROM articles GROUP BY site
 ), last AS (
   SELECT c.* FROM crawls c
   WHERE c.id = (SELECT c2.id FROM crawls c2 WHERE c2.site = c.site ORDER BY c2.started_at DESC, c2.id DESC
@@ -26,21 +24,23 @@ WITH names AS (
 SELECT names.name AS site,
   (SELECT site_name FROM articles INDEXED BY idx_articles_site_published WHERE site = names.name
    ORDER BY published DESC LIMIT 1) AS site_name,
-  coalesce(latest.articles, 0) AS articles, coalesce(per_site.versions, 0) AS versions,
-  per_site.first_published, per_site.last_published,
+  coalesce(counts.articles, 0) AS articles, coalesce(counts.versions, 0) AS versions,
+  (SELECT published FROM articles INDEXED BY idx_articles_site_published
+   WHERE site = names.name AND published IS NOT NULL ORDER BY published LIMIT 1) AS first_published,
+  (SELECT published FROM articles INDEXED BY idx_articles_site_published
+   WHERE site = names.name ORDER BY published DESC LIMIT 1) AS last_published,
   (SELECT count(*) FROM crawls WHERE site = names.name) AS crawls,
   last.started_at AS last_crawl, last.finished_at AS last_finished, last.status AS last_status,
   last.pages AS last_pages, last.new_articles AS last_new, last.new_versions AS last_versions,
   last.errors AS last_errors
-FROM names LEFT JOIN per_site ON per_site.site = names.name LEFT JOIN latest ON latest.site = names.name
-  LEFT JOIN last ON last.site = names.name
+FROM names LEFT JOIN site_counts counts ON counts.site = names.name LEFT JOIN last ON last.site = names.name
 ORDER BY articles DESC, names.name
 """
 
 TOTALS_SQL = """
-SELECT (SELECT count(*) FROM articles WHERE latest = 1) AS articles,
-       (SELECT count(*) FROM articles) AS versions,
-       (SELECT count(*) FROM captures) AS captures,
+SELECT (SELECT coalesce(sum(articles), 0) FROM site_counts) AS articles,
+       (SELECT coalesce(sum(versions), 0) FROM site_counts) AS versions,
+       (SELECT coalesce(sum(captures), 0) FROM site_counts) AS captures,
        (SELECT count(*) FROM crawls) AS crawls,
        (SELECT min(published) FROM articles) AS first_published,
        (SELECT max(published) FROM articles) AS last_published,
