@@ -146,10 +146,17 @@ class Index:
     # -- writing --------------------------------------------------------------------------------------
     def add_capture(self, row: Mapping[str, Any]) -> bool:
         """Record one capture; returns False if its WARC record is already indexed (idempotent)."""
+        return self._insert_new("captures", row)
+
+    def add_render(self, row: Mapping[str, Any]) -> bool:
+        """Record one rendered-view record (``archive.renders``); False if it is already indexed."""
+        return self._insert_new("renders", row)
+
+    def _insert_new(self, table: str, row: Mapping[str, Any]) -> bool:
         self._begin()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO captures ({}) VALUES ({})".format(
-                ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)),
+            "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(
+                table, ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)),
             list(row.values()),
         )
         self._wrote()
@@ -239,7 +246,7 @@ class Index:
         return {row["url"]: row for row in rows}
 
     def counts(self) -> dict[str, int]:
-        return {name: self.db[name].count for name in ("captures", "articles", "sites", "crawls")}
+        return {name: self.db[name].count for name in ("captures", "articles", "sites", "crawls", "renders")}
 
     def search(self, query: str, *, limit: int = 20, order: str = "rank", site: str | None = None,
                all_versions: bool = False) -> SearchResults:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.index import Index, capture_row
+from archive.renders import record_render_row
 from archive.urls import normalize_url, same_site
 from archive.warc_reader import (
     ArchivedRecord,
@@ -168,6 +169,7 @@ class IngestStats:
     files: int = 0
     records: int = 0
     captures: int = 0
+    renders: int = 0
     skipped: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -230,6 +232,9 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+            elif kind == "resource" and (render := record_render_row(record)) is not None:
+                if index.add_render(render):
+                    stats.renders += 1
             elif kind in ("response", "revisit") and record.status is not None:
                 row_site = site if morgue_file else (site or urlsplit(record.url).hostname)
                 row = record_capture_row(record, site=row_site, crawl_id=crawl_id)

@@ -32,6 +32,7 @@ COMMANDS = [
     ("morgue.commands.schedule_cmd", "run_due_command"),
     ("morgue.commands.cluster_cmds", "worker_command"),
     ("morgue.commands.cluster_cmds", "index_command"),
+    ("morgue.commands.render_cmd", "render_command"),
 ]
 
 
