@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from archive.index import Index
+from archive.renders import CITED_VIEWS, render_set
 from archive.verify import payload_matches
-from archive.warc_reader import read_record
+from archive.warc_reader import WarcReadError, read_record
 
 __all__ = ["Citation", "CiteError", "find_capture", "citation_for", "cite_capture", "render", "FORMATS"]
 
@@ -45,6 +46,9 @@ class Citation:
     payload_digest_checked: bool
     version: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: the latest render's screenshot and PDF records: view, uri, warc_file, warc_offset, record_id,
+    #: payload_digest, rendered_at (``archive.renders``); each digest checked against its record
+    renders: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,12 +67,14 @@ def find_capture(index: Index, capture_id: str) -> tuple[dict[str, Any], dict[st
 
 def citation_for(index: Index, warc_dir: Path, capture_id: str) -> Citation:
     capture, article = find_capture(index, capture_id)
-    return cite_capture(capture, article, warc_dir)
+    return cite_capture(capture, article, warc_dir, render_set(index.db, capture["id"]))
 
 
-def cite_capture(capture: dict[str, Any], article: dict[str, Any] | None, warc_dir: Path) -> Citation:
+def cite_capture(capture: dict[str, Any], article: dict[str, Any] | None, warc_dir: Path,
+                 renders: dict[str, dict[str, Any]] | None = None) -> Citation:
     """The citation of a ``captures`` row (and its article row, if it is one), its payload hashed again
-    from the WARC record; CiteError if the record is not the one indexed or does not match its digest."""
+    from the WARC record; CiteError if the record is not the one indexed or does not match its digest.
+    ``renders`` ({view: renders row}) adds the screenshot and PDF records that were made of it."""
     record = read_record(warc_dir, capture["warc_file"], capture["warc_offset"])
     if record.pointer.record_id != capture["record_id"]:
         raise CiteError(f"{capture['warc_file']} offset {capture['warc_offset']} holds "
@@ -94,7 +100,46 @@ def cite_capture(capture: dict[str, Any], article: dict[str, Any] | None, warc_d
         warc_length=capture["warc_length"], record_id=capture["record_id"],
         record_type=record.pointer.record_type, payload_digest=written, payload_digest_checked=checked,
         version=article["version"] if article else None, notes=notes,
+        renders=_cited_renders(renders or {}, warc_dir, notes),
     )
+
+
+def _cited_renders(renders: dict[str, dict[str, Any]], warc_dir: Path, notes: list[str]
+                   ) -> list[dict[str, Any]]:
+    """The screenshot and PDF records of a render, each read back and hashed; a damaged one is left out
+    with a note (the capture itself is still citable)."""
+    cited = []
+    for view in CITED_VIEWS:
+        row = renders.get(view)
+        if row is None:
+            continue
+        try:
+            record = read_record(warc_dir, row["warc_file"], row["warc_offset"])
+            sound = (record.pointer.record_id == row["record_id"] and bool(row["payload_digest"])
+                     and payload_matches(row["payload_digest"], record.payload))
+        except (WarcReadError, OSError):
+            sound = False
+        if not sound:
+            notes.append(f"the {view} record {row['record_id']} in {row['warc_file']} does not match its "
+                         "digest: not cited (run morgue verify)")
+            continue
+        cited.append({"view": view, "uri": row["uri"], "content_type": row["content_type"],
+                      "warc_file": row["warc_file"], "warc_offset": row["warc_offset"],
+                      "record_id": row["record_id"], "payload_digest": row["payload_digest"],
+                      "rendered_at": row["rendered_at"]})
+    return cited
+
+
+_VIEW_NAMES = {"view": "screenshot", "fullPage": "full-page screenshot", "pdf": "PDF"}
+
+
+def _renders_text(c: Citation) -> str:
+    """One sentence naming the rendered records, or nothing when the capture was never rendered."""
+    if not c.renders:
+        return ""
+    parts = [f"{_VIEW_NAMES.get(r['view'], r['view'])} record {r['record_id']} ({r['warc_file']} offset "
+             f"{r['warc_offset']}, digest {r['payload_digest']})" for r in c.renders]
+    return f"Rendered from the archive {_utc(c.renders[0]['rendered_at'])}: " + "; ".join(parts) + "."
 
 
 def _date(text: str | None) -> str:
@@ -131,6 +176,8 @@ def _text(c: Citation) -> str:
                  f"{f' (version {c.version})' if c.version else ''}: HTTP {c.status} from {c.fetched_url},"
                  f" WARC file {c.warc_file}, offset {c.warc_offset}, record {c.record_id},"
                  f" payload digest {c.payload_digest}.")
+    if c.renders:
+        parts.append(_renders_text(c))
     return " ".join(parts)
 
 
@@ -148,7 +195,8 @@ def _csl(c: Citation) -> dict[str, Any]:
         "title": c.title or c.url, "URL": c.url,
         "author": [{"literal": name} for name in c.authors],
         "note": f"Archived copy: morgue capture {c.id}; WARC {c.warc_file} offset {c.warc_offset}; "
-                f"record {c.record_id}; payload digest {c.payload_digest}",
+                f"record {c.record_id}; payload digest {c.payload_digest}"
+                + (f". {_renders_text(c)}" if c.renders else ""),
     }
     if c.publisher:
         item["container-title"] = c.publisher
@@ -182,7 +230,8 @@ def _bibtex(c: Citation) -> str:
         fields.append(("date", _date(c.published)))
     fields += [("url", c.url), ("urldate", _date(c.captured_at)),
                ("note", f"Archived {_utc(c.captured_at)} as morgue capture {c.id}; WARC {c.warc_file} "
-                        f"offset {c.warc_offset}; record {c.record_id}; payload digest {c.payload_digest}")]
+                        f"offset {c.warc_offset}; record {c.record_id}; payload digest {c.payload_digest}"
+                        + (f". {_renders_text(c)}" if c.renders else ""))]
     lines = [f"@online{{morgue-{c.id},"]
     for key, value in fields:
         escaped = value if key in ("url", "author") else _bib_escape(value)

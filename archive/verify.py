@@ -20,6 +20,7 @@ from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
 from archive.records import header_value
+from archive.renders import parse_render_uri
 from archive.warc_writer import OPEN_SUFFIX
 
 __all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches"]
@@ -372,6 +373,18 @@ def _check_revisits(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None
                     f"{target.record_id} has {target.payload_digest}"))
 
 
+def _check_render_targets(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None:
+    """A rendered view names the response it was drawn from; that record must be in the archive."""
+    for scan in report.files:
+        for facts in scan.records:
+            if facts.record_type == "resource" and parse_render_uri(facts.uri) is not None and (
+                    not facts.refers_to or facts.refers_to not in by_id):
+                report.problems.append(Problem(
+                    "missing-render-target", facts.file, facts.offset,
+                    f"rendered view {facts.record_id} ({facts.uri}) refers to "
+                    f"{facts.refers_to or 'no record'}, which is in no WARC file here"))
+
+
 def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, int], RecordFacts],
                  by_id: dict[str, RecordFacts], present: set[str]) -> None:
     import sqlite3
@@ -380,10 +393,13 @@ def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, 
     conn.row_factory = sqlite3.Row
     try:
         indexed_ids: set[str] = set()
-        for table in ("captures", "articles"):
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in ("captures", "articles", "renders"):
+            if table not in tables:
+                continue
             for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
                 report.index_rows += 1
-                if table == "captures":
+                if table != "articles":
                     indexed_ids.add(row["record_id"])
                 _check_row(report, table, dict(row), by_place, present)
     finally:
@@ -393,6 +409,11 @@ def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, 
             report.problems.append(Problem("not-indexed", facts.file, facts.offset,
                                            f"{facts.record_type} {facts.record_id} for {facts.uri} "
                                            "has no row in the captures table"))
+        elif (facts.record_type == "resource" and parse_render_uri(facts.uri) is not None
+              and facts.record_id not in indexed_ids):
+            report.problems.append(Problem("not-indexed", facts.file, facts.offset,
+                                           f"rendered view {facts.record_id} ({facts.uri}) has no row in "
+                                           "the renders table"))
 
 
 def _check_row(report: VerifyReport, table: str, row: dict[str, Any],
@@ -408,13 +429,14 @@ def _check_row(report: VerifyReport, table: str, row: dict[str, Any],
         report.problems.append(Problem("index-mismatch", name, offset,
                                        f"{label} points at an offset where no record starts"))
         return
-    checks = [("record_id", facts.record_id), ("payload_digest", facts.payload_digest)]
-    checks.append(("url" if table == "captures" else "fetched_url", facts.uri))
+    checks = [("record_id", facts.record_id), ("payload_digest", facts.payload_digest),
+              ("warc_length", facts.length)]
     if table == "captures":
-        checks += [("record_type", facts.record_type), ("captured_at", facts.date),
-                   ("warc_length", facts.length)]
+        checks += [("url", facts.uri), ("record_type", facts.record_type), ("captured_at", facts.date)]
+    elif table == "renders":
+        checks += [("uri", facts.uri), ("rendered_at", facts.date), ("refers_to", facts.refers_to)]
     else:
-        checks.append(("warc_length", facts.length))
+        checks.append(("fetched_url", facts.uri))
     for column, actual in checks:
         if row.get(column) != actual:
             report.problems.append(Problem("index-mismatch", name, offset,
@@ -448,6 +470,7 @@ def verify_archive(warc_dir: Path, db_path: Path | None, *, include_open: bool =
             by_id.setdefault(facts.record_id, facts)
             by_place.setdefault((facts.file, facts.offset), facts)
     _check_revisits(report, by_id)
+    _check_render_targets(report, by_id)
     if db_path is not None and db_path.exists():
         _check_index(report, db_path, by_place, by_id, present)
     return report

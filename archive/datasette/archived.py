@@ -16,7 +16,7 @@ from typing import Any
 from archive.ingest import decoded_body
 from archive.warc_reader import WarcReadError, read_record, resolve_warc_path
 
-__all__ = ["ARCHIVED_CSP", "ArchivedResponse", "CAPTURE_ID", "archived_page", "raw_record"]
+__all__ = ["ARCHIVED_CSP", "ArchivedResponse", "CAPTURE_ID", "archived_page", "raw_record", "rendered_view"]
 
 CAPTURE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ARCHIVED_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
@@ -90,6 +90,30 @@ def raw_record(warc_dir: Path, row: dict[str, Any]) -> ArchivedResponse:
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
     headers["X-WARC-Record-ID"] = _header_safe(row["record_id"])
     return ArchivedResponse(body=data, content_type="application/warc", headers=headers)
+
+
+_RENDER_SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf",
+                  "application/json": "json"}
+
+
+def rendered_view(warc_dir: Path, row: dict[str, Any]) -> ArchivedResponse:
+    """A screenshot, thumbnail or PDF ``morgue render`` made (a ``renders`` row), from its WARC record,
+    refused if the record is not the one indexed or its bytes no longer match their digest."""
+    from archive.verify import payload_matches
+
+    record = read_record(warc_dir, row["warc_file"], int(row["warc_offset"]))
+    if record.pointer.record_id != row["record_id"]:
+        raise WarcReadError(f"{row['warc_file']} at offset {row['warc_offset']} holds "
+                            f"{record.pointer.record_id}, not {row['record_id']} as the index says")
+    if not row["payload_digest"] or not payload_matches(row["payload_digest"], record.payload):
+        raise WarcReadError(f"the rendered {row['view']} {row['record_id']} does not match its digest "
+                            "(run morgue verify)")
+    content_type = _header_safe(row["content_type"] or "application/octet-stream")
+    headers = _safe_headers(row)
+    headers["Content-Disposition"] = (f'inline; filename="morgue-{row["capture_id"]}-{row["view"]}.'
+                                      f'{_RENDER_SUFFIX.get(content_type, "bin")}"')
+    headers["X-WARC-Record-ID"] = _header_safe(row["record_id"])
+    return ArchivedResponse(body=record.payload, content_type=content_type, headers=headers)
 
 
 def _header_safe(value: str) -> str:

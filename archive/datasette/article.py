@@ -51,7 +51,8 @@ def citation_text(cited: str, permalink: str, archived_url: str) -> str:
 
 
 def article_context(article: dict[str, Any], versions: list[dict[str, Any]], compare: dict[str, Any] | None,
-                    *, cited: str, permalink: str, archived_url: str, warc_url: str) -> dict[str, Any]:
+                    *, cited: str, permalink: str, archived_url: str, warc_url: str,
+                    renders: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the article template shows, prepared (escaped where it becomes HTML)."""
     removed = [r for r in json_list(article.get("removed")) if isinstance(r, dict)]
     diff = None
@@ -76,4 +77,6 @@ def article_context(article: dict[str, Any], versions: list[dict[str, Any]], com
         "permalink": permalink,
         "archived_url": archived_url,
         "warc_url": warc_url,
+        "renders": renders or {},
+        "rendered": human_date((renders or {}).get("renderinfo", {}).get("rendered_at")),
     }

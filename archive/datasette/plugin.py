@@ -17,11 +17,12 @@ from markupsafe import Markup, escape
 
 from archive.cite import CiteError, cite_capture, render
 from archive.datasette import search as search_mod
-from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record
+from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record, rendered_view
 from archive.datasette.article import article_context
 from archive.datasette.guard import not_found_guard
 from archive.datasette.summary import archive_summary
 from archive.datasette.table_search import table_search
+from archive.renders import render_set
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
@@ -129,6 +130,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
         (r"^/-/article/(?P<id>[^/]+)$", _answers_errors(article_view)),
         (r"^/-/archived/(?P<id>[^/]+)$", _answers_errors(archived_view)),
         (r"^/-/warc/(?P<id>[^/]+)$", _answers_errors(warc_view)),
+        (r"^/-/render/(?P<id>[^/]+)$", _answers_errors(render_view)),
     ]
 
 
@@ -247,10 +249,11 @@ async def article_view(request: Any, datasette: Any) -> Response:
                                      "DESC LIMIT 1", [article["url"], article["version"]])).first()
         compare = dict(previous) if previous is not None else None
     capture = await _row(datasette, "captures", article.get("capture_id") or article_id)
+    renders = {} if capture is None else await db.execute_fn(lambda conn: render_set(conn, capture["id"]))
     cited = await asyncio.get_running_loop().run_in_executor(
-        None, _cite, _data_dir(datasette) / "warc", capture, article)
+        None, _cite, _data_dir(datasette) / "warc", capture, article, renders)
     context = article_context(
-        article, versions, compare, cited=cited,
+        article, versions, compare, cited=cited, renders=renders,
         permalink=datasette.absolute_url(request, f"/-/article/{article_id}"),
         archived_url=datasette.absolute_url(request, f"/-/archived/{article_id}"),
         warc_url=f"/-/warc/{article_id}",
@@ -260,13 +263,14 @@ async def article_view(request: Any, datasette: Any) -> Response:
     return Response.html(html)
 
 
-def _cite(warc_dir: Path, capture: dict[str, Any] | None, article: dict[str, Any]) -> str:
+def _cite(warc_dir: Path, capture: dict[str, Any] | None, article: dict[str, Any],
+          renders: dict[str, dict[str, Any]]) -> str:
     """``morgue cite``'s text for the article's capture, the payload checked against its record's digest;
     if that cannot be done, says why instead (the article page still shows)."""
     if capture is None:
         return f"This capture cannot be cited: capture {article.get('capture_id')} is not in the index"
     try:
-        return render(cite_capture(capture, article, warc_dir), "text")
+        return render(cite_capture(capture, article, warc_dir, renders), "text")
     except (CiteError, WarcReadError, OSError) as exc:
         log.error("reading room: cannot cite %s: %s", capture["id"], exc)
         return f"This capture cannot be cited: {exc}"
@@ -300,6 +304,16 @@ async def archived_view(request: Any, datasette: Any) -> Response:
                                  "which is not in this archive")
         target = dict(found)
     page = await _in_thread(archived_page, _data_dir(datasette) / "warc", row, target)
+    return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
+
+
+async def render_view(request: Any, datasette: Any) -> Response:
+    """A rendered screenshot, thumbnail or PDF, served from its WARC record."""
+    render_id = request.url_vars["id"]
+    row = await _row(datasette, "renders", render_id)
+    if row is None or row["view"] == "renderinfo":
+        raise PageError(404, f"No rendered view with id {render_id!r} in this archive")
+    page = await _in_thread(rendered_view, _data_dir(datasette) / "warc", row)
     return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
 
 
