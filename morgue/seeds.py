@@ -34,6 +34,7 @@ SEED_KEYS = {
     "max_pages": "stop after this many pages (0: no limit)",
     "allowed_domains": "extra domains the crawl may follow (the seed URLs' hosts always are)",
     "extract": "table: drop / keep selectors (CSS or XPath) for this site's pages",
+    "render": "true: after each crawl, render the new article captures (screenshots, PDF; morgue render)",
     "settings": "table: Scrapy settings for this site only, e.g. DOWNLOAD_DELAY = 2",
 }
 
@@ -57,6 +58,7 @@ class Seed:
     extract: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     source: str = "<command line>"
+    render: bool = False
 
     @property
     def domains(self) -> list[str]:
@@ -147,6 +149,10 @@ def parse_seed(data: Mapping[str, Any], *, source: str = "<seed>", text: str = "
     if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 0:
         raise SeedError(source, "max_pages must be a whole number, 0 for no limit", line("max_pages"))
     seed.max_pages = max_pages
+    render = data.get("render", False)
+    if not isinstance(render, bool):
+        raise SeedError(source, f"render must be true or false, not {render!r}", line("render"))
+    seed.render = render
     for key in ("extract", "settings"):
         value = data.get(key, {})
         if not isinstance(value, dict):

@@ -83,10 +83,20 @@ def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str,
 @click.option("--cluster", "cluster_url", default=None, metavar="redis://HOST:PORT/DB",
               help="Queue the seeds in this Redis cluster frontier and work on them as one cluster worker "
                    "(WARC only; `morgue index` files them). See `morgue worker`.")
+@click.option("--render", is_flag=True,
+              help="After the crawl, render the new article captures (morgue render: screenshots, PDF).")
 def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path, settings: tuple[str, ...],
-                  since: str | None, restart: bool, verbose: bool, cluster_url: str | None = None) -> None:
+                  since: str | None, restart: bool, verbose: bool, cluster_url: str | None = None,
+                  render: bool = False) -> None:
     """Crawl SEED... into the archive: a site name in seeds/, a .toml seed file, or a URL."""
+    from morgue.commands.render_cmd import check_renderer, render_after_crawl
+
     loaded = [load_seed(arg, seeds_dir) for arg in seeds]  # every seed validated before any fetching
+    if render and cluster_url:
+        raise click.BadParameter("cluster workers write WARC only; run morgue render after morgue index",
+                                 param_hint="--render")
+    if render:
+        check_renderer()  # before any fetching: --render cannot be honoured without a browser
     cutoff = None
     if since:
         try:
@@ -103,6 +113,7 @@ def crawl_command(seeds: tuple[str, ...], data_dir: Path | None, seeds_dir: Path
         run_cluster_worker(cluster_url, data_dir, overrides, verbose=verbose)
         return
     run_and_report(loaded, data_dir, dict(parse_setting(s) for s in settings), cutoff, verbose, restart)
+    render_after_crawl(open_data(data_dir).path, loaded, asked=render)
 
 
 def demo_seed(base_url: str) -> Seed:
@@ -121,8 +132,11 @@ def demo_seed(base_url: str) -> Seed:
 @data_option
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="A Scrapy setting.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
-def demo_command(data_dir: Path | None, settings: tuple[str, ...], verbose: bool) -> None:
+@click.option("--no-render", is_flag=True, help="Do not render the articles (done when Chromium is here).")
+def demo_command(data_dir: Path | None, settings: tuple[str, ...], verbose: bool, no_render: bool = False
+                 ) -> None:
     """Serve the bundled demo news site on 127.0.0.1 and crawl it: the whole pipeline, offline."""
+    from morgue.commands.render_cmd import render_after_crawl
     from morgue.demo_server import serve_site
 
     # dated as of today, so that freshness (recrawl_within, since) means the same in any year
@@ -130,8 +144,11 @@ def demo_command(data_dir: Path | None, settings: tuple[str, ...], verbose: bool
         click.echo(f"demo site: {server.base_url}/ (The Harbour Gazette, served from the package)")
         overrides: dict[str, Any] = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False}
         overrides.update(dict(parse_setting(s) for s in settings))
-        run_and_report([demo_seed(server.base_url)], data_dir, overrides, None, verbose)
+        seed = demo_seed(server.base_url)
+        run_and_report([seed], data_dir, overrides, None, verbose)
     data = open_data(data_dir)
+    if not no_render:  # after the site has stopped: the views come from the archive alone
+        render_after_crawl(data.path, [replace(seed, render=True)], asked=False)
     where = "" if data_dir is None else f" --data {data.path}"
     click.echo("\nTry next:")
     click.echo(f"  morgue search harbour{where}")

@@ -12,6 +12,8 @@ from morgue.errors import MorgueError
 
 __all__ = ["render_command", "render_after_crawl", "check_renderer"]
 
+_SHOWN = 5  # pages with a problem listed in the summary (all of them with -v)
+
 
 def check_renderer(executable: Path | None = None) -> None:
     """MorgueError with the one-line install hint when Playwright or Chromium is missing."""
@@ -28,8 +30,9 @@ def check_renderer(executable: Path | None = None) -> None:
 
 def run_render(data_path: Path, *, site: str | None = None, since: str | None = None,
                capture_ids: tuple[str, ...] = (), again: bool = False, executable: Path | None = None,
-               timeout: float | None = None, verbose: bool = False) -> Any:
-    """Render what is selected, holding the data directory's lock; prints the summary. Returns it."""
+               timeout: float | None = None, verbose: bool = False, lock: bool = True) -> Any:
+    """Render what is selected, holding the data directory's lock (unless the caller holds it: ``lock``
+    False); prints the summary. Returns it."""
     from dataclasses import replace
 
     from archive.index import Index
@@ -43,9 +46,10 @@ def run_render(data_path: Path, *, site: str | None = None, since: str | None = 
         settings = replace(settings, executable=executable)
     if timeout is not None:
         settings = replace(settings, timeout_s=timeout)
-    lock = DataDirLock(data_path)
+    held = DataDirLock(data_path)
     try:
-        lock.acquire()
+        if lock:
+            held.acquire()
     except LockedError as exc:
         raise MorgueError(str(exc)) from None
     try:
@@ -65,28 +69,37 @@ def run_render(data_path: Path, *, site: str | None = None, since: str | None = 
             except RenderUnavailable as exc:
                 raise MorgueError(str(exc)) from None
     finally:
-        lock.release()
-    for line in summary.lines:
+        if lock:
+            held.release()
+    shown = summary.lines if verbose else summary.lines[:_SHOWN]
+    for line in shown:
         click.echo(f"  {line}")
+    if len(shown) < len(summary.lines):
+        click.echo(f"  ... and {len(summary.lines) - len(shown)} more (-v lists them all; the renders table "
+                   "has every page's note)")
     click.echo(summary.line())
     if summary.warc_files:
         click.echo(f"views written to {', '.join(summary.warc_files)} in {data_path / 'warc'}")
     return summary
 
 
-def render_after_crawl(data_path: Path, sites: list[str], *, required: bool, since: str | None = None
-                       ) -> None:
-    """Render what a crawl just archived (``crawl --render``, ``run-due --render``, seed ``render = true``).
-    Without a browser: an error when the user asked on the command line, a warning for a seed option."""
+def render_after_crawl(data_path: Path, seeds: list[Any], *, asked: bool, lock: bool = True) -> None:
+    """After a crawl, render the unrendered article captures of every seed crawled (``crawl --render``,
+    ``run-due --render``: ``asked``) or of those whose seed says ``render = true``. Without a browser: an
+    error when asked on the command line, a warning for a seed option; the crawl is archived either way."""
+    sites = [seed.name for seed in seeds if asked or getattr(seed, "render", False)]
+    if not sites:
+        return
     try:
         check_renderer()
     except MorgueError as exc:
-        if required:
+        if asked:
             raise
-        click.echo(f"warning: not rendered: {exc}", err=True)
+        click.echo(f"warning: {', '.join(sites)} not rendered: {exc}", err=True)
         return
     for site in sites:
-        run_render(data_path, site=site, since=since)
+        click.echo(f"rendering {site}:")
+        run_render(data_path, site=site, lock=lock)
 
 
 @click.command("render")

@@ -13,6 +13,7 @@ from archive.datadir import DataDir, default_data_dir
 from archive.lock import DataDirLock, LockedError
 from morgue.commands.crawl_cmd import parse_setting, run_and_report
 from morgue.commands.options import data_option, open_data, seeds_option
+from morgue.commands.render_cmd import check_renderer, render_after_crawl
 from morgue.durations import format_duration
 from morgue.errors import MorgueError
 from morgue.schedule import SitePlan, plan
@@ -124,8 +125,11 @@ def _run_due_in_cluster(url: str, seeds: list[Any], data_path: Path, overrides: 
 @click.option("--cluster", "cluster_url", default=None, metavar="redis://HOST:PORT/DB",
               help="Queue the due sites in this Redis cluster frontier for `morgue worker`s instead of "
                    "crawling here (due = no work left in the cluster and `every` since the last enqueue).")
+@click.option("--render", is_flag=True,
+              help="After the crawls, render their new article captures (morgue render: screenshots, PDF).")
 def run_due_command(data_dir: Path | None, seeds_dir: Path, settings: tuple[str, ...], wait: bool,
-                    dry_run: bool, verbose: bool, cluster_url: str | None = None) -> None:
+                    dry_run: bool, verbose: bool, cluster_url: str | None = None,
+                    render: bool = False) -> None:
     """Crawl every site that is due, once, and exit: the command to put in cron or a systemd timer.
 
     Only one morgue process writes to a data directory at a time. If another one is running (an earlier
@@ -136,6 +140,11 @@ def run_due_command(data_dir: Path | None, seeds_dir: Path, settings: tuple[str,
     seeds = _seeds(seeds_dir)
     overrides: dict[str, Any] = dict(parse_setting(s) for s in settings)
     data = open_data(data_dir, create=True)
+    if render and cluster_url:
+        raise click.BadParameter("cluster workers write WARC only; run morgue render after morgue index",
+                                 param_hint="--render")
+    if render:
+        check_renderer()
     if cluster_url:  # no data-directory lock: the indexer holds it, workers do not need it
         _run_due_in_cluster(cluster_url, seeds, data.path, overrides, dry_run)
         return
@@ -157,5 +166,6 @@ def run_due_command(data_dir: Path | None, seeds_dir: Path, settings: tuple[str,
         if dry_run:
             return
         run_and_report(due, data.path, overrides, None, verbose, lock=False)
+        render_after_crawl(data.path, due, asked=render, lock=False)
     finally:
         lock.release()
