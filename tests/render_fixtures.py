@@ -145,6 +145,9 @@ def write_site(root: Path) -> dict[str, str]:
     }
     for name, text in pages.values():
         (news / name).write_text(text, encoding="utf-8")
+    links = "".join(f'<li><a href="/news/2026/{pages[k][0]}">{k}</a></li>' for k in ("lights", "ferry"))
+    (root / "index.html").write_text(f"<!doctype html><title>Harbour News</title><ul>{links}</ul>",
+                                     encoding="utf-8")
     return {key: f"/news/2026/{name}" for key, (name, _) in pages.items()}
 
 

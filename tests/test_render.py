@@ -301,3 +301,65 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             width = int.from_bytes(stream.read(2), "big")
             return width, height
         stream.read(size - 2)
+
+
+def test_the_reading_room_shows_the_thumbnail_and_links_the_views(rendered: Rendered) -> None:
+    import asyncio
+    from html import escape
+
+    from archive.reading_room import make_datasette
+
+    ds = make_datasette(rendered.data)
+    capture_id = rendered.capture_id("lights")
+    with rendered.db() as conn:
+        rows = {r["view"]: dict(r) for r in conn.execute(
+            "SELECT * FROM renders WHERE capture_id = ?", [capture_id])}
+    page = asyncio.run(ds.client.get(f"/-/article/{capture_id}"))
+    assert page.status_code == 200
+    html = page.text
+    assert f'<img src="/-/render/{rows["thumbnail"]["id"]}"' in html
+    for view in ("view", "fullPage", "pdf"):
+        assert f'href="/-/render/{rows[view]["id"]}"' in html
+    assert escape(rows["view"]["record_id"]) in html  # the citation names the screenshot record
+    records = rendered.records()
+    url = rendered.urls["lights"]
+    for view, media in (("thumbnail", "image/jpeg"), ("view", "image/png"), ("pdf", "application/pdf")):
+        served = asyncio.run(ds.client.get(f"/-/render/{rows[view]['id']}"))
+        assert served.status_code == 200
+        assert served.headers["content-type"] == media
+        assert served.headers["content-security-policy"].startswith("sandbox")
+        assert served.content == records[f"urn:{view}:{url}"][1]
+    info = asyncio.run(ds.client.get(f"/-/render/{rows['renderinfo']['id']}"))
+    assert info.status_code == 404
+    unrendered = asyncio.run(ds.client.get(f"/-/article/{rendered.capture_id('hang')}"))
+    assert unrendered.status_code == 200 and "/-/render/" not in unrendered.text
+
+
+def test_crawl_render_needs_a_browser_and_a_seed_option_only_warns(tmp_path: Path) -> None:
+    from tests.conftest import start_site
+    from tests.render_fixtures import write_site
+
+    root = tmp_path / "site"
+    write_site(root)
+    site = start_site(root, tmp_path / "requests.jsonl")
+    try:
+        seed = tmp_path / "s.toml"
+        seed.write_text(f'name = "s"\nstart_urls = ["{site.base_url}/"]\nallow = ["/news/"]\nrender = true\n'
+                        '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n', encoding="utf-8")
+        nobrowser = {"MORGUE_CHROMIUM": str(tmp_path / "no-chromium")}
+        refused = run_morgue("crawl", str(seed), "--render", "--data", str(tmp_path / "a"), env=nobrowser)
+        assert refused.code == 1 and "pip install 'morgue[render]'" in refused.stderr
+        assert not site.requests(), "--render without a browser must refuse before fetching anything"
+        warned = run_morgue("crawl", str(seed), "--data", str(tmp_path / "b"), env=nobrowser)
+        assert warned.code == 0, warned.stderr
+        assert "2 new articles" in warned.stdout
+        assert "warning: s not rendered: morgue render needs Playwright and Chromium" in warned.stderr
+        done = run_morgue("crawl", str(seed), "--data", str(tmp_path / "c"))
+        assert done.code == 0, done.stderr
+        assert "rendering s:" in done.stdout and "rendered 2 pages" in done.stdout
+    finally:
+        site.process.terminate()
+        site.process.wait(timeout=10)
+    with sqlite3.connect(tmp_path / "c" / "morgue.db") as conn:
+        views = {v for (v,) in conn.execute("SELECT view FROM renders")}
+    assert views == {"view", "fullPage", "thumbnail", "pdf", "renderinfo"}
