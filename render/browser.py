@@ -57,6 +57,7 @@ class BrowserSettings:
     device_scale_factor: float = 1.0
     timeout_s: float = 30.0  # per page: loading, settling and taking the views
     full_page_max_height: int = 16384  # Chromium's own limit for one bitmap
+    args: tuple[str, ...] = tuple(CHROMIUM_ARGS)
 
     def context_options(self) -> dict[str, Any]:
         return {
@@ -68,7 +69,7 @@ class BrowserSettings:
 
     def describe(self) -> dict[str, Any]:
         return {"viewport": [self.width, self.height], "device_scale_factor": self.device_scale_factor,
-                "timeout_s": self.timeout_s, "args": CHROMIUM_ARGS}
+                "timeout_s": self.timeout_s, "args": list(self.args)}
 
 
 class Chromium:
@@ -110,7 +111,7 @@ class Chromium:
                 pass
         try:
             self.browser = self._playwright.chromium.launch(
-                executable_path=str(self.settings.executable), args=CHROMIUM_ARGS, headless=True)
+                executable_path=str(self.settings.executable), args=list(self.settings.args), headless=True)
         except Exception as exc:  # playwright.sync_api.Error, with Chromium's own message
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RenderUnavailable(f"cannot start {self.settings.executable}: {first}") from None

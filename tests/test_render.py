@@ -363,3 +363,31 @@ def test_crawl_render_needs_a_browser_and_a_seed_option_only_warns(tmp_path: Pat
     with sqlite3.connect(tmp_path / "c" / "morgue.db") as conn:
         views = {v for (v,) in conn.execute("SELECT view FROM renders")}
     assert views == {"view", "fullPage", "thumbnail", "pdf", "renderinfo"}
+
+
+def test_the_wacz_export_carries_the_rendered_views(rendered: Rendered, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    url = rendered.urls["lights"]
+    for args in ((), ("--site", "127.0.0.1")):
+        out = tmp_path / f"export{len(args)}.wacz"
+        result = run_morgue("export", "--wacz", str(out), "--data", str(rendered.data), *args)
+        assert result.code == 0, result.stderr
+        check = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(out)],
+                               capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0, check.stdout + check.stderr
+        with zipfile.ZipFile(out) as zf:
+            names = zf.namelist()
+            cdx = zf.read("indexes/index.cdx").decode("utf-8")
+            render_files = [n for n in names if n.startswith("archive/morgue-render-")]
+            assert render_files, names
+            views = set()
+            for name in render_files:
+                for record in ArchiveIterator(io.BytesIO(zf.read(name))):
+                    if record.rec_type == "resource":
+                        views.add(record.rec_headers.get_header("WARC-Target-URI"))
+        for view in ("view", "fullPage", "thumbnail", "pdf", "renderinfo"):
+            assert f"urn:{view}:{url}" in views
+        assert f"urn:thumbnail:{url}" in cdx  # ReplayWeb.page finds a page's thumbnail through the index
