@@ -26,7 +26,7 @@ from archive.schema import SCHEMA_VERSION, migrate
 from archive.search import search_rows
 
 __all__ = ["Index", "SearchHit", "SearchResults", "SearchError", "text_hash", "capture_row",
-           "bring_up_to_date"]
+           "bring_up_to_date", "capture_filter"]
 
 
 class SearchError(ValueError):
@@ -89,6 +89,19 @@ def capture_row(
     }
 
 
+
+
+def capture_filter(site: str | None, since: str | None, until: str | None = None, *, table: str = ""
+                   ) -> tuple[list[str], list[Any]]:
+    """SQL conditions (joined with AND; never empty) and their parameters choosing captures by site and
+    capture time, ``since`` inclusive and ``until`` exclusive; ``table`` qualifies the columns."""
+    prefix = f"{table}." if table else ""
+    where, params = ["1 = 1"], []
+    for column, op, value in (("site", "=", site), ("captured_at", ">=", since), ("captured_at", "<", until)):
+        if value:
+            where.append(f"{prefix}{column} {op} ?")
+            params.append(value)
+    return where, params
 
 
 class Index:

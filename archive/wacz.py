@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from archive.index import capture_filter
 from archive.warc_reader import iter_records, warc_files
 
 __all__ = ["export_wacz", "ExportResult", "WACZ_VERSION"]
@@ -73,16 +74,7 @@ def _select(db_path: Path, site: str | None, since: str | None, until: str | Non
     chosen article come along even when captured outside the window: a crawl fetches a shared style sheet
     or logo once, maybe minutes before the window opens, and the article does not replay without it.
     """
-    where, params = ["1 = 1"], []
-    if site:
-        where.append("site = ?")
-        params.append(site)
-    if since:
-        where.append("captured_at >= ?")
-        params.append(since)
-    if until:
-        where.append("captured_at < ?")
-        params.append(until)
+    where, params = capture_filter(site, since, until)
     chosen = f"SELECT id FROM captures WHERE {' AND '.join(where)}"  # noqa: S608
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row

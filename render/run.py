@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive.index import Index
+from archive.index import Index, capture_filter
 from archive.ingest import is_html
 from archive.records import warc_date
 from archive.renders import RENDER_WARC_PREFIX, RenderedPage, write_render
@@ -68,15 +68,9 @@ def select_captures(index: Index, *, site: str | None = None, since: str | None 
                               "(ids are the 12-character codes shown by morgue search)")
         order = {capture_id: n for n, capture_id in enumerate(ids)}
         return sorted(rows, key=lambda r: order[r["id"]])
-    where, params = [], []
-    if site:
-        where.append("a.site = ?")
-        params.append(site)
-    if since:
-        where.append("c.captured_at >= ?")
-        params.append(since)
+    where, params = capture_filter(site, since, table="c")
     sql = ("SELECT c.* FROM articles a JOIN captures c ON c.id = a.capture_id "
-           f"WHERE 1 = 1 {''.join(' AND ' + w for w in where)} {done} ORDER BY c.captured_at, c.id")
+           f"WHERE {' AND '.join(where)} {done} ORDER BY c.captured_at, c.id")
     return list(index.db.query(sql, params))
 
 
