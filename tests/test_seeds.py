@@ -39,6 +39,9 @@ def test_a_good_seed(tmp_path: Path) -> None:
     assert seed.is_article_url("https://news.example/2026/11/a-story.html")
     assert not seed.is_article_url("https://news.example/tag/2026/11/")
     assert not seed.is_article_url("https://news.example/about")
+    assert seed.render is False
+    assert load_seed_file(write(tmp_path, GOOD.replace('every = "6h"', 'every = "6h"\nrender = true'),
+                                "r.toml")).render is True
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [
@@ -48,6 +51,7 @@ def test_a_good_seed(tmp_path: Path) -> None:
     (GOOD.replace('"https://news.example/feed.xml"', '"ftp://news.example/feed"'), 4, "not an http(s) URL"),
     (GOOD.replace('recrawl_within = "3d"', 'recrawl_within = "3d'), 8, "not valid TOML"),
     (GOOD.replace('name = "gazette"', 'name = "my site!"'), 1, "name is required"),
+    (GOOD.replace('every = "6h"\n', 'every = "6h"\nrender = "yes"\n'), 8, "render must be true or false"),
 ])
 def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     path = write(tmp_path, text)
