@@ -212,7 +212,8 @@ def reindex_command(data_dir: Path | None, seeds_dir: Path) -> None:
     s = result.stats
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(s.outcomes.items())) or "no articles"
     click.echo(f"reindexed {s.files} WARC files ({s.records} records): {result.counts['captures']} captures, "
-               f"{result.counts['articles']} article versions ({outcomes}); extractor {result.extractor}")
+               f"{result.counts['articles']} article versions ({outcomes}), "
+               f"{result.counts['renders']} rendered views; extractor {result.extractor}")
     if result.backup:
         click.echo(f"previous index kept as {result.backup}")
     for problem in s.problems:
