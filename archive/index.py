@@ -259,7 +259,8 @@ class Index:
         return {row["url"]: row for row in rows}
 
     def counts(self) -> dict[str, int]:
-        return {name: self.db[name].count for name in ("captures", "articles", "sites", "crawls", "renders")}
+        names = ("captures", "articles", "sites", "crawls", "renders")  # an older index may lack a table
+        return {name: self.db[name].count if self.db[name].exists() else 0 for name in names}
 
     def search(self, query: str, *, limit: int = 20, order: str = "rank", site: str | None = None,
                all_versions: bool = False) -> SearchResults:
