@@ -94,7 +94,11 @@ def render_capture(chromium: Any, source: ArchiveSource, capture: dict[str, Any]
 
     def handle(route: Any) -> None:
         request = route.request
-        if request.url == url and request.resource_type == "document" and request.frame.parent_frame is None:
+        # the page's first navigation is the capture itself (Chromium may spell its URL differently);
+        # anything after it (a meta refresh, a script's location change) is looked up like any request
+        if not report.get("document") and request.is_navigation_request() and \
+                request.frame.parent_frame is None:
+            report["document"] = request.url
             answer: Served | Miss = document
         else:
             answer = source.lookup(request.url, capture["captured_at"], method=request.method)
@@ -144,6 +148,7 @@ def render_capture(chromium: Any, source: ArchiveSource, capture: dict[str, Any]
             page.emulate_media(media="screen")
             outputs["pdf"] = page.pdf(width=f"{settings.width}px", print_background=True)
         report["document_height"] = height
+        report.pop("document", None)
         return outputs, report
     except PlaywrightTimeout as exc:
         raise RenderTimeout(f"did not load within {settings.timeout_s:g}s", report) from exc

@@ -80,6 +80,9 @@ def run_render(data_path: Path, *, site: str | None = None, since: str | None = 
     click.echo(summary.line())
     if summary.warc_files:
         click.echo(f"views written to {', '.join(summary.warc_files)} in {data_path / 'warc'}")
+    if summary.errors:
+        raise MorgueError(f"{summary.errors} page{'s' if summary.errors != 1 else ''} could not be rendered "
+                          "(listed above); the next morgue render tries them again")
     return summary
 
 
