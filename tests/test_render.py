@@ -391,3 +391,24 @@ def test_the_wacz_export_carries_the_rendered_views(rendered: Rendered, tmp_path
         for view in ("view", "fullPage", "thumbnail", "pdf", "renderinfo"):
             assert f"urn:{view}:{url}" in views
         assert f"urn:thumbnail:{url}" in cdx  # ReplayWeb.page finds a page's thumbnail through the index
+
+
+def test_an_unreadable_page_record_fails_that_page_only(rendered: Rendered, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(rendered.data, data)
+    lights, ferry = rendered.capture_id("lights"), rendered.capture_id("ferry")
+    with sqlite3.connect(data / "morgue.db") as conn:
+        conn.execute("UPDATE captures SET warc_offset = 1 WHERE id = ?", [lights])
+        before = conn.execute("SELECT count(*) FROM renders").fetchone()[0]
+    result = run_morgue("render", lights, ferry, "--again", "--data", str(data))
+    assert result.code == 1
+    assert f"{lights} ({rendered.urls['lights']}): cannot read the archived page" in result.stdout
+    assert result.stderr.strip() == ("Error: 1 page could not be rendered (listed above); the next morgue "
+                                     "render tries them again")
+    with sqlite3.connect(data / "morgue.db") as conn:
+        statuses = dict(conn.execute(
+            "SELECT capture_id, status FROM renders WHERE view = 'renderinfo' AND rendered_at > ?",
+            [_first_render(rendered)]).fetchall())
+        after = conn.execute("SELECT count(*) FROM renders").fetchone()[0]
+    assert statuses == {lights: "error", ferry: "ok"}
+    assert after == before + 6  # ferry's five records and lights' renderinfo saying why
