@@ -380,7 +380,7 @@ def test_the_wacz_export_carries_the_rendered_views(rendered: Rendered, tmp_path
         assert check.returncode == 0, check.stdout + check.stderr
         with zipfile.ZipFile(out) as zf:
             names = zf.namelist()
-            cdx = zf.read("indexes/index.cdx").decode("utf-8")
+            cdx = gzip.decompress(zf.read("indexes/index.cdx.gz")).decode("utf-8")
             render_files = [n for n in names if n.startswith("archive/morgue-render-")]
             assert render_files, names
             views = set()
