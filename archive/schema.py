@@ -151,15 +151,15 @@ def _v9(db: sqlite_utils.Database) -> None:
 def _v10(db: sqlite_utils.Database) -> None:
     """``renders``: one row per rendered-view record (``urn:view:``, ``urn:fullPage:``, ``urn:thumbnail:``,
     ``urn:pdf:``, ``urn:renderinfo:``) made from a capture by ``morgue render``; the records of one render
-    share ``rendered_at``."""
+    share ``rendered_at``. (If not there already: an index rolled back to an earlier version may keep it.)"""
     db["renders"].create({
         "id": str, "capture_id": str, "page_url": str, "view": str, "uri": str, "rendered_at": str,
         "content_type": str, "length": int, "status": str, "note": str, "refers_to": str,
         "warc_file": str, "warc_offset": int, "warc_length": int, "record_id": str,
         "payload_digest": str, "block_digest": str,
-    }, pk="id", not_null={"uri", "rendered_at", "warc_file", "warc_offset", "record_id"})
-    db["renders"].create_index(["capture_id", "rendered_at"])
-    db["renders"].create_index(["record_id"], unique=True)
+    }, pk="id", not_null={"uri", "rendered_at", "warc_file", "warc_offset", "record_id"}, if_not_exists=True)
+    db["renders"].create_index(["capture_id", "rendered_at"], if_not_exists=True)
+    db["renders"].create_index(["record_id"], unique=True, if_not_exists=True)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
