@@ -1,6 +1,14 @@
 """Plain trafilatura against morgue on the shared extraction corpus, side by side, in the same run.
 
 Usage: python benchmarks/bench_extract.py [--corpus PATH] [--sets a,b] [--limit N] [--leaks] [--layers]
+       python benchmarks/bench_extract.py --sites [--sites-dir PATH] [--learn N] [--curve]
+
+``--sites`` measures site-level extraction on ``shared/sites/``: each site and period is one crawl, in
+page order. morgue-site extracts the first pages with the full pipeline (the teacher), learns the site's
+template (``extract.template_learner``), extracts the later pages through it, and at the end re-extracts
+the first pages with it, as a crawl does; single-page morgue and plain trafilatura run on the same pages.
+CPU per page is compared with ``trafilatura.extract(with_metadata=True)``. ``--curve`` adds F1 against
+the number of pages the template was learned from.
 
 ``--layers`` adds rows for morgue with no boilerplate layer and with each layer alone (structure, phrase;
 "repeated" needs a site's history and "rule" a seed, so the corpus cannot exercise them), to show what
@@ -28,6 +36,8 @@ from extract import extract_article  # noqa: E402
 from extract.article import extract_with_layers  # noqa: E402
 from extract.decode import decode_html  # noqa: E402
 from extract.evaluate import f1_of, leaked_appeals, score_page  # noqa: E402
+from extract.template import MIN_PAGES  # noqa: E402
+from extract.template_learner import TemplateLearner  # noqa: E402
 
 SETS = ("scrapinghub", "fundus", "wcxb")
 
@@ -65,6 +75,111 @@ def layer_runner(layers: frozenset[str]):
 
 
 RUNNERS = {"trafilatura": run_trafilatura, "morgue": run_morgue}
+
+
+def default_sites() -> Path:
+    return default_corpus().parent / "sites"
+
+
+def load_site_pages(sites: Path):
+    """{(site, period): [(meta, html)]} in page-id order, for every set under ``sites``."""
+    groups: dict[tuple[str, str], list] = {}
+    for set_dir in sorted(p for p in sites.iterdir() if p.is_dir()):
+        for meta, html in load_pages(sites, set_dir.name):
+            groups.setdefault((meta["site"], str(meta["period"])), []).append((meta, html))
+    return groups
+
+
+def crawl_site(pages: list, min_pages: int) -> tuple[list[str], float, dict]:
+    """morgue-site on one site's pages, as a crawl: texts (after the end-of-crawl re-extraction), CPU
+    seconds, and the learner's counts."""
+    learner = TemplateLearner(min_pages=min_pages)
+    texts: list[str] = []
+    teacher: list[int] = []
+    start = time.process_time()
+    for i, (meta, html) in enumerate(pages):
+        result = extract_article(html, meta["url"], template=learner.template, learn=True)
+        data = result.to_dict() if result else {}
+        learner.observe(data)
+        if not data.get("template"):
+            teacher.append(i)
+        texts.append(data.get("text", ""))
+        if learner.due():
+            learner.learn()
+    # the end of the crawl: pages extracted before the template existed go through it now
+    if learner.template is not None:
+        for i in teacher:
+            meta, html = pages[i]
+            result = extract_article(html, meta["url"], template=learner.template)
+            if result is not None and result.template:
+                texts[i] = result.text
+    cpu = time.process_time() - start
+    t = learner.template
+    info = {"template": t.version if t else None, "fallbacks": learner.fallbacks, "fitted": learner.fitted,
+            "why_not": learner.why_not, "drop": len(t.drop) if t else 0}
+    return texts, cpu, info
+
+
+def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> None:
+    groups = load_site_pages(sites)
+    print(f"{'site':12} {'period':6} {'extractor':12} {'pages':>5} {'F1':>6} {'prec':>6} {'recall':>6} "
+          f"{'leaks':>5} {'ms/page':>8}  template")
+    totals: dict[str, list] = {"trafilatura": [], "morgue": [], "morgue-site": []}
+    leaks_total = {k: 0 for k in totals}
+    cpu_total = {"trafilatura+md": 0.0, "morgue-site": 0.0, "morgue": 0.0}
+    by_period: dict[str, dict[str, list]] = {}
+    for (site, period), pages in sorted(groups.items()):
+        texts: dict[str, list[str]] = {"trafilatura": [], "morgue": []}
+        cpu = {"trafilatura+md": 0.0, "morgue": 0.0}
+        for meta, html in pages:
+            texts["trafilatura"].append(run_trafilatura(html, meta["url"]))
+            t1 = time.process_time()
+            trafilatura.extract(html, url=meta["url"], with_metadata=True)
+            t2 = time.process_time()
+            texts["morgue"].append(run_morgue(html, meta["url"]))
+            t3 = time.process_time()
+            cpu["trafilatura+md"] += t2 - t1
+            cpu["morgue"] += t3 - t2
+        texts["morgue-site"], cpu["morgue-site"], info = crawl_site(pages, min_pages)
+        for key in ("trafilatura", "morgue", "morgue-site"):
+            scores = [score_page(m["body"], t) for (m, _), t in zip(pages, texts[key], strict=True)]
+            leaked = [bool(leaked_appeals(m["body"], t)) for (m, _), t in zip(pages, texts[key], strict=True)]
+            if show_leaks:
+                for (m, _), t in zip(pages, texts[key], strict=True):
+                    if leaked_appeals(m["body"], t):
+                        print(f"  [{key}] {m['id']}: {leaked_appeals(m['body'], t)[:3]}")
+            totals[key].extend(scores)
+            by_period.setdefault(period, {}).setdefault(key, []).extend(scores)
+            leaks_total[key] += sum(leaked)
+            f1, p, r = f1_of(scores)
+            ms = 1000 * cpu["trafilatura+md" if key == "trafilatura" else key] / len(pages)
+            note = ""
+            if key == "morgue-site":
+                note = (f"v{info['template']}, {info['drop']} furniture paths, {info['fallbacks']} fallbacks"
+                        if info["template"] else f"none: {info['why_not']}")
+            print(f"{site:12} {period:6} {key:12} {len(pages):5d} {f1:6.3f} {p:6.3f} {r:6.3f} "
+                  f"{sum(leaked):5d} {ms:8.1f}  {note}")
+        for key in cpu_total:
+            cpu_total[key] += cpu[key]
+    print()
+    for period, per in sorted(by_period.items()):
+        print(f"period {period}: " + "  ".join(f"{k} {f1_of(v)[0]:.3f}" for k, v in per.items()))
+    n = len(totals["morgue"])
+    for key, scores in totals.items():
+        f1, p, r = f1_of(scores)
+        print(f"all sites    {key:12} {n:5d} pages F1 {f1:.3f} P {p:.3f} R {r:.3f} leaks {leaks_total[key]}")
+    print(f"CPU per page: morgue-site {1000 * cpu_total['morgue-site'] / n:.1f} ms, morgue "
+          f"{1000 * cpu_total['morgue'] / n:.1f} ms, trafilatura.extract(with_metadata=True) "
+          f"{1000 * cpu_total['trafilatura+md'] / n:.1f} ms; morgue-site / trafilatura = "
+          f"{cpu_total['morgue-site'] / cpu_total['trafilatura+md']:.2f}x")
+    if curve:
+        print("\nF1 against the number of pages the template is learned from (all sites and periods):")
+        for k in (2, 3, 4, 5, 6, 8):
+            scores = []
+            for pages in groups.values():
+                texts, _, _ = crawl_site(pages, k)
+                scores.extend(score_page(m["body"], t) for (m, _), t in zip(pages, texts, strict=True))
+            print(f"  learned from {k} pages: F1 {f1_of(scores)[0]:.3f}")
 LAYER_RUNNERS = {
     "no-layers": layer_runner(frozenset()),
     "structure": layer_runner(frozenset({"structure"})),
@@ -111,7 +226,18 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--leaks", action="store_true", help="print each leaking page's appeal sentences")
     parser.add_argument("--layers", action="store_true", help="also measure each boilerplate layer alone")
+    parser.add_argument("--sites", action="store_true", help="site-level: learned templates on shared/sites")
+    parser.add_argument("--sites-dir", type=Path, default=None)
+    parser.add_argument("--learn", type=int, default=MIN_PAGES, help="pages a template is learned from")
+    parser.add_argument("--curve", action="store_true", help="with --sites: F1 against pages learned from")
     args = parser.parse_args()
+    if args.sites:
+        sites = args.sites_dir or default_sites()
+        if not sites.is_dir():
+            sys.exit(f"sites not found: {sites} (set MORGUE_SHARED or --sites-dir)")
+        run_morgue("<html><body><p>warm up</p></body></html>", "https://example.test/")
+        bench_sites(sites, args.learn, args.leaks, args.curve)
+        return
     if not args.corpus.is_dir():
         sys.exit(f"corpus not found: {args.corpus} (set MORGUE_SHARED or --corpus)")
     # Warm up both (imports, lazy tables) so the first page does not carry one-off costs.

@@ -7,6 +7,7 @@ re-serialised page; phrase and repeated-block checks run last on the paragraphs 
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Collection
@@ -21,16 +22,17 @@ from .blocks import block_hash
 from .boilerplate.phrases import PAYWALL, TRIGGER_WORDS, is_appeal
 from .boilerplate.structure import clean_text, find_boxes, keyword_hits, remove_boxes
 from .decode import decode_html
-from .metadata import extract_metadata
+from .metadata import Metadata, extract_metadata
 from .model import Extraction, RemovedBlock
 from .rules import SiteRules
+from .template import Template, apply, observe
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 TRAFILATURA_SETTINGS = {"include_comments": False}
 EXTRACTOR = f"morgue-extract/{EXTRACTOR_VERSION} trafilatura/{trafilatura.__version__} " + " ".join(
     f"{k}={v}" for k, v in TRAFILATURA_SETTINGS.items()
 )
-LAYERS = frozenset({"structure", "phrase", "repeated", "rule"})
+LAYERS = frozenset({"structure", "phrase", "repeated", "rule", "template"})
 log = logging.getLogger(__name__)
 
 
@@ -57,9 +59,16 @@ def extract_article(
     rules: SiteRules | None = None,
     known_repeated: Collection[str] = (),
     encoding: str | None = None,
+    template: Template | None = None,
+    learn: bool = False,
 ) -> Extraction | None:
-    """The article in a page, or None when there is none. Never raises on bad input."""
-    return extract_with_layers(html, url, rules=rules, known_repeated=known_repeated, encoding=encoding)
+    """The article in a page, or None when there is none. Never raises on bad input.
+
+    With a site ``template`` the page is extracted through it when it fits, else by the full pipeline
+    (``Extraction.fallback`` says why). ``learn`` adds what the page teaches a template
+    (``Extraction.observation``) whenever the full pipeline ran."""
+    return extract_with_layers(html, url, rules=rules, known_repeated=known_repeated, encoding=encoding,
+                               template=template, learn=learn)
 
 
 def extract_with_layers(
@@ -70,10 +79,13 @@ def extract_with_layers(
     known_repeated: Collection[str] = (),
     encoding: str | None = None,
     layers: Collection[str] = LAYERS,
+    template: Template | None = None,
+    learn: bool = False,
 ) -> Extraction | None:
     """``extract_article`` with a choice of boilerplate layers, so each can be measured on its own."""
     try:
-        return _extract(html, url, rules, known_repeated, encoding, frozenset(layers))
+        return _extract(html, url, rules, known_repeated, encoding, frozenset(layers),
+                        template if "template" in layers else None, learn)
     except RecursionError:
         log.warning("page too deeply nested to extract: %s", url)
         return None
@@ -99,6 +111,8 @@ def _extract(
     known_repeated: Collection[str],
     encoding: str | None,
     layers: frozenset[str],
+    template: Template | None = None,
+    learn: bool = False,
 ) -> Extraction | None:
     tree = _parse(html, encoding)
     if tree is None:
@@ -106,16 +120,29 @@ def _extract(
     md = extract_metadata(tree, url)
     etree.strip_elements(tree, "script", "style", "template", with_tail=False)
     removed: list[RemovedBlock] = []
+    fallback: str | None = None
+    if template is not None:
+        if rules is not None and "rule" in layers:
+            _drop_by_rules(tree, rules, removed)
+        fit = apply(tree, template)
+        if fit.problem is None:
+            where = f"template v{template.version}"
+            removed.extend(RemovedBlock(text, "template", f"{where}: {path} (furniture on "
+                                        f"{template.drop[path][0]} of {template.drop[path][1]} pages)")
+                           for path, text in fit.dropped)
+            return _finish(fit.paragraphs, md, removed, known_repeated, layers, where, None)
+        fallback = fit.problem
+        tree = _parse(html, encoding)  # the template's pass may have cut rule boxes: start clean
+        if tree is None:
+            return None
+        etree.strip_elements(tree, "script", "style", "template", with_tail=False)
+        removed = []
+    pristine = copy.deepcopy(tree) if learn else None
 
     protected: set[HtmlElement] = set()
     if rules is not None:
         if "rule" in layers:
-            for el, selector in rules.dropped(tree):
-                if el.getparent() is not None:
-                    text = clean_text(el)
-                    if text:
-                        removed.append(RemovedBlock(text, "rule", f"drop {selector}"))
-                    el.drop_tree()
+            _drop_by_rules(tree, rules, removed)
         protected = set(rules.kept(tree))
 
     def is_protected(box: HtmlElement) -> bool:
@@ -132,8 +159,35 @@ def _extract(
     if doc is None or doc.body is None:
         return None
     lines = [line.strip() for line in xmltotxt(doc.body, False).split("\n")]
-    kept_text = "\x00".join(clean_text(k) for k in protected)
     lines = [line for line in lines if line]
+    result = _finish(lines, md, removed, known_repeated, layers, None, protected)
+    if result is not None:
+        result.fallback = fallback
+        if pristine is not None:
+            result.observation = observe(pristine, result.text)
+    return result
+
+
+def _drop_by_rules(tree: HtmlElement, rules: SiteRules, removed: list[RemovedBlock]) -> None:
+    for el, selector in rules.dropped(tree):
+        if el.getparent() is not None:
+            text = clean_text(el)
+            if text:
+                removed.append(RemovedBlock(text, "rule", f"drop {selector}"))
+            el.drop_tree()
+
+
+def _finish(
+    lines: list[str],
+    md: Metadata,
+    removed: list[RemovedBlock],
+    known_repeated: Collection[str],
+    layers: frozenset[str],
+    template: str | None,
+    protected: set[HtmlElement] | None,
+) -> Extraction | None:
+    """The text layers every extraction ends with (headline, appeal paragraphs, repeated blocks)."""
+    kept_text = "\x00".join(clean_text(k) for k in protected or ())
     if lines and md.title and _same_text(lines[0], md.title):
         lines = lines[1:]  # the headline is the ``title`` field; body text starts after it
     suspects = set(keyword_hits(lines, TRIGGER_WORDS)) if "phrase" in layers else set()
@@ -177,4 +231,5 @@ def _extract(
         removed=removed,
         blocks=hashes,
         extractor=EXTRACTOR,
+        template=template,
     )

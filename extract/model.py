@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Reason = Literal["structure", "phrase", "repeated", "rule"]
+Reason = Literal["structure", "phrase", "repeated", "rule", "template"]
 
 
 @dataclass
@@ -38,6 +38,9 @@ class Extraction:
     removed: list[RemovedBlock] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
     extractor: str = ""
+    template: str | None = None  # "template vN" when the site's learned template produced the text
+    fallback: str | None = None  # why a template was given but the full pipeline ran
+    observation: dict[str, Any] | None = None  # what this page teaches a site template (extract(learn=))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

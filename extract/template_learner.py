@@ -1,0 +1,78 @@
+"""When a site's template is learned, used, and replaced: the state a crawl keeps per site.
+
+Pure bookkeeping over extractions (no pages, no index), so the crawl, reindex, the benchmark and the tests
+share it; ``archive.site_templates`` stores what it learns. Until a template exists every page goes
+through the full pipeline and teaches (its ``observation``). With a template, a page that does not fit
+falls back and teaches too; when most of the latest pages fall back the site was redesigned, and a new
+template version is learned from the fallback pages alone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from .template import MIN_PAGES, Template, learn
+
+__all__ = ["TemplateLearner"]
+
+KEEP = 3 * MIN_PAGES  # observations kept while no template fits (the latest ones)
+WINDOW = 8  # latest pages judged for a redesign...
+REDESIGN = 0.5  # ...which is declared when this share of them fell back
+
+
+class TemplateLearner:
+    """Feeds on extractions (dicts as ``Extraction.to_dict``), says when to (re)learn, learns."""
+
+    def __init__(self, template: Template | None = None, *, min_pages: int = MIN_PAGES) -> None:
+        self.template = template
+        self.min_pages = min_pages
+        self.observations: deque[Mapping[str, Any]] = deque(maxlen=max(KEEP, min_pages))
+        self.recent: deque[bool] = deque(maxlen=WINDOW)  # True: fitted the template
+        self.fitted = 0
+        self.fallbacks = 0
+        self.why_not = ""  # why no template could be learned (last attempt)
+        self.learned_now: list[Template] = []  # versions learned by this learner
+        self.redesigns = 0
+
+    def observe(self, extraction: Mapping[str, Any]) -> None:
+        if extraction.get("template"):
+            self.fitted += 1
+            self.recent.append(True)
+            return
+        if self.template is not None:
+            self.fallbacks += 1
+            self.recent.append(False)
+        observation = extraction.get("observation")
+        if observation:
+            self.observations.append(observation)
+
+    def fallback_rate(self) -> float:
+        """Share of the latest pages that fell back to the full pipeline."""
+        return self.recent.count(False) / len(self.recent) if self.recent else 0.0
+
+    def redesigned(self) -> bool:
+        return (self.template is not None and len(self.recent) >= WINDOW // 2
+                and self.fallback_rate() >= REDESIGN)
+
+    def due(self) -> bool:
+        if self.template is None:
+            return len(self.observations) >= self.min_pages
+        return self.redesigned() and len(self.observations) >= self.min_pages
+
+    def learn(self) -> Template | None:
+        """A new template version from the pages seen since the last one, when they agree; it replaces
+        the current one."""
+        version = (self.template.version + 1) if self.template is not None else (
+            max((t.version for t in self.learned_now), default=0) + 1)
+        template, self.why_not = learn(list(self.observations), version, self.min_pages)
+        if template is None:
+            return None
+        if self.template is not None:
+            self.redesigns += 1
+        self.template = template
+        self.learned_now.append(template)
+        self.observations.clear()
+        self.recent.clear()
+        return template
