@@ -127,8 +127,7 @@ def _extract(
         fit = apply(tree, template)
         if fit.problem is None:
             where = f"template v{template.version}"
-            removed.extend(RemovedBlock(text, "template", f"{where}: {path} (furniture on "
-                                        f"{template.drop[path][0]} of {template.drop[path][1]} pages)")
+            removed.extend(RemovedBlock(text, "template", f"{where}: {template.why_dropped(path)}")
                            for path, text in fit.dropped)
             return _finish(fit.paragraphs, md, removed, known_repeated, layers, where, None)
         fallback = fit.problem

@@ -82,62 +82,86 @@ class Chunk:
     owner: HtmlElement
     text: str
     path: str  # descriptors from the walk's root (exclusive) to the owner (inclusive), "/"-joined
+    link_chars: int = 0  # of its characters, how many are link text
+
+    def link_only(self) -> bool:
+        """All (nearly) link text: a "read more" teaser or a related-story headline, not a paragraph."""
+        return self.link_chars >= 0.9 * len(self.text)
 
 
-def render(root: HtmlElement, drop: Mapping[str, Any] = (), dropped: list[tuple[str, str]] | None = None
-           ) -> list[Chunk]:
+def anywhere(desc: str) -> str:
+    """The drop-list key of a descriptor matched at any depth inside the container."""
+    return "*/" + desc
+
+
+def render(root: HtmlElement, drop: Mapping[str, Any] = (), dropped: list[tuple[str, str]] | None = None,
+           drop_links: bool = False) -> list[Chunk]:
     """The text under ``root`` as paragraphs (a new one at each block element), in document order.
-    Elements whose relative path is in ``drop`` are skipped (their text goes to ``dropped``)."""
+    Elements whose relative path (or ``anywhere`` descriptor) is in ``drop`` are skipped, and with
+    ``drop_links`` link-only paragraphs; their text goes to ``dropped``."""
     chunks: list[Chunk] = []
     parts: list[str] = []
+    links = [0, 0]  # link depth, link characters in the current paragraph
     owners: list[tuple[HtmlElement, str]] = [(root, "")]
+
+    def add(text: str) -> None:
+        parts.append(text)
+        if links[0]:
+            links[1] += len(text.strip())
 
     def flush() -> None:
         if parts:
             text = _SPACE.sub(" ", "".join(parts)).strip()
             parts.clear()
+            link_chars, links[1] = links[1], 0
             if text:
                 owner, path = owners[-1]
-                chunks.append(Chunk(owner, text, path))
+                chunk = Chunk(owner, text, path, link_chars)
+                if drop_links and chunk.link_only():
+                    if dropped is not None:
+                        dropped.append(("link-only paragraph", text))
+                else:
+                    chunks.append(chunk)
 
     def walk(el: HtmlElement, path: str) -> None:
         for child in el:
             tag = child.tag
-            if not isinstance(tag, str):  # comment, processing instruction
+            if not isinstance(tag, str) or tag in SKIP_TAGS:  # comment, processing instruction, script...
                 if child.tail:
-                    parts.append(child.tail)
+                    add(child.tail)
                 continue
-            if tag in SKIP_TAGS:
-                if child.tail:
-                    parts.append(child.tail)
-                continue
-            sub = path + "/" + descriptor(child) if path else descriptor(child)
-            if sub in drop:
+            desc = descriptor(child)
+            sub = path + "/" + desc if path else desc
+            key = sub if sub in drop else anywhere(desc) if anywhere(desc) in drop else None
+            if key is not None:
                 flush()
                 if dropped is not None:
                     text = _SPACE.sub(" ", "".join(child.itertext())).strip()
                     if text:
-                        dropped.append((sub, text))
+                        dropped.append((key, text))
                 if child.tail:
-                    parts.append(child.tail)
+                    add(child.tail)
                 continue
+            is_link = tag == "a"
+            links[0] += is_link
             if tag in BLOCK_TAGS:
                 flush()
                 owners.append((child, sub))
                 if child.text:
-                    parts.append(child.text)
+                    add(child.text)
                 walk(child, sub)
                 flush()
                 owners.pop()
             else:
                 if child.text:
-                    parts.append(child.text)
+                    add(child.text)
                 walk(child, sub)
+            links[0] -= is_link
             if child.tail:
-                parts.append(child.tail)
+                add(child.tail)
 
     if root.text:
-        parts.append(root.text)
+        add(root.text)
     walk(root, "")
     flush()
     return chunks
@@ -184,15 +208,19 @@ def observe(tree: HtmlElement, teacher_text: str) -> dict[str, Any] | None:
     chain = _chain(container)
     inside = render(container)
     kept_ids = {id(c.owner) for c in kept}
-    blocks: dict[str, list[int]] = {}  # relative path -> [kept chars, dropped chars]
+    blocks: dict[str, list[int]] = {}  # relative path or anywhere-descriptor -> [kept chars, dropped chars]
+    links = [0, 0]  # link-only paragraphs kept, dropped
     for chunk in inside:
         is_kept = id(chunk.owner) in kept_ids
-        # every path prefix of the owner is a candidate furniture box
+        if chunk.link_only():
+            links[0 if is_kept else 1] += 1
+        # every element between the container and the paragraph is a candidate furniture box
         prefix = ""
         for step in chunk.path.split("/") if chunk.path else []:
             prefix = prefix + "/" + step if prefix else step
-            counts = blocks.setdefault(prefix, [0, 0])
-            counts[0 if is_kept else 1] += len(chunk.text)
+            for key in (prefix, anywhere(step)):
+                counts = blocks.setdefault(key, [0, 0])
+                counts[0 if is_kept else 1] += len(chunk.text)
     outside = outside_prose(body, [container])
     title = None
     for chunk in chunks[:200]:
@@ -200,7 +228,7 @@ def observe(tree: HtmlElement, teacher_text: str) -> dict[str, Any] | None:
             title = _chain(chunk.owner)[-1]
             break
     return {"container": chain, "blocks": blocks, "chars": total, "outside": outside,
-            "title_path": title}
+            "title_path": title, "links": links}
 
 
 def _shingles(words: Sequence[str], n: int = 3) -> list[str]:
@@ -235,18 +263,27 @@ class Template:
     drop: dict[str, list[int]] = field(default_factory=dict)  # path -> [pages dropped, pages seen]
     chars: list[int] = field(default_factory=lambda: [0, 0])  # min, max kept text of the teacher pages
     outside: int = 0  # most prose seen outside the container on a teacher page
+    drop_links: bool = False  # the teacher drops link-only paragraphs inside the container
     pages: int = 0  # teacher pages it was learned from
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def why_dropped(self, key: str) -> str:
+        """The reason a removed-block list gives for a block this template dropped."""
+        if key in self.drop:
+            dropped, seen = self.drop[key]
+            return f"{key} (furniture on {dropped} of {seen} pages)"
+        return key
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Template:
         drop = {k: list(v) for k, v in data.get("drop", {}).items()}
         return cls(container=list(data["container"]), drop=drop,
                    chars=list(data.get("chars", [0, 0])), outside=int(data.get("outside", 0)),
-                   pages=int(data.get("pages", 0)), version=int(data.get("version", 1)))
+                   pages=int(data.get("pages", 0)), version=int(data.get("version", 1)),
+                   drop_links=bool(data.get("drop_links", False)))
 
 
 def learn(observations: Sequence[Mapping[str, Any] | None], version: int = 1, min_pages: int = MIN_PAGES
@@ -272,13 +309,22 @@ def learn(observations: Sequence[Mapping[str, Any] | None], version: int = 1, mi
     drop: dict[str, list[int]] = {}
     for path, d in dropped_pages.items():
         on = d + kept_pages[path]
-        if d >= 2 and d >= DROP_SHARE * on and not any(p in drop for p in _prefixes(path)):
+        bare = path.startswith("*/") and "." not in path and "#" not in path and path[2:] in _GENERIC
+        if d >= 2 and d >= DROP_SHARE * on and not kept_pages[path] and not bare:
             drop[path] = [d, on]
     # keep only the outermost of nested furniture paths
-    drop = {p: v for p, v in drop.items() if not any(q in drop for q in _prefixes(p))}
+    drop = {p: v for p, v in drop.items() if p.startswith("*/") or not any(q in drop for q in _prefixes(p))}
     chars = [o["chars"] for o in same]
+    kept_links = sum(o.get("links", [0, 0])[0] for o in same)
+    dropped_links = sum(o.get("links", [0, 0])[1] for o in same)
     return Template(container=list(chain), drop=drop, chars=[min(chars), max(chars)],
-                    outside=max(o["outside"] for o in same), pages=len(same), version=version), ""
+                    outside=max(o["outside"] for o in same), pages=len(same), version=version,
+                    drop_links=dropped_links >= 2 and dropped_links >= 4 * kept_links), ""
+
+
+#: Bare tags too common to drop everywhere on the evidence of a few pages.
+_GENERIC = frozenset({"div", "span", "p", "a", "em", "strong", "b", "i", "section", "article", "font", "td",
+                      "tr", "table", "tbody", "li", "ul", "ol", "br", "center", "small", "u", "sup", "sub"})
 
 
 def _prefixes(path: str) -> list[str]:
@@ -314,7 +360,7 @@ def apply(tree: HtmlElement, template: Template) -> Fit:
     dropped: list[tuple[str, str]] = []
     chunks: list[Chunk] = []
     for c in containers:
-        chunks.extend(render(c, template.drop, dropped))
+        chunks.extend(render(c, template.drop, dropped, template.drop_links))
     chars = sum(len(c.text) for c in chunks)
     low, high = template.chars
     if chars < max(0.25 * low, 80):
