@@ -31,8 +31,8 @@ from archive.warc_reader import (
 )
 
 __all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
-           "record_capture_row", "is_html", "IngestStats", "ingest_files", "warcinfo_fields",
-           "TEXT_URN_PREFIX"]
+           "record_capture_row", "is_html", "extract_archived", "IngestStats", "ingest_files",
+           "warcinfo_fields", "TEXT_URN_PREFIX"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +100,18 @@ def unextractable(body: bytes, *, max_bytes: int = MAX_EXTRACT_BYTES,
 
 def extract_body(body: bytes, url: str, content_type: str | None,
                  rules: Mapping[str, Any] | None = None,
-                 known_repeated: Collection[str] = ()) -> dict[str, Any] | None:
+                 known_repeated: Collection[str] = (), template: Mapping[str, Any] | None = None,
+                 learn: bool = False) -> dict[str, Any] | None:
     """Extract the article from decoded page bytes; the charset comes from Content-Type, as in a crawl,
-    and ``known_repeated`` the site's learned blocks (``archive.site_blocks``)."""
+    ``known_repeated`` the site's learned blocks (``archive.site_blocks``) and ``template`` its learned
+    template (``archive.site_templates``; ``learn``: include what the page teaches one)."""
     from extract import SiteRules, extract_article
+    from extract.template import Template
 
     site_rules = SiteRules.from_mapping(rules) if rules else None
     result = extract_article(body, url, rules=site_rules, encoding=charset_of(content_type),
-                             known_repeated=known_repeated)
+                             known_repeated=known_repeated,
+                             template=Template.from_dict(template) if template else None, learn=learn)
     if result is None:
         return None
     data = result.to_dict()
@@ -283,7 +287,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             submitted_urls.add(item.url)
             rules = rules_for(item.site) if rules_for else None
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
-            window.append((item, run(_extract_archived, item.path.parent, item.capture["warc_file"],
+            window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],
                                      item.capture["warc_offset"], item.url, rules, blocks)))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
@@ -293,9 +297,10 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     return stats
 
 
-def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
-                      rules: Mapping[str, Any] | None, blocks: Collection[str]
-                      ) -> tuple[str | None, dict[str, Any] | None]:
+def extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
+                     rules: Mapping[str, Any] | None, blocks: Collection[str],
+                     template: Mapping[str, Any] | None = None, learn: bool = False
+                     ) -> tuple[str | None, dict[str, Any] | None]:
     """Read one archived response, decode it and extract it: (problem, extraction). Runs in a worker."""
     try:
         record = read_record(warc_dir, warc_file, offset)
@@ -304,7 +309,7 @@ def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
         return str(exc), None
     if unextractable(body, charset=charset_of(record.content_type)):  # as the crawl skips it
         return None, None
-    return None, extract_body(body, url, record.content_type, rules, blocks)
+    return None, extract_body(body, url, record.content_type, rules, blocks, template, learn)
 
 
 @contextmanager

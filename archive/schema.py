@@ -162,8 +162,18 @@ def _v10(db: sqlite_utils.Database) -> None:
     db["renders"].create_index(["record_id"], unique=True, if_not_exists=True)
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """Learned site templates (``archive.site_templates``): one row per site and version, the template
+    as JSON, when it was learned and expires, and how many pages fitted it or fell back; ``status`` is
+    active, replaced (a redesign), expired, or none (no template could be learned: ``note`` says why)."""
+    db["site_templates"].create(
+        {"site": str, "version": int, "status": str, "template": str, "note": str, "learned_at": str,
+         "expires_at": str, "pages_learned": int, "fitted": int, "fallbacks": int, "updated_at": str},
+        pk=("site", "version"), not_null={"site", "version", "status"}, if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10]
+                                                              _v10, _v11]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

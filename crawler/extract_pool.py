@@ -95,9 +95,11 @@ class ExtractionPool:
         self._submitted += 1
 
     async def extract(self, body: bytes, url: str, content_type: str | None, rules: Mapping[str, Any] | None,
-                      known_repeated: Collection[str]) -> dict[str, Any] | None:
+                      known_repeated: Collection[str], template: Mapping[str, Any] | None = None,
+                      learn: bool = False) -> dict[str, Any] | None:
         """The page's article as a plain dict, or None: the same extraction reindex and import run."""
-        return await self.run(extract_body, body, url, content_type, rules, frozenset(known_repeated))
+        return await self.run(extract_body, body, url, content_type, rules, frozenset(known_repeated),
+                              template, learn)
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` in a worker. A dead worker breaks the whole executor: it is replaced by a fresh

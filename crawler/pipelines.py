@@ -10,8 +10,9 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
-from archive.ingest import article_url, charset_of, file_article
+from archive.ingest import article_url, charset_of, extract_archived, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
+from archive.site_templates import Pending, SiteTemplates
 from crawler.extract_pool import ExtractionCrashed, ExtractionPool, unextractable
 from crawler.session import session_for
 
@@ -27,6 +28,7 @@ class ArticlePipeline:
         self.crawler = crawler
         self.pool = ExtractionPool(workers, crawler.settings.getint("MORGUE_EXTRACT_TASKS_PER_WORKER", 0))
         self.learner: SiteBlockLearner | None = None
+        self.templates: SiteTemplates | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArticlePipeline:
@@ -45,6 +47,12 @@ class ArticlePipeline:
             self.learner = SiteBlockLearner.from_index(session.index, session.site)
         return self.learner
 
+    def _templates(self, session: Any) -> SiteTemplates | None:
+        """The site's template learner; none in a cluster worker (the indexer re-extracts)."""
+        if self.templates is None and session.index is not None:
+            self.templates = SiteTemplates.from_index(session.index, session.site)
+        return self.templates
+
     def _known_blocks(self, session: Any) -> Any:
         """The site's learned blocks; none in a cluster worker (the indexer re-extracts with them)."""
         return self._learner().known if session.index is not None else ()
@@ -59,9 +67,42 @@ class ArticlePipeline:
             return
         self.learner.learn()
         self.learner.save(session.index, self.learner.learned_now)  # with final page counts
+        self._finish_templates(session)
         stripped = strip_blocks(session.index, session.site, self.learner.learned_now)
         self.crawler.stats.set_value("morgue/site_blocks/learned", len(self.learner.learned_now))
         self.crawler.stats.set_value("morgue/site_blocks/articles_corrected", stripped)
+
+    def _finish_templates(self, session: Any) -> None:
+        """Store the site's template and counts, re-extract the pages filed before it was learned, and
+        leave the counts for the crawl summary."""
+        templates = self.templates
+        if templates is None:
+            return
+        rules = getattr(getattr(self.crawler, "spider", None), "seed", None)
+        rules_mapping = rules.extract if rules is not None else None
+        session.writer.flush()  # the pages to re-read may sit in the WARC file being written
+        known = frozenset(self.learner.known) if self.learner is not None else frozenset()
+
+        def again(item: Pending, template: dict[str, Any]) -> dict[str, Any] | None:
+            problem, extraction = extract_archived(item.warc_dir, item.warc_file, item.offset, item.url,
+                                                   rules_mapping, known, template)
+            if problem:
+                logger.warning("cannot re-extract %s through the site template: %s", item.url, problem)
+            return extraction
+
+        corrected = templates.reextract(session.index, again)
+        templates.save(session.index)
+        learner = templates.learner
+        stats = self.crawler.stats
+        t = templates.template
+        stats.set_value("morgue/template/version", t.version if t is not None else 0)
+        stats.set_value("morgue/template/learned", len(learner.learned_now))
+        stats.set_value("morgue/template/fitted", learner.fitted)
+        stats.set_value("morgue/template/fallbacks", learner.fallbacks)
+        stats.set_value("morgue/template/redesigns", learner.redesigns)
+        stats.set_value("morgue/template/recent_fallback_rate", round(learner.fallback_rate(), 3))
+        stats.set_value("morgue/template/articles_corrected", corrected)
+        stats.set_value("morgue/template/none", learner.why_not if t is None else "")
 
     def _cannot_write(self, url: str, exc: Exception) -> None:
         logger.error("cannot archive the text of %s: %s; stopping the crawl", url, exc)
@@ -102,9 +143,12 @@ class ArticlePipeline:
             return item
         try:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
+            templates = self._templates(session)
             extraction = await self.pool.extract(item["body"], item["url"],
                                                  item["capture"].get("content_type"),
-                                                 rules_mapping, self._known_blocks(session))
+                                                 rules_mapping, self._known_blocks(session),
+                                                 templates.template_dict() if templates else None,
+                                                 templates is not None)
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
             session.error("extraction_crashed" if isinstance(exc, ExtractionCrashed) else "extraction_failed")
@@ -115,6 +159,7 @@ class ArticlePipeline:
             stats.inc_value("morgue/extract/dropped/no_article")
             item["outcome"] = "no_article"
             return item
+        observation = extraction.pop("observation", None)
         capture = item["capture"]
         if session.index is None:
             # A cluster worker: no index to judge new/version/unchanged; the text resource marks the page
@@ -134,6 +179,14 @@ class ArticlePipeline:
             self._cannot_write(item["url"], exc)
             item["outcome"] = "failed"
             return item
+        templates = self._templates(session)
+        if templates is not None:
+            pending = Pending(article_id, item["url"], session.data.warc_dir, capture["warc_file"],
+                              capture["warc_offset"], capture.get("content_type"))
+            learned = templates.observe({**extraction, "observation": observation},
+                                        pending if outcome != "unchanged" else None)
+            if learned is not None:
+                templates.save(session.index)
         learner = self._learner()
         if outcome != "unchanged":  # an unchanged article is already counted from the index
             learner.observe(extraction["text"], extraction.get("removed") or ())

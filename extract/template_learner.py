@@ -30,20 +30,26 @@ class TemplateLearner:
         self.min_pages = min_pages
         self.observations: deque[Mapping[str, Any]] = deque(maxlen=max(KEEP, min_pages))
         self.recent: deque[bool] = deque(maxlen=WINDOW)  # True: fitted the template
-        self.fitted = 0
-        self.fallbacks = 0
+        self.counts: dict[int, list[int]] = {}  # version -> [pages fitted, pages fallen back]
         self.why_not = ""  # why no template could be learned (last attempt)
         self.learned_now: list[Template] = []  # versions learned by this learner
         self.redesigns = 0
 
+    @property
+    def fitted(self) -> int:
+        return sum(c[0] for c in self.counts.values())
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(c[1] for c in self.counts.values())
+
     def observe(self, extraction: Mapping[str, Any]) -> None:
-        if extraction.get("template"):
-            self.fitted += 1
-            self.recent.append(True)
-            return
         if self.template is not None:
-            self.fallbacks += 1
-            self.recent.append(False)
+            fits = bool(extraction.get("template"))
+            self.counts.setdefault(self.template.version, [0, 0])[0 if fits else 1] += 1
+            self.recent.append(fits)
+            if fits:
+                return
         observation = extraction.get("observation")
         if observation:
             self.observations.append(observation)
@@ -61,11 +67,12 @@ class TemplateLearner:
             return len(self.observations) >= self.min_pages
         return self.redesigned() and len(self.observations) >= self.min_pages
 
-    def learn(self) -> Template | None:
+    def learn(self, version: int | None = None) -> Template | None:
         """A new template version from the pages seen since the last one, when they agree; it replaces
         the current one."""
-        version = (self.template.version + 1) if self.template is not None else (
-            max((t.version for t in self.learned_now), default=0) + 1)
+        if version is None:
+            version = (self.template.version + 1) if self.template is not None else (
+                max((t.version for t in self.learned_now), default=0) + 1)
         template, self.why_not = learn(list(self.observations), version, self.min_pages)
         if template is None:
             return None

@@ -19,6 +19,7 @@ COMMANDS = [
     ("morgue.commands.search_cmd", "search_command"),
     ("morgue.commands.serve_cmd", "serve_command"),
     ("morgue.commands.extract_cmd", "extract_command"),
+    ("morgue.commands.templates_cmd", "templates_command"),
     ("morgue.commands.archive_cmds", "show_command"),
     ("morgue.commands.archive_cmds", "cite_command"),
     ("morgue.commands.archive_cmds", "verify_command"),

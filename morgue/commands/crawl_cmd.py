@@ -46,11 +46,39 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
         problems = json.loads(s.get("errors_by_kind") or "{}")
         if problems:  # each kind of fault with its count: timeout 2, dataloss 1, too_large 1, ...
             click.echo("  problems: " + ", ".join(f"{kind} {n}" for kind, n in sorted(problems.items())))
+        template_line = _template_summary(result.site, result.stats or {})
+        if template_line:
+            click.echo(template_line)
         for url in json.loads(s.get("robots_blocked_urls") or "[]"):
             click.echo(f"  blocked by robots.txt: {url}")
         if result.reason == "shutdown":
             click.echo(f"  interrupted: the next crawl of {result.site} resumes where this one stopped")
     click.echo(f"archive: {data_path / 'warc'}  index: {data_path / 'morgue.db'}")
+
+
+CLIMBING = 0.3  # a crawl summary warns when this share of the latest pages fell back from the template
+
+
+def _template_summary(site: str, stats: dict[str, Any]) -> str | None:
+    """The crawl summary's template line: the version used, pages through it and fallbacks; a warning
+    when the fallback rate climbs (a redesign, or a template that no longer fits)."""
+    version = stats.get("morgue/template/version")
+    if version is None:
+        return None
+    if not version:
+        why = stats.get("morgue/template/none")
+        return f"  template: none yet ({why})" if why else None
+    fitted = stats.get("morgue/template/fitted", 0)
+    fallbacks = stats.get("morgue/template/fallbacks", 0)
+    rate = stats.get("morgue/template/recent_fallback_rate", 0.0)
+    line = (f"  template: v{version}, {fitted} pages through it, {fallbacks} fell back to the full pipeline, "
+            f"{stats.get('morgue/template/articles_corrected', 0)} earlier pages re-extracted")
+    if stats.get("morgue/template/redesigns"):
+        line += f"; {stats['morgue/template/redesigns']} redesign(s): new version learned"
+    if rate >= CLIMBING:
+        line += (f"\n  template of {site}: fallback rate climbing ({100 * rate:.0f}% of the latest pages "
+                 f"fell back): see morgue templates {site}")
+    return line
 
 
 def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str, Any],
