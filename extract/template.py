@@ -312,8 +312,9 @@ def learn(observations: Sequence[Mapping[str, Any] | None], version: int = 1, mi
         bare = path.startswith("*/") and "." not in path and "#" not in path and path[2:] in _GENERIC
         if d >= 2 and d >= DROP_SHARE * on and not kept_pages[path] and not bare:
             drop[path] = [d, on]
-    # keep only the outermost of nested furniture paths
-    drop = {p: v for p, v in drop.items() if p.startswith("*/") or not any(q in drop for q in _prefixes(p))}
+    # keep only the outermost of nested furniture paths, and no path its descriptor anywhere covers
+    drop = {p: v for p, v in drop.items() if p.startswith("*/") or not (
+        any(q in drop for q in _prefixes(p)) or drop.get(anywhere(p.rsplit("/", 1)[-1])) == v)}
     chars = [o["chars"] for o in same]
     kept_links = sum(o.get("links", [0, 0])[0] for o in same)
     dropped_links = sum(o.get("links", [0, 0])[1] for o in same)
