@@ -201,7 +201,8 @@ BlocksFor = Callable[[str | None], Collection[str]]
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
-                 blocks_for: BlocksFor | None = None, workers: int | None = None) -> IngestStats:
+                 blocks_for: BlocksFor | None = None, workers: int | None = None,
+                 templates: bool = True) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
@@ -210,8 +211,21 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     article-URL heuristics; all pages when None) is tried. ``only_missing`` skips records already indexed
     (for ``verify --repair``), so nothing indexed is filed twice. ``blocks_for(site)`` gives the site's
     learned repeated blocks (``site_blocks``), as the crawl passes them. Extraction runs in ``workers``
-    processes (default: one per core; 0 or 1: in this process).
+    processes (default: one per core; 0 or 1: in this process). With ``templates`` each site's template
+    is learned and used as in a crawl (``archive.site_templates``), and the pages filed before it
+    existed are re-extracted through it at the end.
     """
+    from archive.site_templates import Pending, SiteTemplates
+
+    learners: dict[str, SiteTemplates] = {}
+
+    def learner_of(site: str | None) -> SiteTemplates | None:
+        if not templates or not site:
+            return None
+        if site not in learners:
+            learners[site] = SiteTemplates.from_index(index, site)
+        return learners[site]
+
     if workers is None:
         workers = os.cpu_count() or 1
     stats = IngestStats()
@@ -278,8 +292,15 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             elif extraction is None:
                 stats.count("no_article")
             else:
-                outcome, _, _ = file_article(index, item.capture, extraction, item.site)
+                observation = extraction.pop("observation", None)
+                outcome, article_id, _ = file_article(index, item.capture, extraction, item.site)
                 stats.count(outcome)
+                learner = learner_of(item.site)
+                if learner is not None:
+                    pending = Pending(article_id, item.url, item.path.parent, item.capture["warc_file"],
+                                      item.capture["warc_offset"])
+                    learner.observe({**extraction, "observation": observation},
+                                    pending if outcome != "unchanged" else None)
 
         for item in pending:
             if not (is_article(item) or item.url in submitted_urls):
@@ -287,13 +308,19 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             submitted_urls.add(item.url)
             rules = rules_for(item.site) if rules_for else None
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
+            learner = learner_of(item.site)
             window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],
-                                     item.capture["warc_offset"], item.url, rules, blocks)))
+                                     item.capture["warc_offset"], item.url, rules, blocks,
+                                     learner.template_dict() if learner else None, learner is not None)))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
         while window:
             file_next()
     index.commit()
+    for site, learner in learners.items():
+        learner.reextract(index, rules=rules_for(site) if rules_for else None,
+                          blocks=blocks_for(site) if blocks_for else ())
+        learner.save(index)
     return stats
 
 

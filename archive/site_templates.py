@@ -11,6 +11,7 @@ as ``archive.site_blocks.strip_blocks`` does for repeated blocks.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from extract.template import Template
 from extract.template_learner import TemplateLearner
 
 __all__ = ["SiteTemplates", "TTL_DAYS", "Pending", "template_rows"]
+
+logger = logging.getLogger(__name__)
 
 TTL_DAYS = 30  # a template older than this is learned again from the site's current pages
 MAX_REEXTRACT = 200  # pages of one crawl re-extracted through a template learned after them
@@ -51,7 +54,6 @@ class Pending:
     warc_dir: Path
     warc_file: str
     offset: int
-    content_type: str | None
 
 
 class SiteTemplates:
@@ -91,7 +93,7 @@ class SiteTemplates:
     def observe(self, extraction: Mapping[str, Any], pending: Pending | None = None) -> Template | None:
         """Count one extraction; learn when due. Returns a template learned just now, if any."""
         self.learner.observe(extraction)
-        if pending is not None and not extraction.get("template") and self.template is None:
+        if pending is not None and not extraction.get("template"):
             if len(self.pending) < MAX_REEXTRACT:
                 self.pending.append(pending)
         if not self.learner.due():
@@ -138,20 +140,38 @@ class SiteTemplates:
                  "fitted": 0, "fallbacks": 0, "updated_at": _stamp(now)}, pk=("site", "version"))
         index.commit()
 
-    def reextract(self, index: Index, extract: Callable[[Pending, dict[str, Any]], Mapping[str, Any] | None]
-                  ) -> int:
-        """Put the pages filed before the template existed through it; a page that does not fit keeps
-        its text. ``extract(pending, template)`` returns the extraction (as ``extract_body``). Returns
-        the number of article rows changed."""
-        template = self.template_dict()
-        if template is None or not self.pending:
+    def reextract(self, index: Index,
+                  extract: Callable[[Pending, dict[str, Any]], Mapping[str, Any] | None] | None = None,
+                  rules: Mapping[str, Any] | None = None, blocks: Iterable[str] = ()) -> int:
+        """Put the pages the full pipeline extracted (before the template existed, or in flight while
+        it was learned) through it, or through an earlier version learned in the same run for pages of
+        the old design; a page that fits none keeps its text. ``extract(pending, template)`` returns
+        the extraction (default: read from the WARC file with ``rules`` and the site's ``blocks``).
+        Returns the number of article rows changed."""
+        versions = [t.to_dict() for t in reversed(self.learner.learned_now)]
+        if self.template is not None and self.template not in self.learner.learned_now:
+            versions.insert(0, self.template.to_dict())
+        if not versions or not self.pending:
             return 0
+        if extract is None:
+            known = frozenset(blocks)
+
+            def extract(item: Pending, template: dict[str, Any]) -> Mapping[str, Any] | None:
+                from archive.ingest import extract_archived
+
+                problem, extraction = extract_archived(item.warc_dir, item.warc_file, item.offset, item.url,
+                                                       rules, known, template)
+                if problem:
+                    logger.warning("cannot re-extract %s through the site template: %s", item.url, problem)
+                return extraction
+
         changed = 0
         for item in self.pending:
-            result = extract(item, template)
-            if not result or not result.get("template") or not (result.get("text") or "").strip():
-                continue
-            changed += update_text(index, item.article_id, result)
+            for template in versions:
+                result = extract(item, template)
+                if result and result.get("template") and (result.get("text") or "").strip():
+                    changed += update_text(index, item.article_id, result)
+                    break
         self.pending.clear()
         index.commit()
         return changed
@@ -159,15 +179,15 @@ class SiteTemplates:
 
 def update_text(index: Index, article_id: str, extraction: Mapping[str, Any]) -> int:
     """Replace an article row's text and removed list with a re-extraction of the same capture."""
-    rows = list(index.db.query("SELECT text FROM articles WHERE id = ?", [article_id]))
+    rows = list(index.db.query("SELECT text, removed FROM articles WHERE id = ?", [article_id]))
     text = extraction["text"]
-    if not rows or rows[0]["text"] == text:
+    removed = json.dumps(extraction.get("removed") or [], ensure_ascii=False)
+    if not rows or (rows[0]["text"], rows[0]["removed"]) == (text, removed):
         return 0
     index.db.execute(
         "UPDATE articles SET text = ?, removed = ?, text_hash = ?, word_count = ?, extractor = ? "
-        "WHERE id = ?",
-        [text, json.dumps(extraction.get("removed") or [], ensure_ascii=False), text_hash(text),
-         len(text.split()), extraction.get("extractor"), article_id])
+        "WHERE id = ?", [text, removed, text_hash(text), len(text.split()), extraction.get("extractor"),
+                         article_id])
     return 1
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
-from archive.ingest import article_url, charset_of, extract_archived, file_article
+from archive.ingest import article_url, charset_of, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
 from archive.site_templates import Pending, SiteTemplates
 from crawler.extract_pool import ExtractionCrashed, ExtractionPool, unextractable
@@ -78,19 +78,10 @@ class ArticlePipeline:
         templates = self.templates
         if templates is None:
             return
-        rules = getattr(getattr(self.crawler, "spider", None), "seed", None)
-        rules_mapping = rules.extract if rules is not None else None
+        seed = getattr(getattr(self.crawler, "spider", None), "seed", None)
         session.writer.flush()  # the pages to re-read may sit in the WARC file being written
-        known = frozenset(self.learner.known) if self.learner is not None else frozenset()
-
-        def again(item: Pending, template: dict[str, Any]) -> dict[str, Any] | None:
-            problem, extraction = extract_archived(item.warc_dir, item.warc_file, item.offset, item.url,
-                                                   rules_mapping, known, template)
-            if problem:
-                logger.warning("cannot re-extract %s through the site template: %s", item.url, problem)
-            return extraction
-
-        corrected = templates.reextract(session.index, again)
+        corrected = templates.reextract(session.index, rules=seed.extract if seed is not None else None,
+                                        blocks=self.learner.known if self.learner is not None else ())
         templates.save(session.index)
         learner = templates.learner
         stats = self.crawler.stats
@@ -181,8 +172,11 @@ class ArticlePipeline:
             return item
         templates = self._templates(session)
         if templates is not None:
+            if extraction.get("fallback"):
+                logger.info("%s: the site template does not fit (%s); extracted by the full pipeline",
+                            item["url"], extraction["fallback"])
             pending = Pending(article_id, item["url"], session.data.warc_dir, capture["warc_file"],
-                              capture["warc_offset"], capture.get("content_type"))
+                              capture["warc_offset"])
             learned = templates.observe({**extraction, "observation": observation},
                                         pending if outcome != "unchanged" else None)
             if learned is not None:

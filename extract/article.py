@@ -130,7 +130,7 @@ def _extract(
             removed.extend(RemovedBlock(text, "template", f"{where}: {template.why_dropped(path)}")
                            for path, text in fit.dropped)
             return _finish(fit.paragraphs, md, removed, known_repeated, layers, where, None)
-        fallback = fit.problem
+        fallback = f"template v{template.version}: {fit.problem}"
         tree = _parse(html, encoding)  # the template's pass may have cut rule boxes: start clean
         if tree is None:
             return None

@@ -44,13 +44,22 @@ class TemplateLearner:
         return sum(c[1] for c in self.counts.values())
 
     def observe(self, extraction: Mapping[str, Any]) -> None:
-        if self.template is not None:
-            fits = bool(extraction.get("template"))
+        """Count one extraction. One made without a template (before it was learned, or in flight while
+        it was) is neither a fit nor a fallback: it only teaches."""
+        fits = bool(extraction.get("template"))
+        observation = extraction.get("observation")
+        current = f"template v{self.template.version}" if self.template is not None else None
+        judged = (extraction.get("template") or extraction.get("fallback") or "").split(":")[0] == current
+        if self.template is not None and judged:
             self.counts.setdefault(self.template.version, [0, 0])[0 if fits else 1] += 1
             self.recent.append(fits)
-            if fits:
-                return
-        observation = extraction.get("observation")
+        elif self.template is not None and observation:
+            # extracted while the template was being learned (pages in flight): judged by where its
+            # body sits, so a redesign is seen however fast the pages came
+            fits = list(observation["container"]) == list(self.template.container)
+            self.recent.append(fits)
+        if fits:
+            return  # a page of the current design teaches nothing new
         if observation:
             self.observations.append(observation)
 

@@ -96,10 +96,10 @@ def extract_command(paths: tuple[Path, ...], url: str | None, as_json: bool, exp
             if template is not None:
                 name = f"{site}'s template v{template.version}"
                 how = (f"through {name}" if result.template else
-                       f"full pipeline: {name} does not fit ({result.fallback})")
+                       f"by the full pipeline: {name} does not fit ({result.fallback.split(': ', 1)[-1]})")
             else:
-                how = "full pipeline" + (f" ({no_template})" if site else "")
-            click.echo(f"# {path}: extracted by the {how}", err=as_json)
+                how = "by the full pipeline" + (f" ({no_template})" if site else "")
+            click.echo(f"# {path}: extracted {how}", err=as_json)
             click.echo(f"# {path}: {len(result.removed)} block(s) removed", err=as_json)
             for block in result.removed:
                 click.echo(f"- [{block.reason}] {block.detail}: {block.text[:120]}", err=as_json)
