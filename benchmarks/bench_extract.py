@@ -37,7 +37,7 @@ from extract.article import extract_with_layers  # noqa: E402
 from extract.decode import decode_html  # noqa: E402
 from extract.evaluate import f1_of, leaked_appeals, score_page  # noqa: E402
 from extract.template import MIN_PAGES  # noqa: E402
-from extract.template_learner import TemplateLearner  # noqa: E402
+from extract.template_learner import extract_site  # noqa: E402
 
 SETS = ("scrapinghub", "fundus", "wcxb")
 
@@ -91,33 +91,16 @@ def load_site_pages(sites: Path):
 
 
 def crawl_site(pages: list, min_pages: int) -> tuple[list[str], float, dict]:
-    """morgue-site on one site's pages, as a crawl: texts (after the end-of-crawl re-extraction), CPU
-    seconds, and the learner's counts."""
-    learner = TemplateLearner(min_pages=min_pages)
-    texts: list[str] = []
-    teacher: list[int] = []
+    """morgue-site on one site's pages, as a crawl (``extract.template_learner.extract_site``): texts
+    after the end-of-crawl re-extraction, CPU seconds, and the learner's counts."""
     start = time.process_time()
-    for i, (meta, html) in enumerate(pages):
-        result = extract_article(html, meta["url"], template=learner.template, learn=True)
-        data = result.to_dict() if result else {}
-        learner.observe(data)
-        if not data.get("template"):
-            teacher.append(i)
-        texts.append(data.get("text", ""))
-        if learner.due():
-            learner.learn()
-    # the end of the crawl: pages extracted before the template existed go through it now
-    if learner.template is not None:
-        for i in teacher:
-            meta, html = pages[i]
-            result = extract_article(html, meta["url"], template=learner.template)
-            if result is not None and result.template:
-                texts[i] = result.text
+    results, learner = extract_site([(html, meta["url"]) for meta, html in pages], min_pages)
     cpu = time.process_time() - start
     t = learner.template
     info = {"template": t.version if t else None, "fallbacks": learner.fallbacks, "fitted": learner.fitted,
-            "why_not": learner.why_not, "drop": len(t.drop) if t else 0}
-    return texts, cpu, info
+            "why_not": learner.why_not, "drop": len(t.drop) if t else 0,
+            "through": sum(bool(r.get("template")) for r in results)}
+    return [r.get("text", "") for r in results], cpu, info
 
 
 def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> None:
@@ -155,7 +138,8 @@ def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> N
             ms = 1000 * cpu["trafilatura+md" if key == "trafilatura" else key] / len(pages)
             note = ""
             if key == "morgue-site":
-                note = (f"v{info['template']}, {info['drop']} furniture paths, {info['fallbacks']} fallbacks"
+                note = (f"v{info['template']}, {info['drop']} furniture paths, {info['through']} pages "
+                        f"through a template, {info['fallbacks']} fallbacks"
                         if info["template"] else f"none: {info['why_not']}")
             print(f"{site:12} {period:6} {key:12} {len(pages):5d} {f1:6.3f} {p:6.3f} {r:6.3f} "
                   f"{sum(leaked):5d} {ms:8.1f}  {note}")

@@ -10,12 +10,12 @@ template version is learned from the fallback pages alone.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .template import MIN_PAGES, Template, learn
 
-__all__ = ["TemplateLearner"]
+__all__ = ["TemplateLearner", "extract_site"]
 
 KEEP = 3 * MIN_PAGES  # observations kept while no template fits (the latest ones)
 WINDOW = 8  # latest pages judged for a redesign...
@@ -92,3 +92,31 @@ class TemplateLearner:
         self.observations.clear()
         self.recent.clear()
         return template
+
+
+def extract_site(pages: Sequence[tuple[str | bytes, str]], min_pages: int = MIN_PAGES
+                 ) -> tuple[list[dict[str, Any]], TemplateLearner]:
+    """A site's pages (html, url) extracted in order as a crawl does, ending with the re-extraction of
+    the pages the full pipeline did through the template (or the earlier version) that fits them: the
+    extractions as dicts ({} for a page with no article) and the learner (for the benchmark and tests
+    that need no index)."""
+    from .article import extract_article
+
+    learner = TemplateLearner(min_pages=min_pages)
+    out: list[dict[str, Any]] = []
+    for html, url in pages:
+        result = extract_article(html, url, template=learner.template, learn=True)
+        data = result.to_dict() if result else {}
+        learner.observe(data)
+        out.append(data)
+        if learner.due():
+            learner.learn()
+    for i, (html, url) in enumerate(pages):
+        if out[i].get("template"):
+            continue
+        for template in reversed(learner.learned_now):
+            result = extract_article(html, url, template=template)
+            if result is not None and result.template:
+                out[i] = result.to_dict()
+                break
+    return out, learner

@@ -14,6 +14,7 @@ import trafilatura
 from extract import extract_article
 from extract.decode import decode_html
 from extract.evaluate import f1_of, leaked_appeals, score_page
+from extract.template_learner import extract_site
 
 pytestmark = pytest.mark.shared
 SHARED = Path(os.environ.get("MORGUE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
@@ -68,3 +69,26 @@ def test_corpus_sample_scores(name):
         their_leaks += bool(leaked_appeals(meta["body"], baseline))
     assert f1_of(ours)[0] >= f1_of(theirs)[0]
     assert our_leaks <= their_leaks / 4
+
+
+def test_site_templates_on_shared_sites():
+    """Site level (sites/README.md): every site and period extracted as one crawl with learned templates
+    scores F1 >= 0.965 (single-page morgue: 0.964; benchmarks/bench_extract.py --sites compares them),
+    with no appeal leaks, and most pages go through a template."""
+    folder = need(SHARED / "sites" / "big9")
+    groups: dict[tuple[str, str], list] = {}
+    for meta_path in sorted(folder.glob("*.json")):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        raw = gzip.decompress(meta_path.with_name(meta_path.name[: -len(".json")] + ".html.gz").read_bytes())
+        groups.setdefault((meta["site"], str(meta["period"])), []).append((meta, decode_html(raw)))
+    site_scores, leaks, through = [], 0, 0
+    for pages in groups.values():
+        results, _ = extract_site([(html, meta["url"]) for meta, html in pages])
+        for (meta, _), result in zip(pages, results, strict=True):
+            text = result.get("text", "")
+            site_scores.append(score_page(meta["body"], text))
+            leaks += bool(leaked_appeals(meta["body"], text))
+            through += bool(result.get("template"))
+    assert f1_of(site_scores)[0] >= 0.965
+    assert leaks == 0
+    assert through >= len(site_scores) // 2
