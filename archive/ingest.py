@@ -311,7 +311,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             learner = learner_of(item.site)
             window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],
                                      item.capture["warc_offset"], item.url, rules, blocks,
-                                     learner.template_dict() if learner else None, learner is not None)))
+                                     learner.template_dict() if learner else None,
+                                     learner is not None and learner.learner.wants())))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
         while window:

@@ -1,6 +1,6 @@
 """Whole-crawl throughput against plain trafilatura, measured in the same run (issue 7).
 
-    python benchmarks/bench_crawl.py [--pages 2000] [--workers 2] [--memory]
+    python benchmarks/bench_crawl.py [--pages 2000] [--workers 2] [--memory] [--site NAME:PERIOD]
 
 1. Baseline: ``trafilatura.extract(html, url=url, with_metadata=True)`` over the site's pages in
    ``--workers`` processes (pages/s, wall clock).
@@ -11,6 +11,8 @@
 4. With --memory: one long crawl of 10x --pages, its process tree's RSS sampled as it goes: the peak
    until --pages pages were fetched against the peak over the whole crawl (target: within 10 %), and
    where the memory is (crawl process vs extraction workers).
+``--site cnn:2013`` crawls the pages of one site of shared/sites (one template: morgue learns it and
+extracts the later pages through it) instead of the whole corpus (many publishers, no common template).
 Prints the ratios (target: crawl ≥ 0.85x, reindex ≥ 0.9x) and the index size over the extracted text.
 """
 
@@ -211,12 +213,14 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also one crawl of 10x pages: peak RSS flat?")
     parser.add_argument("--memory-only", action="store_true", help="only the long crawl of --memory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary site and archive")
+    parser.add_argument("--site", default=None,
+                        help="pages of one site of shared/sites (name:period) instead of the whole corpus")
     options = parser.parse_args()
     options.memory = options.memory or options.memory_only
 
     work = Path(tempfile.mkdtemp(prefix="morgue-bench-"))
     root = work / "site"
-    paths = build_site(root, options.pages * (10 if options.memory else 1))
+    paths = build_site(root, options.pages * (10 if options.memory else 1), options.site)
     server, base = serve(root)
     try:
         if not options.memory_only:

@@ -4,6 +4,7 @@ site's articles) repeated under distinct URLs up to N pages, listed in sitemaps,
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -28,9 +29,25 @@ def corpus_pages() -> list[bytes]:
     return pages
 
 
-def build_site(root: Path, count: int) -> list[str]:
-    """Write ``count`` pages under root/a/ and sitemaps listing them; returns the page paths."""
-    pages = corpus_pages()
+def site_pages(key: str) -> list[bytes]:
+    """The pages of one site and period of ../shared/sites (``name:period``, e.g. ``cnn:2013``): a site in
+    one template, as a real crawl of one publisher sees it."""
+    name, _, period = key.partition(":")
+    shared = Path(os.environ.get("MORGUE_SHARED") or REPO.parent / "shared") / "sites"
+    pages = []
+    for meta_path in sorted(shared.glob("*/*.json")):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("site") == name and (not period or str(meta.get("period")) == period):
+            pages.append(gzip.decompress(meta_path.with_name(meta_path.name[:-5] + ".html.gz").read_bytes()))
+    if not pages:
+        raise SystemExit(f"no pages of {key!r} under {shared}")
+    return pages
+
+
+def build_site(root: Path, count: int, site: str | None = None) -> list[str]:
+    """Write ``count`` pages under root/a/ and sitemaps listing them; returns the page paths. The pages
+    are the whole corpus (many publishers, so no common template), or one ``site`` of shared/sites."""
+    pages = site_pages(site) if site else corpus_pages()
     (root / "a").mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from lxml.html import HtmlElement
@@ -52,12 +53,22 @@ def _stable(token: str) -> str:
 def descriptor(el: HtmlElement) -> str:
     """``tag#id.class.class`` with digits stripped and classes sorted: the same on every page."""
     tag = el.tag if isinstance(el.tag, str) else ""
+    ident = el.get("id")
+    classes = el.get("class")
+    if ident is None and classes is None:
+        return tag
+    return _descriptor(tag, ident or "", classes or "")
+
+
+@lru_cache(maxsize=8192)
+def _descriptor(tag: str, ident: str, classes: str) -> str:
+    """A page repeats the same few id/class strings many times: computed once each."""
     out = tag
-    ident = _stable(el.get("id") or "")
+    ident = _stable(ident)
     if ident and len(ident) > 1:
         out += "#" + ident
-    classes = sorted({c for c in (_stable(t) for t in (el.get("class") or "").split()) if len(c) > 1})
-    for c in classes[:6]:
+    tokens = sorted({c for c in (_stable(t) for t in classes.split()) if len(c) > 1})
+    for c in tokens[:6]:
         out += "." + c
     return out
 

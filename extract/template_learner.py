@@ -18,6 +18,8 @@ from .template import MIN_PAGES, Template, learn
 __all__ = ["TemplateLearner", "extract_site"]
 
 KEEP = 3 * MIN_PAGES  # observations kept while no template fits (the latest ones)
+EAGER = 50  # a site without a template teaches on every page until this many pages were seen...
+SAMPLE = 10  # ...then on one page in this many (observing costs a tree copy and a walk)
 WINDOW = 8  # latest pages judged for a redesign...
 REDESIGN = 0.5  # ...which is declared when this share of them fell back
 
@@ -34,6 +36,14 @@ class TemplateLearner:
         self.why_not = ""  # why no template could be learned (last attempt)
         self.learned_now: list[Template] = []  # versions learned by this learner
         self.redesigns = 0
+        self.seen = 0  # pages offered to ``wants`` so far
+
+    def wants(self) -> bool:
+        """Whether the next page's extraction should include what it teaches (``learn=``). With a
+        template, only pages that fall back teach anyway; without one, every page at first, then a
+        sample, so that a site with no common structure does not pay for observing on every page."""
+        self.seen += 1
+        return self.template is not None or self.seen <= EAGER or self.seen % SAMPLE == 0
 
     @property
     def fitted(self) -> int:
@@ -105,7 +115,7 @@ def extract_site(pages: Sequence[tuple[str | bytes, str]], min_pages: int = MIN_
     learner = TemplateLearner(min_pages=min_pages)
     out: list[dict[str, Any]] = []
     for html, url in pages:
-        result = extract_article(html, url, template=learner.template, learn=True)
+        result = extract_article(html, url, template=learner.template, learn=learner.wants())
         data = result.to_dict() if result else {}
         learner.observe(data)
         out.append(data)
