@@ -97,10 +97,33 @@ def crawl_site(pages: list, min_pages: int) -> tuple[list[str], float, dict]:
     results, learner = extract_site([(html, meta["url"]) for meta, html in pages], min_pages)
     cpu = time.process_time() - start
     t = learner.template
-    info = {"template": t.version if t else None, "fallbacks": learner.fallbacks, "fitted": learner.fitted,
+    info = {"template": t.version if t else None, "learned": learner.learned_now,
+            "fallbacks": learner.fallbacks, "fitted": learner.fitted,
             "why_not": learner.why_not, "drop": len(t.drop) if t else 0,
             "through": sum(bool(r.get("template")) for r in results)}
     return [r.get("text", "") for r in results], cpu, info
+
+
+def template_cost(pages: list) -> None:
+    """CPU of a page that fits its site's template, against trafilatura on the same pages: what a long
+    crawl of one site tends to once the template is learned."""
+    ours = theirs = 0.0
+    fitted = 0
+    for html, url, versions in pages:
+        start = time.process_time()
+        for template in reversed(versions):
+            result = extract_article(html, url, template=template)
+            if result is not None and result.template:
+                fitted += 1
+                break
+        ours += time.process_time() - start
+        start = time.process_time()
+        trafilatura.extract(html, url=url, with_metadata=True)
+        theirs += time.process_time() - start
+    if pages:
+        print(f"pages of sites with a template ({len(pages)}, {fitted} fit): through the template "
+              f"{1000 * ours / len(pages):.1f} ms/page, trafilatura.extract(with_metadata=True) "
+              f"{1000 * theirs / len(pages):.1f} ms/page: {ours / max(theirs, 1e-9):.2f}x")
 
 
 def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> None:
@@ -111,6 +134,7 @@ def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> N
     leaks_total = {k: 0 for k in totals}
     cpu_total = {"trafilatura+md": 0.0, "morgue-site": 0.0, "morgue": 0.0}
     by_period: dict[str, dict[str, list]] = {}
+    through_template: list = []
     for (site, period), pages in sorted(groups.items()):
         texts: dict[str, list[str]] = {"trafilatura": [], "morgue": []}
         cpu = {"trafilatura+md": 0.0, "morgue": 0.0}
@@ -124,6 +148,8 @@ def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> N
             cpu["trafilatura+md"] += t2 - t1
             cpu["morgue"] += t3 - t2
         texts["morgue-site"], cpu["morgue-site"], info = crawl_site(pages, min_pages)
+        if info["learned"]:
+            through_template.extend((html, meta["url"], info["learned"]) for meta, html in pages)
         for key in ("trafilatura", "morgue", "morgue-site"):
             scores = [score_page(m["body"], t) for (m, _), t in zip(pages, texts[key], strict=True)]
             leaked = [bool(leaked_appeals(m["body"], t)) for (m, _), t in zip(pages, texts[key], strict=True)]
@@ -156,6 +182,7 @@ def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> N
           f"{1000 * cpu_total['morgue'] / n:.1f} ms, trafilatura.extract(with_metadata=True) "
           f"{1000 * cpu_total['trafilatura+md'] / n:.1f} ms; morgue-site / trafilatura = "
           f"{cpu_total['morgue-site'] / cpu_total['trafilatura+md']:.2f}x")
+    template_cost(through_template)
     if curve:
         print("\nF1 against the number of pages the template is learned from (all sites and periods):")
         for k in (2, 3, 4, 5, 6, 8):
