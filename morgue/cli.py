@@ -34,6 +34,7 @@ COMMANDS = [
     ("morgue.commands.cluster_cmds", "worker_command"),
     ("morgue.commands.cluster_cmds", "index_command"),
     ("morgue.commands.render_cmd", "render_command"),
+    ("morgue.commands.follow_cmd", "follow_command"),
 ]
 
 

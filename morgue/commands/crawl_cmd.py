@@ -90,6 +90,9 @@ def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str,
     results = run_crawls(seeds, data.path, overrides=settings, since=since,
                          log_level="INFO" if verbose else "WARNING", restart=restart, lock=lock)
     _print_summary(results, data.path)
+    from morgue.commands.follow_cmd import report_follows
+
+    report_follows(data.path)  # "followed searches: harbour-budget: 2 new": a cron mail is an alert
     failed = [r for r in results if not r.ok]
     if failed:
         names = ", ".join(f"{r.site} ({r.reason}" + (f": {r.stats['morgue/fatal']}" if r.stats.get(
