@@ -5,38 +5,27 @@ summary names the edited article as new to the search, ``follow check`` then has
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from tests.conftest import DEMO_OLDEST, run_morgue, start_site, write_seed
+from tests.conftest import DEMO_OLDEST, SiteProcess, run_morgue, write_seed
 
 EDITED = "/news/2026/11/harbour-dredging.html"
 
 
-def test_a_followed_search_reports_what_a_crawl_brought(tmp_path: Path) -> None:
-    from morgue.demo_server import DEFAULT_ROOT
-
-    root = tmp_path / "site"
-    shutil.copytree(DEFAULT_ROOT, root)
-    site = start_site(root, tmp_path / "requests.jsonl")
-    data = tmp_path / "data"
-    try:
-        seed = write_seed(tmp_path / "gazette.toml", site.base_url, fresh_after=DEMO_OLDEST)
-        first = run_morgue("crawl", str(seed), "--data", str(data))
-        assert first.code == 0, first.stderr
-        assert "followed searches" not in first.stdout  # nothing saved, nothing said
-        added = run_morgue("follow", "add", "survey", "hydrographic survey", "--data", str(data))
-        assert added.code == 0 and "following survey" in added.stdout, added.stderr
-        other = run_morgue("follow", "add", "ferry", "ferry", "--site", "gazette", "--data", str(data))
-        assert other.code == 0, other.stderr
-        page = root / EDITED.lstrip("/")
-        page.write_text(page.read_text(encoding="utf-8").replace("bathymetric", "hydrographic"),
-                        encoding="utf-8")
-        second = run_morgue("crawl", str(seed), "--data", str(data))
-        assert second.code == 0, second.stderr
-    finally:
-        site.process.terminate()
-        site.process.wait(timeout=10)
+def test_a_followed_search_reports_what_a_crawl_brought(demo_site: SiteProcess, tmp_path: Path) -> None:
+    site, data = demo_site, tmp_path / "data"
+    seed = write_seed(tmp_path / "gazette.toml", site.base_url, fresh_after=DEMO_OLDEST)
+    first = run_morgue("crawl", str(seed), "--data", str(data))
+    assert first.code == 0, first.stderr
+    assert "followed searches" not in first.stdout  # nothing saved, nothing said
+    added = run_morgue("follow", "add", "survey", "hydrographic survey", "--data", str(data))
+    assert added.code == 0 and "following survey" in added.stdout, added.stderr
+    other = run_morgue("follow", "add", "ferry", "ferry", "--site", "gazette", "--data", str(data))
+    assert other.code == 0, other.stderr
+    page = site.root / EDITED.lstrip("/")
+    page.write_text(page.read_text(encoding="utf-8").replace("bathymetric", "hydrographic"), encoding="utf-8")
+    second = run_morgue("crawl", str(seed), "--data", str(data))
+    assert second.code == 0, second.stderr
     assert "followed searches: ferry: 0 new, survey: 1 new" in second.stdout
     assert f"survey: Harbour dredging to begin in January after years of silt complaints  " \
            f"{site.base_url}{EDITED}" in second.stdout
