@@ -32,7 +32,7 @@ from archive.warc_reader import (
 
 __all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
            "record_capture_row", "is_html", "extract_archived", "IngestStats", "ingest_files",
-           "warcinfo_fields", "TEXT_URN_PREFIX"]
+           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,22 @@ def article_url(fetched_url: str, canonical: str | None) -> str:
     return normalize_url(fetched_url)
 
 
-def capture_kind(status: int) -> str:
-    """A capture's kind from its HTTP status, as the crawler files it."""
+#: The ``captures.kind`` of a page requisite (style sheet, image, font, script), whatever its status or
+#: record type: the reading room and renderers look requisites up by URL and time among these.
+REQUISITE = "requisite"
+
+
+def requisite_type(record: ArchivedRecord) -> str | None:
+    """A requisite's resource type (``WARC-Resource-Type``; Browsertrix writes ``document`` for pages)."""
+    value = (record.warc_header("WARC-Resource-Type") or "").strip().lower()
+    return value if value and value != "document" else None
+
+
+def capture_kind(status: int, resource_type: str | None = None) -> str:
+    """A capture's kind from its HTTP status (and, for requisites, their resource type), as the crawler
+    files it."""
+    if resource_type:
+        return REQUISITE
     if status == 304:
         return "not-modified"
     if 300 <= status < 400:
@@ -139,15 +153,18 @@ def warcinfo_fields(record: ArchivedRecord) -> dict[str, str]:
 def record_capture_row(record: ArchivedRecord, *, site: str | None, crawl_id: int | None) -> dict[str, Any]:
     """The ``captures`` row of a response or revisit record, equal to the one the crawl wrote."""
     status = record.status or 0
+    resource_type = requisite_type(record)
     profile = record.warc_header("WARC-Profile") if record.pointer.record_type == "revisit" else None
     if profile is None:
         return capture_row(record.pointer, url=record.url, status=record.status,
                            headers=record.http_headers, payload_length=len(record.payload), site=site,
-                           crawl_id=crawl_id, kind=capture_kind(status), note=truncation_note(record))
+                           crawl_id=crawl_id, kind=capture_kind(status, resource_type),
+                           note=truncation_note(record))
     if profile.endswith(REVISIT_IDENTICAL_SUFFIX):
         kind, length = "unchanged", _int(record.http_header("Content-Length"))
     else:
         kind, length = "not-modified", 0
+    kind = REQUISITE if resource_type else kind
     return capture_row(record.pointer, url=record.url, status=record.status, headers=record.http_headers,
                        payload_length=length, site=site, crawl_id=crawl_id, kind=kind,
                        revisit_profile=profile, refers_to=record.warc_header("WARC-Refers-To"))
@@ -261,7 +278,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                     continue
                 if index.add_capture(row):
                     stats.captures += 1
-                if kind == "response" and _may_be_article(record):
+                if kind == "response" and row["kind"] != REQUISITE and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
     # A morgue crawl treated a URL as an article if any fetch of it left a text resource.

@@ -31,6 +31,9 @@ class HttpExchange:
     reason: str = ""
     captured_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ip_address: str | None = None
+    # A page requisite's type (stylesheet, image, font, script), written as Browsertrix's
+    # WARC-Resource-Type so that reindex files it as a requisite again; None for pages.
+    resource_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -172,8 +172,20 @@ def _v11(db: sqlite_utils.Database) -> None:
         pk=("site", "version"), not_null={"site", "version", "status"}, if_not_exists=True)
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """Page requisites (style sheets, images, fonts) on each crawl: how many were archived, how many were
+    unchanged since an earlier crawl, those robots.txt forbade (JSON list of URLs) and those that could not
+    be archived whole (JSON list of {url, problem, detail}). (Columns already there are left alone: an
+    index set back to an earlier version may keep them.)"""
+    have = set(db["crawls"].columns_dict)
+    for column, kind in (("requisites", int), ("requisites_not_modified", int), ("requisites_blocked", int),
+                         ("requisites_blocked_urls", str), ("requisite_problems", str)):
+        if column not in have:
+            db["crawls"].add_column(column, kind)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10, _v11]
+                                                              _v10, _v11, _v12]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

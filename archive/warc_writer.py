@@ -112,6 +112,17 @@ def request_http_headers(exchange: HttpExchange) -> StatusAndHeaders:
     return StatusAndHeaders(f"{exchange.method} {target} {exchange.protocol}", headers, is_http_request=True)
 
 
+def _exchange_warc_headers(exchange: HttpExchange) -> dict[str, str]:
+    """WARC headers a response or revisit record carries from its exchange: the server's address, and a
+    requisite's type (``WARC-Resource-Type``, as Browsertrix writes it)."""
+    headers = {}
+    if exchange.ip_address:
+        headers["WARC-IP-Address"] = exchange.ip_address
+    if exchange.resource_type:
+        headers["WARC-Resource-Type"] = exchange.resource_type
+    return headers
+
+
 def file_host(host: str | None = None) -> str:
     """A machine's name (this one's by default) as WARC file names spell it: '-' becomes '_', so that a
     name splits on '-' into prefix, time stamp, serial, host and pid (the cluster tells writers apart so)."""
@@ -243,9 +254,7 @@ class WarcWriter:
         """Write ``response`` then ``request`` (WARC-Concurrent-To); returns the response's pointer."""
         writer = self._ready()
         date = warc_date(exchange.captured_at)
-        warc_headers = {"WARC-Date": date}
-        if exchange.ip_address:
-            warc_headers["WARC-IP-Address"] = exchange.ip_address
+        warc_headers = {"WARC-Date": date, **_exchange_warc_headers(exchange)}
         response = writer.create_warc_record(
             exchange.url, "response", payload=io.BytesIO(exchange.body), length=len(exchange.body),
             http_headers=response_http_headers(exchange), warc_headers_dict=warc_headers,
@@ -276,8 +285,7 @@ class WarcWriter:
         }
         if refers_to:
             warc_headers["WARC-Refers-To"] = refers_to
-        if exchange.ip_address:
-            warc_headers["WARC-IP-Address"] = exchange.ip_address
+        warc_headers.update(_exchange_warc_headers(exchange))
         http_headers = response_http_headers(exchange)
         revisit = writer.create_warc_record(
             exchange.url, "revisit", http_headers=http_headers, warc_headers_dict=warc_headers,

@@ -10,6 +10,7 @@ CAPTURE = "crawler.capture.WarcCapture"
 PIPELINE = "crawler.pipelines.ArticlePipeline"
 PROGRESS = "crawler.progress.CrawlProgress"
 ROBOTS = "crawler.robots.RobotsReport"
+ROBOTS_OFFSITE = "crawler.robots.RobotsOffsite"
 SCRAPY_ROBOTS = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
 BACKOFF = "crawler.backoff.BackOff"
 # Cluster workers only (MORGUE_CLUSTER_URL set): per-host limits across workers, next to the downloader.
@@ -26,7 +27,8 @@ class MorgueAddon:
         settings.set("LOGSTATS_INTERVAL", 0, priority="addon")
         # Back-off sees a response before RetryMiddleware (550) re-queues it.
         settings["DOWNLOADER_MIDDLEWARES"] = {**settings.getdict("DOWNLOADER_MIDDLEWARES"),
-                                              SCRAPY_ROBOTS: None, ROBOTS: 100, BACKOFF: 560}
+                                              SCRAPY_ROBOTS: None, ROBOTS: 100, BACKOFF: 560,
+                                              ROBOTS_OFFSITE: 49}
         if settings.get("MORGUE_CLUSTER_URL"):
             settings["DOWNLOADER_MIDDLEWARES"] = {**settings.getdict("DOWNLOADER_MIDDLEWARES"),
                                                   CLUSTER_POLITENESS: 950}

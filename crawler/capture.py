@@ -16,7 +16,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from archive.index import capture_row
-from archive.ingest import capture_kind
+from archive.ingest import REQUISITE, capture_kind
 from archive.records import HttpExchange, sha256_digest
 from archive.warc_writer import REVISIT_IDENTICAL, REVISIT_NOT_MODIFIED
 from crawler.session import ArchiveSession, close_session, session_for
@@ -50,12 +50,18 @@ def exchange_from_scrapy(response: Response, request: Request) -> HttpExchange:
         protocol=getattr(response, "protocol", None) or "HTTP/1.1",
         captured_at=datetime.now(UTC),
         ip_address=str(ip) if ip is not None else None,
+        resource_type=request.meta.get("morgue_resource_type") if _is_requisite(request) else None,
     )
 
 
 def _is_article(request: Request) -> bool:
     """Article pages count in a crawl's unchanged / not-modified totals; sitemaps, feeds and sections not."""
     return request.meta.get("morgue_role") == "article"
+
+
+def _is_requisite(request: Request) -> bool:
+    """A page's style sheet, image, font or script (crawler.requisites): archived, never extracted."""
+    return request.meta.get("morgue_role") == REQUISITE
 
 
 def _note(response: Response, request: Request) -> str | None:
@@ -127,13 +133,18 @@ class WarcCapture:
         session = self.session or session_for(self.crawler)
         exchange = exchange_from_scrapy(response, request)
         known = session.known.get(exchange.url)
+        requisite = exchange.resource_type is not None
         if exchange.status == 304 and known:
-            row = _revisit(session, exchange, known, REVISIT_NOT_MODIFIED, "not-modified", 0)
-            session.count("not_modified" if _is_article(request) else "not_modified_other")
+            row = _revisit(session, exchange, known, REVISIT_NOT_MODIFIED,
+                           REQUISITE if requisite else "not-modified", 0)
+            session.count("not_modified" if _is_article(request) else
+                          "requisites_not_modified" if requisite else "not_modified_other")
             self.crawler.stats.inc_value("morgue/recrawl/not_modified")
         elif known and exchange.status == 200 and known["payload_digest"] == sha256_digest(exchange.body):
-            row = _revisit(session, exchange, known, REVISIT_IDENTICAL, "unchanged", len(exchange.body))
-            session.count("identical" if _is_article(request) else "identical_other")
+            row = _revisit(session, exchange, known, REVISIT_IDENTICAL,
+                           REQUISITE if requisite else "unchanged", len(exchange.body))
+            session.count("identical" if _is_article(request) else
+                          "requisites_unchanged" if requisite else "identical_other")
             self.crawler.stats.inc_value("morgue/recrawl/identical_payload")
             request.meta["morgue_unchanged"] = True
         else:
@@ -141,7 +152,8 @@ class WarcCapture:
             row = capture_row(pointer, url=exchange.url, status=exchange.status,
                               headers=exchange.response_headers, payload_length=len(exchange.body),
                               site=session.site, crawl_id=session.crawl_id,
-                              kind=capture_kind(exchange.status), note=_note(response, request))
+                              kind=capture_kind(exchange.status, exchange.resource_type),
+                              note=_note(response, request))
             if (row["note"] or "").startswith("truncated"):
                 session.error("dataloss")
                 self.crawler.stats.inc_value("morgue/faults/dataloss")
@@ -150,5 +162,7 @@ class WarcCapture:
         if session.index is not None:  # a cluster worker leaves indexing to `morgue index`
             session.index.add_capture(row)
         session.count("captures")
+        if requisite:
+            session.count("requisites")
         self.crawler.stats.inc_value("morgue/warc/records")
         request.meta["morgue_capture"] = row

@@ -42,6 +42,7 @@ _KINDS = {
     "ResponseFailed": "connection_lost",
     "DNSLookupError": "dns",
     "ConnectError": "connection_failed",
+    "DownloadCancelledError": "download_too_large",  # past DOWNLOAD_MAXSIZE (or a request's download_maxsize)
 }
 
 

@@ -14,10 +14,23 @@ from scrapy.robotstxt import RobotParser
 
 from crawler.session import session_for
 
-__all__ = ["RobotsReport"]
+__all__ = ["RobotsReport", "RobotsOffsite"]
 
 #: How many blocked URLs a crawls row keeps (the count is always complete).
 MAX_LISTED = 200
+
+
+class RobotsOffsite:
+    """Lets the robots.txt request of another host (a requisite's CDN) past the offsite filter.
+
+    RobotsTxtMiddleware fetches a host's robots.txt when a request for that host reaches it, i.e. after
+    that request passed OffsiteMiddleware (``allow_offsite``). Its own robots.txt request has no such
+    flag, so for an offsite host it was dropped and Scrapy then treated the host as having no robots.txt:
+    a CDN's Disallow lines went unread. Runs just before OffsiteMiddleware (50)."""
+
+    def process_request(self, request: Request, spider: object = None) -> None:
+        if request.meta.get("dont_obey_robotstxt") and request.url.endswith("/robots.txt"):
+            request.meta.setdefault("allow_offsite", True)
 
 
 class RobotsReport(RobotsTxtMiddleware):
@@ -27,7 +40,11 @@ class RobotsReport(RobotsTxtMiddleware):
         try:
             super().process_request_2(rp, request)
         except IgnoreRequest:
-            blocked = session_for(self.crawler).robots_blocked
+            session = session_for(self.crawler)
+            blocked = session.robots_blocked
+            if request.meta.get("morgue_role") == "requisite":  # listed apart: a CDN's robots.txt
+                blocked = session.requisites_blocked
+                session.count("requisites_blocked")
             if request.url not in blocked and len(blocked) < MAX_LISTED:
                 blocked.append(request.url)
             raise

@@ -38,6 +38,8 @@ class ArchiveSession:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
     robots_blocked: list[str] = field(default_factory=list)
+    requisites_blocked: list[str] = field(default_factory=list)
+    requisite_problems: list[dict[str, str]] = field(default_factory=list)
     resumed: bool = False
 
     def count(self, key: str, n: int = 1) -> None:
@@ -152,7 +154,8 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     session.errors_by_kind = errors_by_kind(session, stats)
     summary = {
         "status": status, "seconds": seconds,
-        "pages": int(stats.get("response_received_count", 0)),
+        "pages": int(stats.get("response_received_count", 0))
+        - int(stats.get("morgue/requisites/responses", 0)),
         "captures": c.get("captures", 0), "new_articles": c.get("new", 0),
         "new_versions": c.get("version", 0),
         # unchanged: fetched again with the same payload (a revisit) or the same extracted text
@@ -161,8 +164,13 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
         "discovery_not_modified": int(stats.get("morgue/discovery/not_modified", 0)),
         "skipped_known": c.get("skipped_known", 0), "rechecked": c.get("rechecked", 0),
         "skipped_before_since": c.get("skipped_before_since", 0),
-        "robots_blocked": int(stats.get("robotstxt/forbidden", 0)),
+        "robots_blocked": int(stats.get("robotstxt/forbidden", 0)) - c.get("requisites_blocked", 0),
         "robots_blocked_urls": json.dumps(session.robots_blocked),
+        "requisites": c.get("requisites", 0),
+        "requisites_not_modified": c.get("requisites_not_modified", 0) + c.get("requisites_unchanged", 0),
+        "requisites_blocked": c.get("requisites_blocked", 0),
+        "requisites_blocked_urls": json.dumps(session.requisites_blocked),
+        "requisite_problems": json.dumps(session.requisite_problems),
         "resumed": int(session.resumed),
         "errors": sum(session.errors_by_kind.values()),
         "errors_by_kind": json.dumps(session.errors_by_kind, sort_keys=True),

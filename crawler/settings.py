@@ -68,6 +68,12 @@ MORGUE_EXTRACT_TASKS_PER_WORKER = 0  # >0: a fresh worker pool after this many p
 # Pages larger than this (decoded HTML bytes) are archived but not extracted ("too_large").
 MORGUE_EXTRACT_MAX_BYTES = MAX_EXTRACT_BYTES  # 8 MiB, as reindex and import use
 MORGUE_PROGRESS_INTERVAL = 5.0
+# Page requisites (crawler/requisites.py; which pages: the seed's `requisites`): at most this many per page
+# or style sheet, each at most MAX_SIZE bytes (larger ones are not archived, and reported), @import and
+# url() followed this many style sheets deep.
+MORGUE_REQUISITES_PER_PAGE = 150
+MORGUE_REQUISITES_MAX_SIZE = 10 * 1024 * 1024
+MORGUE_REQUISITES_DEPTH = 3
 # Per-host back-off on 429/5xx (crawler/backoff.py): delay doubles from BASE up to MAX, honours Retry-After.
 MORGUE_BACKOFF_ENABLED = True
 MORGUE_BACKOFF_BASE = 1.0

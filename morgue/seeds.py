@@ -20,6 +20,9 @@ from morgue.errors import SeedError
 
 __all__ = ["Seed", "load_seed", "load_seed_file", "parse_seed", "seed_from_url", "list_seeds", "SEED_KEYS"]
 
+#: The seed's ``requisites``: for article pages, every page, every page with its scripts, or none.
+REQUISITE_MODES = ("article", "all-pages", "all", "none")
+
 SEED_KEYS = {
     "name": "site name, used in the index and on the command line",
     "start_urls": "home and section pages whose article links are followed",
@@ -33,6 +36,8 @@ SEED_KEYS = {
     "robots": "\"obey\" (default) or \"ignore\" (logged on every crawl)",
     "max_pages": "stop after this many pages (0: no limit)",
     "allowed_domains": "extra domains the crawl may follow (the seed URLs' hosts always are)",
+    "requisites": "style sheets, fonts and images archived with \"article\" pages (default), \"all-pages\", "
+                  "\"all\" (every page, scripts too) or \"none\"",
     "extract": "table: drop / keep selectors (CSS or XPath) for this site's pages",
     "render": "true: after each crawl, render the new article captures (screenshots, PDF; morgue render)",
     "settings": "table: Scrapy settings for this site only, e.g. DOWNLOAD_DELAY = 2",
@@ -55,6 +60,7 @@ class Seed:
     robots: str = "obey"
     max_pages: int = 0
     allowed_domains: list[str] = field(default_factory=list)
+    requisites: str = "article"
     extract: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     source: str = "<command line>"
@@ -145,6 +151,11 @@ def parse_seed(data: Mapping[str, Any], *, source: str = "<seed>", text: str = "
     if robots not in ("obey", "ignore"):
         raise SeedError(source, f"robots must be \"obey\" or \"ignore\", not {robots!r}", line("robots"))
     seed.robots = robots
+    requisites = data.get("requisites", "article")
+    if requisites not in REQUISITE_MODES:
+        raise SeedError(source, "requisites must be " + ", ".join(f'"{m}"' for m in REQUISITE_MODES)
+                        + f", not {requisites!r}", line("requisites"))
+    seed.requisites = requisites
     max_pages = data.get("max_pages", 0)
     if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 0:
         raise SeedError(source, "max_pages must be a whole number, 0 for no limit", line("max_pages"))

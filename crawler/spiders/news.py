@@ -30,6 +30,7 @@ from crawler.incremental import (
     discovery_validators,
     load_known_pages,
 )
+from crawler.requisites import RequisitePlanner
 from crawler.session import session_for
 from morgue.durations import format_duration
 from morgue.seeds import Seed, load_seed
@@ -60,12 +61,19 @@ class NewsSpider(Spider):
         self._decided: set[str] = set()
         self.policy: RecrawlPolicy | None = None
         self._warc_dir: Path | None = None
+        self.requisites: RequisitePlanner | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.robots_parsed, signal=signals.robots_parsed)
+        crawler.signals.connect(spider._response_received, signal=signals.response_received)
+        spider.requisites = RequisitePlanner.from_crawler(crawler, spider.seed.requisites)
         return spider
+
+    def _response_received(self, response: Response, request: Request, spider: Spider) -> None:
+        if request.meta.get("morgue_role") == "requisite":  # the summary counts pages without them
+            self.crawler.stats.inc_value("morgue/requisites/responses")
 
     def _robots_from_middleware(self) -> bool:
         """With robots.txt obeyed through Protego (the default), the middleware's own fetch of robots.txt
@@ -161,7 +169,8 @@ class NewsSpider(Spider):
                                 response.url, exc)
             self.crawler.stats.inc_value("morgue/discovery/archived_copy_unreadable")
             return None
-        self.crawler.stats.inc_value("morgue/discovery/not_modified")
+        if response.meta.get("morgue_role") != "requisite":
+            self.crawler.stats.inc_value("morgue/discovery/not_modified")
         archived = Headers(headers)
         cls = responsetypes.from_args(headers=archived, url=response.url, body=body)
         return cls(url=response.url, status=200, headers=archived, body=body, request=response.request)
@@ -227,6 +236,8 @@ class NewsSpider(Spider):
                     links.append(Discovered(url))
         self.crawler.stats.inc_value("morgue/discovery/section_urls", len(links))
         yield from self._article_requests(links, source="section")
+        if response.status == 200:  # not after a 304: the page's requisites were archived with it
+            yield from self._page_requisites(response, "section")
 
     def _in_scope(self, url: str) -> bool:
         host = urlsplit(url).hostname or ""
@@ -287,6 +298,33 @@ class NewsSpider(Spider):
             "listed_date": response.meta.get("morgue_listed_date"),
             "fetched_at": datetime.now(UTC).isoformat(),
         }
+        yield from self._page_requisites(response, "article")
+
+    # -- requisites -----------------------------------------------------------------------------------
+    def _page_requisites(self, response: TextResponse, role: str) -> Iterable[Request]:
+        """The style sheets, images and fonts the page needs, if the seed asks for them (``requisites``)."""
+        if self.requisites is None or not self.requisites.wants(role):
+            return ()
+        known = self.policy.pages if self.policy is not None else {}
+        return self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed)
+
+    def parse_requisite(self, response: Response) -> Iterable[Request]:
+        """A fetched requisite (archived by crawler.capture already): a style sheet's own requisites
+        (after a 304, read from its archived copy), and a check that an image is one. Never an article."""
+        assert self.requisites is not None
+        if response.meta.get("morgue_resource_type") != "stylesheet":
+            self.requisites.check(response)
+            return
+        current = self._current(response)
+        if current is None:
+            return
+        known = self.policy.pages if self.policy is not None else {}
+        yield from self.requisites.for_stylesheet(current, current.body, known, self.parse_requisite,
+                                                  self.requisite_failed)
+
+    def requisite_failed(self, failure: Any) -> Iterable[Request]:
+        assert self.requisites is not None
+        return self.requisites.failed(failure)
 
 
 def _origin(url: str) -> str:

@@ -51,6 +51,7 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
             click.echo(template_line)
         for url in json.loads(s.get("robots_blocked_urls") or "[]"):
             click.echo(f"  blocked by robots.txt: {url}")
+        _print_requisites(s)
         if result.reason == "shutdown":
             click.echo(f"  interrupted: the next crawl of {result.site} resumes where this one stopped")
     click.echo(f"archive: {data_path / 'warc'}  index: {data_path / 'morgue.db'}")
@@ -79,6 +80,23 @@ def _template_summary(site: str, stats: dict[str, Any]) -> str | None:
         line += (f"\n  template of {site}: fallback rate climbing ({100 * rate:.0f}% of the latest pages "
                  f"fell back): see morgue templates {site}")
     return line
+
+
+def _print_requisites(s: dict[str, Any]) -> None:
+    """The requisites line, and one line per requisite that could not be archived whole."""
+    import json
+
+    problems = json.loads(s.get("requisite_problems") or "[]")
+    blocked = json.loads(s.get("requisites_blocked_urls") or "[]")
+    if not (s.get("requisites") or problems or blocked):
+        return
+    click.echo(f"  requisites: {s.get('requisites', 0)} archived (style sheets, fonts, images), "
+               f"{s.get('requisites_not_modified', 0)} unchanged since an earlier crawl, "
+               f"{s.get('requisites_blocked', 0)} blocked by robots.txt, {len(problems)} problems")
+    for url in blocked:
+        click.echo(f"  requisite blocked by robots.txt: {url}")
+    for problem in problems:
+        click.echo(f"  requisite {problem['problem']}: {problem['url']}: {problem['detail']}")
 
 
 def run_and_report(seeds: list[Seed], data_dir: Path | None, settings: dict[str, Any],

@@ -1,0 +1,174 @@
+"""Page requisites as Scrapy requests: what ``archive.requisites`` finds in a page or style sheet becomes
+requests that go through the same capture path as pages (crawler.capture), with their own limits.
+
+Requisites may live on other hosts (CDNs): they pass the offsite filter (``allow_offsite``) but not
+robots.txt, which Scrapy's middleware applies per host, as Heritrix does. Each one is fetched once per
+crawl; one archived by an earlier crawl is asked for with its validators, so an unchanged one costs a 304
+(a revisit record). What could not be archived is reported by URL in the crawl summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from archive.ingest import REQUISITE
+from archive.requisites import (
+    IMAGE,
+    SCRIPT,
+    STYLESHEET,
+    Requisite,
+    css_requisites,
+    html_requisites,
+    not_an_image,
+)
+from crawler.faults import fault_kind
+from crawler.incremental import KnownPage, discovery_validators
+from crawler.session import session_for
+
+__all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
+
+logger = logging.getLogger(__name__)
+
+#: How many requisite problems (and robots.txt refusals) a crawls row lists; the counts are complete.
+MAX_LISTED = 200
+
+_ACCEPT = {
+    STYLESHEET: "text/css,*/*;q=0.1",
+    IMAGE: "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    SCRIPT: "*/*",
+}
+
+
+def note_problem(crawler: Crawler, url: str, problem: str, detail: str) -> None:
+    """One requisite that is missing or damaged, for the summary (``problem`` is a short kind)."""
+    session = session_for(crawler)
+    session.count(f"requisite_problem/{problem}")
+    crawler.stats.inc_value(f"morgue/requisites/problem/{problem}")
+    if len(session.requisite_problems) < MAX_LISTED:
+        session.requisite_problems.append({"url": url, "problem": problem, "detail": detail})
+    logger.warning("requisite %s: %s (%s)", problem, url, detail)
+
+
+class RequisitePlanner:
+    """Which requisites of a page or style sheet to request, within the crawl's limits."""
+
+    def __init__(self, crawler: Crawler, mode: str, *, per_page: int, max_size: int, max_depth: int) -> None:
+        self.crawler = crawler
+        self.mode = mode
+        self.per_page = per_page
+        self.max_size = max_size
+        self.max_depth = max_depth
+        self.seen: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, mode: str) -> RequisitePlanner:
+        settings = crawler.settings
+        return cls(crawler, mode, per_page=settings.getint("MORGUE_REQUISITES_PER_PAGE"),
+                   max_size=settings.getint("MORGUE_REQUISITES_MAX_SIZE"),
+                   max_depth=settings.getint("MORGUE_REQUISITES_DEPTH"))
+
+    def wants(self, role: str) -> bool:
+        """Whether pages of this role (article, section) get their requisites fetched."""
+        if self.mode == "none":
+            return False
+        return role == "article" or self.mode in ("all-pages", "all")
+
+    def for_page(self, response: TextResponse, known: dict[str, KnownPage], callback: Any,
+                 errback: Any) -> list[Request]:
+        found = html_requisites(response.body, response.url, encoding=response.encoding,
+                                scripts=self.mode == "all")
+        return self._requests(response.url, found, (), known, callback, errback)
+
+    def for_stylesheet(self, response: Response, body: bytes, known: dict[str, KnownPage], callback: Any,
+                       errback: Any) -> list[Request]:
+        chain: tuple[str, ...] = (*response.meta.get("morgue_requisite_chain", ()), response.url)
+        text = response.text if isinstance(response, TextResponse) and body is response.body else \
+            body.decode("utf-8", "replace")
+        found = css_requisites(text, response.url)
+        fresh = []
+        for requisite in found:
+            if requisite.resource_type == STYLESHEET and requisite.url in chain:
+                loop = " -> ".join((*chain[chain.index(requisite.url):], requisite.url))
+                note_problem(self.crawler, requisite.url, "import_loop",
+                             f"@import loop {loop}; each style sheet archived once")
+            elif len(chain) > self.max_depth:
+                note_problem(self.crawler, requisite.url, "too_deep",
+                             f"named by {response.url}, {len(chain)} style sheets deep "
+                             f"(MORGUE_REQUISITES_DEPTH = {self.max_depth})")
+            else:
+                fresh.append(requisite)
+        return self._requests(response.url, fresh, chain, known, callback, errback)
+
+    def _requests(self, referrer: str, found: Sequence[Requisite], chain: tuple[str, ...],
+                  known: dict[str, KnownPage], callback: Any, errback: Any) -> list[Request]:
+        if len(found) > self.per_page:
+            note_problem(self.crawler, referrer, "over_page_cap",
+                         f"names {len(found)} requisites; the first {self.per_page} were fetched "
+                         "(MORGUE_REQUISITES_PER_PAGE)")
+            self.crawler.stats.inc_value("morgue/requisites/over_cap", len(found) - self.per_page)
+            found = found[: self.per_page]
+        requests = []
+        for requisite in found:
+            if requisite.url in self.seen:
+                self.crawler.stats.inc_value("morgue/requisites/shared")
+                continue
+            self.seen.add(requisite.url)
+            requests.append(self._request(requisite, chain, known.get(requisite.url), callback, errback))
+        return requests
+
+    def _request(self, requisite: Requisite, chain: tuple[str, ...], page: KnownPage | None,
+                 callback: Any, errback: Any) -> Request:
+        meta: dict[str, Any] = {
+            "morgue_role": REQUISITE, "morgue_resource_type": requisite.resource_type,
+            "morgue_requisite_chain": chain, "allow_offsite": True,
+            "download_maxsize": self.max_size, "download_warnsize": 0, "max_retry_times": 1,
+        }
+        headers = {"Accept": _ACCEPT.get(requisite.resource_type, "*/*")}
+        validators = discovery_validators(page)
+        if validators:
+            headers.update(validators)
+            meta["morgue_archived_page"] = page
+            meta["handle_httpstatus_list"] = [304]
+        # Just above articles: a page's requisites are fetched close in time to the page.
+        return Request(requisite.url, callback=callback, errback=errback, meta=meta, headers=headers,
+                       priority=1)
+
+    def check(self, response: Response) -> None:
+        """Report an image whose bytes are not an image (archived as received all the same)."""
+        if response.meta.get("morgue_resource_type") == IMAGE and response.status == 200:
+            problem = not_an_image(response.body, _header(response, b"Content-Type"))
+            if problem:
+                note_problem(self.crawler, response.url, "not_an_image", problem)
+
+    def failed(self, failure: Failure) -> Iterable[Request]:
+        """A requisite that could not be fetched: name it (robots.txt refusals are listed apart)."""
+        exc = failure.value
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        if isinstance(exc, HttpError):
+            response = exc.response
+            note_problem(self.crawler, response.url, "http_error",
+                         f"HTTP {response.status}; the error response is archived")
+        elif isinstance(exc, IgnoreRequest):
+            pass  # robots.txt (counted by crawler.robots) or an offsite redirect
+        elif type(exc).__name__ == "DownloadCancelledError":
+            note_problem(self.crawler, url, "too_large",
+                         f"larger than the {self.max_size:,} byte cap (MORGUE_REQUISITES_MAX_SIZE); "
+                         "not archived")
+        else:
+            note_problem(self.crawler, url, fault_kind(exc), f"{type(exc).__name__}: {str(exc)[:160]}")
+        return ()
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None

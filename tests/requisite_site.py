@@ -1,0 +1,182 @@
+"""A news site whose pages need style sheets, fonts and images, some of them hostile, on two hosts.
+
+Served in a thread of the test process: the main site on 127.0.0.1 and a "CDN" on 127.0.0.2 (another
+loopback address, so another host with its own robots.txt). Static files answer ETag / 304, so re-crawls
+can be checked for conditional requisite fetches. The 200 MB image is generated as it is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.hostile_server import article_html
+
+# A 1x1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5d2b2e90000000049454e44ae426082")
+WOFF2 = b"wOF2" + bytes(60)  # only sniffed, never rendered, in the crawl tests
+HUGE = 200 * 1024 * 1024
+
+
+@dataclass
+class SiteState:
+    cdn: str = ""  # base URL of the second host
+    pages: list[str] = field(default_factory=lambda: ["/news/styled.html", "/news/bad.html",
+                                                      "/news/many.html"])  # what the sitemap lists
+    log: list[tuple[str, str, int]] = field(default_factory=list)  # (host, path, status)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _styled(state: SiteState) -> str:
+    head = ('<link rel="stylesheet" href="/css/site.css"><link rel="icon" href="/favicon.ico">'
+            '<link rel="preload" as="font" href="/fonts/serif.woff2" crossorigin>'
+            '<script src="/js/app.js"></script>')
+    body = ('<img id="logo" src="/img/logo.png" srcset="/img/logo.png 1x, /img/logo@2x.png 2x" alt="logo">'
+            '<img id="lazy" data-src="/img/lazy.png" alt="">'
+            f'<img id="cdn" src="{state.cdn}/photos/harbour.png" alt="">'
+            f'<img src="{state.cdn}/private/secret.png" alt="">'
+            '<img src="data:image/png;base64,iVBORw0KGgo=" alt=""><img src="javascript:alert(1)" alt="">')
+    return article_html(1, title="Styled harbour report", extra=body).replace("</head>", head + "</head>")
+
+
+def _bad() -> str:
+    body = ('<link rel="stylesheet" href="/css/site.css">'
+            '<img src="/img/huge.png"><img src="/img/endless.png"><img src="/img/missing.png">'
+            '<img src="/img/fake.png"><img src="/img/stall.png">')
+    return article_html(2, title="Hostile images report", extra=body)
+
+
+def _many() -> str:
+    imgs = "".join(f'<img src="/img/many/{n}.png">' for n in range(5000))
+    return article_html(3, title="Five thousand pictures report", extra=imgs)
+
+
+_CSS = {
+    "/css/site.css": '@import url("a.css");\nbody{background:#fff url(/img/bg.png)}\n'
+                     '@font-face{font-family:House;src:url(/fonts/serif.woff2) format("woff2")}\n',
+    "/css/a.css": '@import "b.css";\nh1{color:#0b3d5c}\n',
+    "/css/b.css": "@import url(a.css);\np{margin:0}\n",  # back to a.css: an @import loop
+}
+
+
+def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            return
+
+        def _send(self, status: int, body: bytes, content_type: str, etag: bool = False) -> None:
+            tag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            if etag and self.headers.get("If-None-Match") == tag:
+                self._log(304)
+                self.send_response(304)
+                self.send_header("ETag", tag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._log(status)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if etag:
+                self.send_header("ETag", tag)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _log(self, status: int) -> None:
+            with state.lock:
+                state.log.append(("cdn" if cdn else "site", self.path, status))
+
+        def _stream(self, total: int | None) -> None:
+            """A PNG header and then zeros, never held in memory or on disk whole."""
+            self._log(200)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            if total is not None:
+                self.send_header("Content-Length", str(total))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            chunk = bytes(1 << 20)
+            sent = 0
+            with contextlib.suppress(OSError):
+                self.wfile.write(PNG[:16])
+                while sent < (total or HUGE):
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            path = self.path.split("?")[0]
+            if cdn:
+                if path == "/robots.txt":
+                    return self._send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
+                if path.startswith("/photos/"):
+                    return self._send(200, PNG, "image/png", etag=True)
+                return self._send(404, b"not here", "text/plain")
+            pages = {"/news/styled.html": _styled, "/news/bad.html": lambda s: _bad(),
+                     "/news/many.html": lambda s: _many(),
+                     "/news/second.html": lambda s: _styled(s).replace("Styled harbour", "Second styled")}
+            if path == "/robots.txt":
+                return self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
+            if path == "/sitemap.xml":
+                urls = "".join(f"<url><loc>http://{self.headers['Host']}{p}</loc></url>"
+                               for p in state.pages)
+                body = ('<?xml version="1.0" encoding="UTF-8"?><urlset '
+                        f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>')
+                return self._send(200, body.encode(), "application/xml")
+            if path in pages:
+                return self._send(200, pages[path](state).encode(), "text/html; charset=utf-8", etag=True)
+            if path in _CSS:
+                return self._send(200, _CSS[path].encode(), "text/css", etag=True)
+            if path == "/img/huge.png":
+                return self._stream(HUGE)
+            if path == "/img/endless.png":
+                return self._stream(None)
+            if path == "/img/fake.png":
+                return self._send(200, b"<html><body>Sorry, image not found</body></html>", "image/png")
+            if path == "/img/stall.png":
+                time.sleep(6)
+                return self._send(200, PNG, "image/png")
+            if path.startswith("/fonts/"):
+                return self._send(200, WOFF2, "font/woff2", etag=True)
+            if path.startswith("/img/") and path != "/img/missing.png" or path == "/favicon.ico":
+                return self._send(200, PNG, "image/png", etag=True)
+            if path == "/js/app.js":
+                return self._send(200, b"window.top.location='http://example.invalid/'", "text/javascript")
+            return self._send(404, b"<html><body>not found</body></html>", "text/html")
+
+    return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return  # a crawler hanging up on a capped download is expected here
+
+
+@contextlib.contextmanager
+def serving() -> Iterator[tuple[str, SiteState]]:
+    """The site (base URL) and its CDN, each in a thread; yields (base URL, shared state)."""
+    state = SiteState()
+    cdn = _QuietServer(("127.0.0.2", 0), handler_for(state, cdn=True))
+    site = _QuietServer(("127.0.0.1", 0), handler_for(state, cdn=False))
+    state.cdn = f"http://127.0.0.2:{cdn.server_address[1]}"
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (cdn, site)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}", state
+    finally:
+        for server in (site, cdn):
+            server.shutdown()
+            server.server_close()

@@ -1,0 +1,240 @@
+"""Page requisites: found in HTML and CSS (pure parsing), then fetched by a real crawl of a site on two
+loopback hosts with hostile requisites, archived as captures of their own kind, reported, re-indexed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.requisites import css_requisites, html_requisites, not_an_image, srcset_urls
+from morgue.errors import SeedError
+from morgue.seeds import parse_seed
+from tests.conftest import run_morgue
+from tests.requisite_site import PNG, SiteState, serving
+
+BASE = "https://news.example/2026/story.html"
+
+
+def _found(html: str, **kw: bool) -> list[tuple[str, str]]:
+    return [(r.url, r.resource_type) for r in html_requisites(html.encode(), BASE, **kw)]
+
+
+def test_html_requisites_follow_link_tokens_srcset_lazy_attributes_and_styles() -> None:
+    html = """<html><head>
+      <link rel="preload" as="font" href="/f.woff2"><link rel="alternate stylesheet" href="alt.css">
+      <link rel="shortcut icon" href="/favicon.ico"><link rel="preload" as="script" href="/x.js">
+      <link rel="canonical" href="/other.html"><style>@import "/imp.css"; b{background:url('bg.png')}</style>
+      </head><body style="background-image:url(/body.jpg)">
+      <img src="a.png" srcset="https://cdn.example/w_100,h_50/a.png 1x, b@2x.png 2x">
+      <picture><source srcset="/c.webp"></picture>
+      <img data-src="/lazy.jpg" data-srcset="/l1.jpg 1x, /l2.jpg 2x">
+      <div data-hero="/hero.jpg" data-track="/not-an-image"></div><video poster="/poster.jpg"></video>
+      <img src="data:image/png;base64,AAAA"><img src="javascript:alert(1)"><img src="#frag">
+      <script src="/app.js"></script></body></html>"""
+    found = _found(html)
+    urls = [u for u, _ in found]
+    assert [t for _, t in found[:2]] == ["stylesheet", "stylesheet"]  # style sheets first
+    assert {u for u, t in found if t == "stylesheet"} == {"https://news.example/2026/alt.css",
+                                                         "https://news.example/imp.css"}
+    assert ("https://news.example/f.woff2", "font") in found
+    for url in ("https://news.example/favicon.ico", "https://news.example/2026/a.png",
+                "https://cdn.example/w_100,h_50/a.png", "https://news.example/2026/b@2x.png",
+                "https://news.example/c.webp", "https://news.example/lazy.jpg", "https://news.example/l1.jpg",
+                "https://news.example/l2.jpg", "https://news.example/hero.jpg",
+                "https://news.example/poster.jpg", "https://news.example/body.jpg"):
+        assert url in urls, url
+    assert not any(u.startswith(("data:", "javascript:")) or u.endswith(("app.js", "x.js", "other.html",
+                                                                          "not-an-image")) for u in urls)
+    assert "https://news.example/app.js" in [u for u, _ in _found(html, scripts=True)]
+    assert len(urls) == len(set(urls))
+
+
+def test_srcset_keeps_commas_inside_urls_and_caps_candidates() -> None:
+    assert srcset_urls("a.jpg 1x,b.jpg 2x") == ["a.jpg", "b.jpg"]
+    assert srcset_urls("https://c.example/w_1,h_2/x.jpg 400w, y.jpg 800w") == [
+        "https://c.example/w_1,h_2/x.jpg", "y.jpg"]
+    assert len(srcset_urls(", ".join(f"{n}.jpg {n}w" for n in range(1, 40)))) == 8
+
+
+def test_css_requisites_imports_fonts_and_backgrounds() -> None:
+    css = """/* url(commented.png) */ @import url("print.css") print; @import 'x.css';
+    @font-face { src: url(fonts/a.woff2) format("woff2"), url('fonts/a.ttf'); }
+    .hero { background: url( "../img/hero.jpg" ) } .i { mask: url(#id) } .d { background: url(data:x) }"""
+    found = [(r.url, r.resource_type) for r in css_requisites(css, "https://cdn.example/css/site.css")]
+    assert found == [("https://cdn.example/css/print.css", "stylesheet"),
+                     ("https://cdn.example/css/x.css", "stylesheet"),
+                     ("https://cdn.example/css/fonts/a.woff2", "font"),
+                     ("https://cdn.example/css/fonts/a.ttf", "font"),
+                     ("https://cdn.example/img/hero.jpg", "image")]
+
+
+def test_not_an_image() -> None:
+    assert not_an_image(PNG, "image/png") is None
+    svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'
+    assert not_an_image(svg, "image/svg+xml") is None
+    problem = not_an_image(b"<html>Sorry</html>", "image/png")
+    assert problem is not None and "image/png" in problem and "<html>" in problem
+
+
+def test_seed_requisites_option() -> None:
+    base = {"name": "s", "start_urls": ["https://a.example/"]}
+    assert parse_seed(base).requisites == "article"
+    assert parse_seed({**base, "requisites": "all"}).requisites == "all"
+    with pytest.raises(SeedError, match='requisites must be "article", "all-pages", "all", "none"'):
+        parse_seed({**base, "requisites": "everything"})
+
+
+# -- a real crawl --------------------------------------------------------------------------------------
+
+def _seed(tmp: Path, base: str, extra: str = "") -> Path:
+    seed = tmp / "styled.toml"
+    seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n{extra}'
+                    "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\nDOWNLOAD_TIMEOUT = 2\n",
+                    encoding="utf-8")
+    return seed
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SiteState, Path, str]]:
+    tmp = tmp_path_factory.mktemp("requisites")
+    with serving() as (base, state):
+        result = run_morgue("crawl", str(_seed(tmp, base)), "--data", str(tmp / "data"))
+        assert result.code == 0, result.stdout + result.stderr
+        yield base, state, tmp, result.stdout
+
+
+def _captures(data: Path) -> dict[str, list[sqlite3.Row]]:
+    conn = sqlite3.connect(data / "morgue.db")
+    conn.row_factory = sqlite3.Row
+    out: dict[str, list[sqlite3.Row]] = {}
+    for row in conn.execute("SELECT * FROM captures ORDER BY captured_at"):
+        out.setdefault(row["url"], []).append(row)
+    conn.close()
+    return out
+
+
+def test_requisites_are_archived_as_captures_of_their_own_kind(crawled: tuple[str, SiteState, Path, str]
+                                                               ) -> None:
+    base, state, tmp, stdout = crawled
+    captures = _captures(tmp / "data")
+    expected = [f"{base}{p}" for p in ("/css/site.css", "/css/a.css", "/css/b.css", "/img/bg.png",
+                                       "/fonts/serif.woff2", "/favicon.ico", "/img/logo.png",
+                                       "/img/logo@2x.png", "/img/lazy.png", "/img/missing.png",
+                                       "/img/fake.png")] + [f"{state.cdn}/photos/harbour.png"]
+    for url in expected:
+        assert [row["kind"] for row in captures.get(url, [])] == ["requisite"], url
+    assert captures[f"{base}/img/missing.png"][0]["status"] == 404
+    assert captures[f"{base}/css/site.css"][0]["content_type"] == "text/css"
+    # never fetched: scripts (requisites = "article"), data:/javascript:, the CDN's robots-blocked path
+    for url in (f"{base}/js/app.js", f"{state.cdn}/private/secret.png"):
+        assert url not in captures
+    assert not any(path.startswith(("/js/", "data:", "javascript:")) for _, path, _ in state.log)
+    # the shared style sheet fetched once, although three pages name it; the @import loop ends
+    gets = [path for host, path, _ in state.log if host == "site"]
+    assert [gets.count(f"/css/{name}.css") for name in ("site", "a", "b")] == [1, 1, 1]
+    # 5,000 <img>: the per-page cap
+    many = [u for u in captures if "/img/many/" in u]
+    assert len(many) == 150
+    # pages are articles, requisites never
+    conn = sqlite3.connect(tmp / "data" / "morgue.db")
+    titles = sorted(t for (t,) in conn.execute("SELECT title FROM articles"))
+    assert titles == ["Five thousand pictures report", "Hostile images report", "Styled harbour report"]
+    crawl = conn.execute("SELECT * FROM crawls").fetchone()
+    cols = [d[0] for d in conn.execute("SELECT * FROM crawls").description]
+    row = dict(zip(cols, crawl, strict=True))
+    conn.close()
+    assert row["requisites"] == sum(1 for rows in captures.values() if rows[0]["kind"] == "requisite")
+    assert json.loads(row["requisites_blocked_urls"]) == [f"{state.cdn}/private/secret.png"]
+    assert row["requisites_blocked"] == 1 and row["robots_blocked"] == 0
+    # pages without the requisites: both hosts' robots.txt, the sitemap and the three articles
+    assert row["pages"] == 6 and f"— 6 pages, {row['captures']} archived" in stdout
+
+
+def test_every_bad_requisite_gets_a_line_in_the_summary(crawled: tuple[str, SiteState, Path, str]) -> None:
+    base, state, tmp, stdout = crawled
+    lines = stdout.splitlines()
+
+    def line(prefix: str, url: str) -> str:
+        hits = [x for x in lines if x.startswith(f"  requisite {prefix}: {url}")]
+        assert len(hits) == 1, (prefix, url, stdout)
+        return hits[0]
+
+    assert "byte cap" in line("too_large", f"{base}/img/huge.png")
+    assert "byte cap" in line("too_large", f"{base}/img/endless.png")
+    assert "HTTP 404" in line("http_error", f"{base}/img/missing.png")
+    assert "image/png" in line("not_an_image", f"{base}/img/fake.png")
+    line("timeout", f"{base}/img/stall.png")
+    assert "names 5000 requisites; the first 150" in line("over_page_cap", f"{base}/news/many.html")
+    assert "@import loop" in line("import_loop", f"{base}/css/a.css")
+    line("blocked by robots.txt", f"{state.cdn}/private/secret.png")
+    assert any(x.startswith("  requisites: ") and " archived" in x for x in lines)
+    # nothing of the huge images reached the archive
+    assert sum(p.stat().st_size for p in (tmp / "data" / "warc").glob("*.warc.gz")) < 5 * 1024 * 1024
+
+
+def test_requisite_records_carry_their_resource_type(crawled: tuple[str, SiteState, Path, str]) -> None:
+    base, _, tmp, _ = crawled
+    types = {}
+    for path in (tmp / "data" / "warc").glob("*.warc.gz"):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "response":
+                    types[record.rec_headers.get_header("WARC-Target-URI")] = record.rec_headers.get_header(
+                        "WARC-Resource-Type")
+    assert types[f"{base}/css/site.css"] == "stylesheet"
+    assert types[f"{base}/fonts/serif.woff2"] == "font"
+    assert types[f"{base}/img/logo@2x.png"] == "image"
+    assert types[f"{base}/news/styled.html"] is None
+
+
+def test_reindex_and_verify_treat_requisites_as_captures(crawled: tuple[str, SiteState, Path, str]) -> None:
+    _, _, tmp, _ = crawled
+    data = tmp / "data"
+    conn = sqlite3.connect(data / "morgue.db")
+    before = sorted(conn.execute("SELECT id, url, kind, status, record_type FROM captures").fetchall())
+    conn.close()
+    result = run_morgue("verify", "--data", str(data))
+    assert result.code == 0, result.stdout + result.stderr
+    result = run_morgue("reindex", "--data", str(data))
+    assert result.code == 0, result.stdout + result.stderr
+    conn = sqlite3.connect(data / "morgue.db")
+    after = sorted(conn.execute("SELECT id, url, kind, status, record_type FROM captures").fetchall())
+    assert after == before
+    assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 3
+
+
+def test_recrawl_asks_for_archived_requisites_conditionally(tmp_path: Path) -> None:
+    with serving() as (base, state):
+        seed = _seed(tmp_path, base)
+        data = tmp_path / "data"
+        state.pages[:] = ["/news/styled.html"]
+        assert run_morgue("crawl", str(seed), "--data", str(data)).code == 0
+        state.pages.append("/news/second.html")  # a new article naming the same style sheet
+        state.log.clear()
+        result = run_morgue("crawl", str(seed), "--data", str(data))
+        assert result.code == 0, result.stderr
+    statuses = {path: status for host, path, status in state.log if host == "site"}
+    assert statuses["/news/second.html"] == 200
+    assert statuses["/css/site.css"] == 304 and statuses["/css/a.css"] == 304  # a.css via the archived copy
+    conn = sqlite3.connect(data / "morgue.db")
+    rows = conn.execute("SELECT kind, record_type, revisit_profile FROM captures WHERE url = ? "
+                        "ORDER BY captured_at", [f"{base}/css/site.css"]).fetchall()
+    assert [r[:2] for r in rows] == [("requisite", "response"), ("requisite", "revisit")]
+    assert rows[1][2].endswith("server-not-modified")
+    assert "unchanged since an earlier crawl" in result.stdout
+
+
+def test_requisites_none_fetches_nothing_but_pages(tmp_path: Path) -> None:
+    with serving() as (base, state):
+        state.pages[:] = ["/news/styled.html", "/news/many.html"]
+        result = run_morgue("crawl", str(_seed(tmp_path, base, 'requisites = "none"\n')),
+                            "--data", str(tmp_path / "data"))
+        assert result.code == 0, result.stderr
+    paths = {path for _, path, _ in state.log}
+    assert paths == {"/robots.txt", "/sitemap.xml", "/news/styled.html", "/news/many.html"}
+    assert "requisites:" not in result.stdout
