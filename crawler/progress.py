@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
-from crawler.session import errors_by_kind
+from crawler.session import errors_by_kind, page_count
 
 __all__ = ["CrawlProgress"]
 
@@ -48,7 +48,7 @@ class CrawlProgress:
     def line(self, spider: Spider) -> str:
         stats = self.crawler.stats.get_stats()
         elapsed = max(time.monotonic() - self._start, 1e-6)
-        pages = int(stats.get("response_received_count", 0))
+        pages = page_count(stats)
         articles = sum(int(stats.get(f"morgue/articles/{k}", 0)) for k in ("new", "version"))
         # the summary's count (a robots.txt refusal is Scrapy's IgnoreRequest, not an error)
         session = getattr(self.crawler, "_morgue_session", None)

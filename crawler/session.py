@@ -20,7 +20,7 @@ from archive.index import Index
 from archive.warc_writer import WarcWriter
 from morgue import __version__
 
-__all__ = ["ArchiveSession", "session_for", "errors_by_kind"]
+__all__ = ["ArchiveSession", "session_for", "errors_by_kind", "page_count"]
 
 _INDEXES: dict[Path, tuple[Index, int]] = {}
 
@@ -140,6 +140,11 @@ def errors_by_kind(session: ArchiveSession, stats: dict[str, Any]) -> dict[str, 
     return counts
 
 
+def page_count(stats: dict[str, Any]) -> int:
+    """Responses received for pages, not counting page requisites (style sheets, images, fonts)."""
+    return int(stats.get("response_received_count", 0)) - int(stats.get("morgue/requisites/responses", 0))
+
+
 def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     """Close the crawl's WARC file, record the crawl's counts, release the index."""
     session: ArchiveSession | None = getattr(crawler, "_morgue_session", None)
@@ -154,8 +159,7 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
     session.errors_by_kind = errors_by_kind(session, stats)
     summary = {
         "status": status, "seconds": seconds,
-        "pages": int(stats.get("response_received_count", 0))
-        - int(stats.get("morgue/requisites/responses", 0)),
+        "pages": page_count(stats),
         "captures": c.get("captures", 0), "new_articles": c.get("new", 0),
         "new_versions": c.get("version", 0),
         # unchanged: fetched again with the same payload (a revisit) or the same extracted text
