@@ -19,7 +19,8 @@ import lxml.html
 from lxml import etree
 
 __all__ = ["Requisite", "html_requisites", "css_requisites", "css_references", "srcset_urls",
-           "resolve", "not_an_image", "STYLESHEET", "IMAGE", "FONT", "SCRIPT", "MAX_SRCSET"]
+           "resolve", "not_an_image", "STYLESHEET", "IMAGE", "FONT", "SCRIPT", "MAX_SRCSET", "LAZY_SRC",
+           "LAZY_SRCSET"]
 
 # Resource types, spelled as Chromium's DevTools protocol and Browsertrix's WARC-Resource-Type spell them.
 STYLESHEET, IMAGE, FONT, SCRIPT, OTHER = "stylesheet", "image", "font", "script", "other"
@@ -30,9 +31,9 @@ MAX_SRCSET = 8
 _ICON_RELS = {"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"}
 _PRELOAD_AS = {"style": STYLESHEET, "font": FONT, "image": IMAGE, "script": SCRIPT}
 # Heritrix's 2023 list of lazy-load attributes (ExtractorHTML) plus data-lazy-srcset.
-_LAZY_SRC = ("data-src", "data-lazy-src", "data-lazy", "data-original", "data-full-src", "data-src-small",
+LAZY_SRC = ("data-src", "data-lazy-src", "data-lazy", "data-original", "data-full-src", "data-src-small",
              "data-src-medium")
-_LAZY_SRCSET = ("data-srcset", "data-lazy-srcset", "data-original-set")
+LAZY_SRCSET = ("data-srcset", "data-lazy-srcset", "data-original-set")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".ico", ".bmp")
 _FONT_EXTENSIONS = (".woff2", ".woff", ".ttf", ".otf", ".eot")
 _SCHEMES = ("http", "https")
@@ -164,10 +165,10 @@ def _element_references(element: etree._Element, scripts: bool) -> Iterator[tupl
     for name, value in attrib.items():
         if not name.startswith("data-") or not value:
             continue
-        if name in _LAZY_SRCSET:
+        if name in LAZY_SRCSET:
             for url in srcset_urls(value):
                 yield url, IMAGE
-        elif name in _LAZY_SRC or _looks_like_image_url(value):
+        elif name in LAZY_SRC or _looks_like_image_url(value):
             yield value, IMAGE
     style = attrib.get("style")
     if style:

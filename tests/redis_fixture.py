@@ -131,5 +131,8 @@ def start_news_site(root: Path, count: int, *, delay: float = 0.0) -> NewsSite:
 
 
 def seed_for(path: Path, site: NewsSite, name: str = "bench") -> Path:
-    path.write_text(f'name = "{name}"\nsitemaps = ["{site.base_url}/sitemap_index.xml"]\n', encoding="utf-8")
+    # requisites off: the benchmark's pages may be real ones from ../shared/corpus, whose style sheets and
+    # images live on the real web
+    path.write_text(f'name = "{name}"\nsitemaps = ["{site.base_url}/sitemap_index.xml"]\n'
+                    'requisites = "none"\n', encoding="utf-8")
     return path

@@ -48,7 +48,7 @@ def _styled(state: SiteState) -> str:
 
 def _bad() -> str:
     body = ('<link rel="stylesheet" href="/css/site.css">'
-            '<img src="/img/huge.png"><img src="/img/endless.png"><img src="/img/missing.png">'
+            '<img src="/img/huge.png"><img src="/img/missing.png">'
             '<img src="/img/fake.png"><img src="/img/stall.png">')
     return article_html(2, title="Hostile images report", extra=body)
 
@@ -124,6 +124,8 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, b"not here", "text/plain")
             pages = {"/news/styled.html": _styled, "/news/bad.html": lambda s: _bad(),
                      "/news/many.html": lambda s: _many(),
+                     "/news/endless.html": lambda s: article_html(
+                         4, title="Endless image report", extra='<img src="/img/endless.png">'),
                      "/news/second.html": lambda s: _styled(s).replace("Styled harbour", "Second styled")}
             if path == "/robots.txt":
                 return self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
@@ -144,7 +146,7 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
             if path == "/img/fake.png":
                 return self._send(200, b"<html><body>Sorry, image not found</body></html>", "image/png")
             if path == "/img/stall.png":
-                time.sleep(6)
+                time.sleep(60)  # far past any timeout the tests set: a timeout, whatever the load
                 return self._send(200, PNG, "image/png")
             if path.startswith("/fonts/"):
                 return self._send(200, WOFF2, "font/woff2", etag=True)

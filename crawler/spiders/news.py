@@ -305,6 +305,11 @@ class NewsSpider(Spider):
         """The style sheets, images and fonts the page needs, if the seed asks for them (``requisites``)."""
         if self.requisites is None or not self.requisites.wants(role):
             return ()
+        if len(response.body) > self.settings.getint("MORGUE_EXTRACT_MAX_BYTES"):
+            # a page too large to extract is not parsed for requisites either (it would hold up the
+            # reactor, and every download in flight, while lxml reads it)
+            self.crawler.stats.inc_value("morgue/requisites/page_too_large")
+            return ()
         known = self.policy.pages if self.policy is not None else {}
         return self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed)
 
