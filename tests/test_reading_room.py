@@ -34,6 +34,10 @@ HOSTILE_TITLE = "/sport/2026/11/rowing-regatta.html"
 SCRIPT = ("<script>document.title='PWNED';document.body.setAttribute('data-pwned','1');"
           "try{localStorage.setItem('pwned','1')}catch(e){};window.pwned=1;</script>")
 TITLE_MARKUP = '<img src=x onerror="window.pwned=1">'
+# Only where the page is framed (the styled archived view): reach for the reading room above it.
+TOP_SCRIPT = ("<script>if(window.top!==window){try{window.top.document.title='PWNED'}catch(e){};"
+              "try{window.parent.postMessage('pwned','*')}catch(e){};"
+              "try{window.top.location.href='http://example.invalid/pwned'}catch(e){}}</script>")
 FRESH_AFTER = datetime(2026, 11, 26, tzinfo=UTC)
 
 
@@ -54,7 +58,8 @@ class Archive:
 
 def _prepare_site(root: Path) -> None:
     page = root / EDITED.lstrip("/")
-    page.write_text(page.read_text(encoding="utf-8").replace("</body>", SCRIPT + "</body>"), encoding="utf-8")
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", SCRIPT + TOP_SCRIPT + "</body>"),
+                    encoding="utf-8")
     page = root / HOSTILE_TITLE.lstrip("/")
     escaped = html.escape(TITLE_MARKUP)
     text = page.read_text(encoding="utf-8").replace("in record time", "in record time " + escaped)
@@ -369,7 +374,7 @@ def _warcio_payload(data: Path, row: sqlite3.Row) -> tuple[Any, bytes]:
 def test_archived_page_is_served_from_its_warc_record_sandboxed(archive: Archive, room: ReadingRoom) -> None:
     new = archive.ids[EDITED][-1]
     row = archive.db().execute("SELECT * FROM captures WHERE id = ?", [new]).fetchone()
-    response = get(room, f"/-/archived/{new}")
+    response = get(room, f"/-/raw/{new}")
     assert response.status_code == 200
     csp = [d.strip() for d in response.headers["content-security-policy"].split(";")]
     assert "sandbox" in csp and not any("allow-scripts" in d or "allow-same-origin" in d for d in csp)
@@ -390,7 +395,7 @@ def test_archived_revisit_serves_the_payload_it_refers_to(archive: Archive, room
                          [archive.url("/news/2026/11/lighthouse-keeper-cottage.html")]).fetchone()
     assert revisit is not None, "the second crawl re-fetched the article and archived a revisit"
     original = db.execute("SELECT * FROM captures WHERE record_id = ?", [revisit["refers_to"]]).fetchone()
-    response = get(room, f"/-/archived/{revisit['id']}")
+    response = get(room, f"/-/raw/{revisit['id']}")
     assert response.status_code == 200
     assert response.content == _warcio_payload(archive.data, original)[1]
     assert "sandbox" in response.headers["content-security-policy"]
@@ -398,7 +403,7 @@ def test_archived_revisit_serves_the_payload_it_refers_to(archive: Archive, room
 
 def test_archived_page_refuses_unknown_ids_and_path_tricks(room: ReadingRoom) -> None:
     for path in ("/-/archived/nosuchcapture", "/-/archived/..%2F..%2Fmorgue.db", "/-/warc/%2E%2E",
-                 "/-/archived/.." , "/-/warc/nosuchcapture"):
+                 "/-/archived/.." , "/-/warc/nosuchcapture", "/-/raw/nosuchcapture", "/-/raw/..%2Fmorgue.db"):
         response = get(room, path, follow_redirects=True)  # datasette redirects %2F to its ~2F form
         assert response.status_code == 404, path
         assert b"SQLite format" not in response.content
@@ -501,7 +506,7 @@ def test_morgue_serve_runs_the_reading_room(archive: Archive) -> None:
         with urllib.request.urlopen(url + "-/search?q=cultch", timeout=30) as response:
             body = response.read().decode()
         assert archive.ids["/news/2026/11/oyster-beds-return.html"][-1] in _hits(body)
-        with urllib.request.urlopen(url + f"-/archived/{archive.ids[EDITED][-1]}", timeout=30) as response:
+        with urllib.request.urlopen(url + f"-/raw/{archive.ids[EDITED][-1]}", timeout=30) as response:
             assert "sandbox" in response.headers["Content-Security-Policy"]
     finally:
         process.terminate()

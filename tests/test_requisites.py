@@ -4,9 +4,11 @@ loopback hosts with hostile requisites, archived as captures of their own kind, 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -91,11 +93,11 @@ def test_seed_requisites_option() -> None:
 
 # -- a real crawl --------------------------------------------------------------------------------------
 
-def _seed(tmp: Path, base: str, extra: str = "") -> Path:
+def _seed(tmp: Path, base: str, extra: str = "", timeout: int = 2) -> Path:
     seed = tmp / "styled.toml"
     seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n{extra}'
-                    "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\nDOWNLOAD_TIMEOUT = 2\n",
-                    encoding="utf-8")
+                    "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+                    f"DOWNLOAD_TIMEOUT = {timeout}\n", encoding="utf-8")
     return seed
 
 
@@ -165,7 +167,6 @@ def test_every_bad_requisite_gets_a_line_in_the_summary(crawled: tuple[str, Site
         return hits[0]
 
     assert "byte cap" in line("too_large", f"{base}/img/huge.png")
-    assert "byte cap" in line("too_large", f"{base}/img/endless.png")
     assert "HTTP 404" in line("http_error", f"{base}/img/missing.png")
     assert "image/png" in line("not_an_image", f"{base}/img/fake.png")
     line("timeout", f"{base}/img/stall.png")
@@ -229,6 +230,20 @@ def test_recrawl_asks_for_archived_requisites_conditionally(tmp_path: Path) -> N
     assert "unchanged since an earlier crawl" in result.stdout
 
 
+def test_an_image_without_end_or_length_is_capped(tmp_path: Path) -> None:
+    """Served with neither Content-Length nor an end: Scrapy stops reading it at the cap (with a timeout
+    long enough that the cap, not the clock, ends the download)."""
+    with serving() as (base, state):
+        state.pages[:] = ["/news/endless.html"]
+        seed = _seed(tmp_path, base, timeout=120)
+        result = run_morgue("crawl", str(seed), "--data", str(tmp_path / "data"))
+        assert result.code == 0, result.stderr
+    cap = "larger than the 10,485,760 byte cap"
+    assert f"  requisite too_large: {base}/img/endless.png: {cap}" in result.stdout
+    assert "1 new articles" in result.stdout
+    assert sum(p.stat().st_size for p in (tmp_path / "data" / "warc").glob("*.warc.gz")) < 1024 * 1024
+
+
 def test_requisites_none_fetches_nothing_but_pages(tmp_path: Path) -> None:
     with serving() as (base, state):
         state.pages[:] = ["/news/styled.html", "/news/many.html"]
@@ -238,3 +253,74 @@ def test_requisites_none_fetches_nothing_but_pages(tmp_path: Path) -> None:
     paths = {path for _, path, _ in state.log}
     assert paths == {"/robots.txt", "/sitemap.xml", "/news/styled.html", "/news/many.html"}
     assert "requisites:" not in result.stdout
+
+
+def test_styled_view_lists_the_requisites_the_archive_lacks(
+        crawled: tuple[str, SiteState, Path, str]) -> None:
+    import asyncio
+
+    from archive.reading_room import make_datasette
+
+    base, state, tmp, _ = crawled
+    data = tmp / "data"
+    conn = sqlite3.connect(data / "morgue.db")
+    bad, styled = (conn.execute("SELECT id FROM articles WHERE title = ?", [t]).fetchone()[0]
+                   for t in ("Hostile images report", "Styled harbour report"))
+    conn.close()
+    room = make_datasette(data)
+
+    def get(path: str) -> Any:
+        return asyncio.run(room.client.get(path))
+
+    page = get(f"/-/archived/{bad}").text
+    notice = page[page.index('class="morgue-missing"'):]
+    notice = notice[:notice.index("</details>")]
+    for url, reason in ((f"{base}/img/huge.png", "too_large"),
+                        (f"{base}/img/missing.png", "archived as HTTP 404"),
+                        (f"{base}/img/stall.png", "timeout")):
+        assert re.search(re.escape(url) + r"</span> — " + re.escape(reason), notice), (url, notice)
+    assert "lacks 3 of the" in notice
+    page = get(f"/-/archived/{styled}").text
+    assert f"{state.cdn}/private/secret.png</span> — blocked by robots.txt" in page
+    # the frame's page: its style sheet, images and links rewritten to the replay endpoint
+    frame_src = re.search(r'<iframe[^>]+src="([^"]+)"', page).group(1)
+    framed = get(frame_src)
+    assert framed.status_code == 200 and "sandbox" in framed.headers["content-security-policy"]
+    ts = frame_src.split("/")[3].split("-")[0]
+    assert f'href="/-/replay/{ts}/{base}/css/site.css"' in framed.text
+    assert f'src="/-/replay/{ts}/{state.cdn}/photos/harbour.png"' in framed.text
+    assert f'src="/-/replay/{ts}/{base}/img/lazy.png"' in framed.text  # the lazy image made eager
+    sheet = get(f"/-/replay/{ts}/{base}/css/site.css")
+    assert sheet.status_code == 200 and f'url("/-/replay/{ts}/{base}/css/a.css")' in sheet.text
+    font = get(f"/-/replay/{ts}/{base}/fonts/serif.woff2")
+    assert font.content == b"wOF2" + bytes(60) and font.headers["access-control-allow-origin"] == "*"
+    assert get(f"/-/replay/{ts}/{base}/img/missing.png").status_code == 404  # as archived
+    assert get(f"/-/replay/{ts}/{base}/img/huge.png").status_code == 404  # not in the archive
+
+
+def test_rewrite_html_points_every_load_and_link_at_the_archive() -> None:
+    from archive.rewrite import rewrite_css, rewrite_html
+
+    page = ('<!DOCTYPE html><html><head><base href="/2026/">'
+            '<meta http-equiv="refresh" content="5; url=/next">'
+            '<link rel="stylesheet" href="s.css" integrity="sha384-x">'
+            '<style>b{background:url(bg.png)}</style>'
+            '</head><body><p class="x">Caf&eacute; &amp; <b>bold</b></p><img src="data:image/gif;base64,R0" '
+            'data-src="/lazy.jpg" data-srcset="/l1.jpg 1x, /l2.jpg 2x"><a href="https://other.example/x">x</a>'
+            '<div style="background:url(\'/d.png\')"></div><script>var a = "<b>";</script></body></html>')
+    out = rewrite_html(page, "https://news.example/index.html", "20261201120000")
+    r = "/-/replay/20261201120000/"
+    assert f'href="{r}https://news.example/2026/s.css"' in out and "integrity" not in out
+    assert f"url({r}https://news.example/2026/bg.png)" in out
+    assert f'content="5; url={r}https://news.example/next"' in out
+    assert f'src="{r}https://news.example/lazy.jpg"' in out
+    assert f'srcset="{r}https://news.example/l1.jpg 1x, {r}https://news.example/l2.jpg 2x"' in out
+    assert f'href="{r}https://other.example/x"' in out
+    assert f"url(&#x27;{r}https://news.example/d.png&#x27;)" in out
+    assert "<base>" in out and '<p class="x">Caf&eacute; &amp; <b>bold</b></p>' in out
+    assert '<script>var a = "<b>";</script>' in out and out.startswith("<!DOCTYPE html>")
+    css = rewrite_css('@import "a.css"; x{src:url(f.woff2)} y{mask:url(#m)} z{background:url(data:x)}',
+                      "https://cdn.example/c/s.css", "20261201120000")
+    assert css == (f'@import "{r}https://cdn.example/c/a.css"; '
+                   f"x{{src:url({r}https://cdn.example/c/f.woff2)}} "
+                   "y{mask:url(#m)} z{background:url(data:x)}")

@@ -17,7 +17,18 @@ from markupsafe import Markup, escape
 
 from archive.cite import CiteError, cite_capture, render
 from archive.datasette import search as search_mod
-from archive.datasette.archived import CAPTURE_ID, archived_page, raw_record, rendered_view
+from archive.datasette.archived import (
+    CAPTURE_ID,
+    REPLAY_ROUTE,
+    archived_page,
+    missing_requisites,
+    payload_capture,
+    raw_record,
+    rendered_view,
+    replay_path,
+    replayed,
+    timestamp_of,
+)
 from archive.datasette.article import article_context
 from archive.datasette.guard import not_found_guard
 from archive.datasette.summary import archive_summary
@@ -129,6 +140,8 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
         (r"^/-/search/facets$", _answers_errors(facets_view)),
         (r"^/-/article/(?P<id>[^/]+)$", _answers_errors(article_view)),
         (r"^/-/archived/(?P<id>[^/]+)$", _answers_errors(archived_view)),
+        (r"^/-/raw/(?P<id>[^/]+)$", _answers_errors(raw_view)),
+        (REPLAY_ROUTE, _answers_errors(replay_view)),
         (r"^/-/warc/(?P<id>[^/]+)$", _answers_errors(warc_view)),
         (r"^/-/render/(?P<id>[^/]+)$", _answers_errors(render_view)),
     ]
@@ -291,18 +304,21 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
         raise PageError(500, f"The archived copy cannot be read: {exc}", title="Archive problem") from exc
 
 
-async def archived_view(request: Any, datasette: Any) -> Response:
+async def _payload_of(datasette: Any, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The capture holding a capture's payload (itself, or the record a revisit refers to)."""
+    if row["record_type"] == "revisit" and not row["refers_to"]:
+        raise PageError(404, f"Capture {row['id']} is a revisit that names no earlier record")
+    target = await _db(datasette).execute_fn(lambda conn: payload_capture(conn, row))
+    if target is None:
+        raise PageError(404, f"Capture {row['id']} refers to {row['refers_to']}, "
+                             "which is not in this archive")
+    return None if target is row else target
+
+
+async def raw_view(request: Any, datasette: Any) -> Response:
+    """The archived bytes as received (Content-Encoding undone), sandboxed, nothing else loaded."""
     row = await _capture(datasette, request.url_vars["id"])
-    target = None
-    if row["record_type"] == "revisit":
-        if not row["refers_to"]:
-            raise PageError(404, f"Capture {row['id']} is a revisit that names no earlier record")
-        found = (await _db(datasette).execute("SELECT * FROM captures WHERE record_id = ?",
-                                              [row["refers_to"]])).first()
-        if found is None:
-            raise PageError(404, f"Capture {row['id']} refers to {row['refers_to']}, "
-                                 "which is not in this archive")
-        target = dict(found)
+    target = await _payload_of(datasette, row)
     page = await _in_thread(archived_page, _data_dir(datasette) / "warc", row, target)
     return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
 
@@ -315,6 +331,53 @@ async def render_view(request: Any, datasette: Any) -> Response:
         raise PageError(404, f"No rendered view with id {render_id!r} in this archive")
     page = await _in_thread(rendered_view, _data_dir(datasette) / "warc", row)
     return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
+
+
+def _origin(datasette: Any, request: Any) -> str:
+    return datasette.absolute_url(request, "/").rstrip("/")
+
+
+async def archived_view(request: Any, datasette: Any) -> Response:
+    """The archived page as it looked: a reading room page holding it, with its requisites served from the
+    archive, in a sandboxed frame, and a notice of the requisites the archive lacks. Other types (PDF,
+    images) are shown as the raw view shows them."""
+    row = await _capture(datasette, request.url_vars["id"])
+    if not (row["content_type"] or "").lower().startswith(("text/html", "application/xhtml+xml")):
+        return await raw_view(request, datasette)
+    await _payload_of(datasette, row)
+    warc_dir = _data_dir(datasette) / "warc"
+    try:
+        named, missing = await _db(datasette).execute_fn(lambda conn: missing_requisites(warc_dir, conn, row))
+    except (WarcReadError, OSError) as exc:
+        raise PageError(500, f"The archived copy cannot be read: {exc}", title="Archive problem") from exc
+    timestamp = timestamp_of(row["captured_at"])
+    article = await _row(datasette, "articles", row["id"])
+    context = {
+        "capture": row, "article": article, "captured": row["captured_at"][:19].replace("T", " ") + " UTC",
+        "frame_src": replay_path(f"{timestamp}-{row['id']}", row["url"]),
+        "raw_url": f"/-/raw/{row['id']}", "warc_url": f"/-/warc/{row['id']}",
+        "named": named, "missing": missing,
+    }
+    html = await datasette.render_template(["morgue_archived.html"], context, request=request,
+                                           view_name="morgue_archived")
+    return Response.html(html)
+
+
+async def replay_view(request: Any, datasette: Any) -> Response:
+    """``/-/replay/<timestamp>/<url>``: the capture of url nearest to timestamp, rewritten to the archive."""
+    url = request.url_vars["url"]
+    if request.query_string:
+        url += "?" + request.query_string
+    timestamp, capture_id = request.url_vars["ts"], request.url_vars.get("id")
+    warc_dir = _data_dir(datasette) / "warc"
+    origin = _origin(datasette, request)
+    try:
+        status, page = await _db(datasette).execute_fn(
+            lambda conn: replayed(warc_dir, conn, timestamp, url, origin, capture_id))
+    except (WarcReadError, OSError) as exc:
+        log.error("reading room: the archived copy cannot be read: %s", exc)
+        raise PageError(500, f"The archived copy cannot be read: {exc}", title="Archive problem") from exc
+    return Response(page.body, status=status, headers=page.headers, content_type=page.content_type)
 
 
 async def warc_view(request: Any, datasette: Any) -> Response:
