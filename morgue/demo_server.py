@@ -15,6 +15,10 @@ year. Without it the files are served with their own dates (November 2026), whic
 
 Run it as a subprocess with ``python -m morgue.demo_server [--root DIR] [--port 0] [--log FILE]
 [--as-of now|DATE]``; it prints one line ``READY http://127.0.0.1:PORT`` when it is listening.
+
+A second listener on another port stands for the site's image CDN (another origin, with its own
+robots.txt): it serves the site's ``cdn/`` folder at its root, and ``{{CDN}}`` in text files is its origin.
+Its requests are logged with the absolute URL as their path, so they never pass for the site's own.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ __all__ = [
 DEFAULT_ROOT: Path = Path(__file__).resolve().parent / "demo_site"
 
 PLACEHOLDER = b"{{BASE}}"
+CDN_PLACEHOLDER = b"{{CDN}}"
+#: The folder of the site served by the second ("CDN") listener.
+CDN_FOLDER = "cdn"
 
 #: Paths that answer 500 on their first request and 200 afterwards (once per server instance), so the
 #: crawler's retry logic is exercised.
@@ -83,6 +90,8 @@ _BINARY_TYPES: dict[str, str] = {
     ".jpg": "image/jpeg",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
 }
 # Only markup is compressed on the wire, as on a typical nginx setup (gzip_types).
 _COMPRESSIBLE_SUFFIXES = frozenset({".html", ".htm", ".xml"})
@@ -142,20 +151,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         site = self.server.site
         raw_path = self.path
+        cdn = self.server is site._cdn_httpd
         path = unquote(urlsplit(raw_path).path) or "/"
         # The response is assembled in memory and sent after the request is logged, so that whoever has
         # read a response can count on finding its request in the log.
         connection, self.wfile = self.wfile, io.BytesIO()
         try:
             try:
-                status = self._dispatch(site, path, head)
+                status = self._dispatch_cdn(site, path, head) if cdn else self._dispatch(site, path, head)
             except Exception:  # a broken demo page should not kill the connection silently
                 status = self._send_simple(500, "Internal Server Error", head)
             response = self.wfile.getvalue()
         finally:
             self.wfile = connection
-        site._record(self.command, raw_path, self.headers, status)
+        site._record(self.command, site.cdn_url + raw_path if cdn else raw_path, self.headers, status)
         self.wfile.write(response)
+
+    def _dispatch_cdn(self, site: DemoServer, path: str, head: bool) -> int:
+        file = site._resolve("/" + CDN_FOLDER + path)
+        if file is None or file.is_dir():
+            return self._send_simple(404, "Not Found", head)
+        return self._send_resource(site._load(file), head)
 
     def _dispatch(self, site: DemoServer, path: str, head: bool) -> int:
         if path.startswith(REDIRECT_PREFIX):
@@ -291,10 +307,16 @@ class DemoServer:
         self._hit: set[str] = set()
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.site = self
+        self._cdn_httpd = _HTTPServer((host, 0), _Handler)
+        self._cdn_httpd.site = self
         self.host: str = host
         self.port: int = self._httpd.server_address[1]
         self.base_url: str = f"http://{host}:{self.port}"
+        self.cdn_url: str = f"http://{host}:{self._cdn_httpd.server_address[1]}"
         self._thread: threading.Thread | None = None
+        self._cdn_thread = threading.Thread(target=self._cdn_httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.1}, daemon=True)
+        self._cdn_thread.start()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -318,6 +340,13 @@ class DemoServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
+        self._close_cdn()
+
+    def _close_cdn(self) -> None:
+        if self._cdn_thread.is_alive():
+            self._cdn_httpd.shutdown()
+            self._cdn_thread.join(timeout=5)
+        self._cdn_httpd.server_close()
 
     def __enter__(self) -> DemoServer:
         return self.start()
@@ -375,11 +404,12 @@ class DemoServer:
         raw = file.read_bytes()
         mtime = file.stat().st_mtime
         ctype, is_text = _content_type(file)
-        base = self.base_url.encode()
+        base, cdn = self.base_url.encode(), self.cdn_url.encode()
         if is_text:
-            raw = self.dates.apply(raw.replace(PLACEHOLDER, base))
+            raw = self.dates.apply(raw.replace(PLACEHOLDER, base).replace(CDN_PLACEHOLDER, cdn))
         elif file.suffix.lower() == ".gz":
-            raw = _gzip(self.dates.apply(gzip.decompress(raw).replace(PLACEHOLDER, base)))
+            raw = _gzip(self.dates.apply(gzip.decompress(raw).replace(PLACEHOLDER, base)
+                                         .replace(CDN_PLACEHOLDER, cdn)))
         etag = '"' + hashlib.sha1(raw).hexdigest()[:20] + '"'
         compressible = is_text and file.suffix.lower() in _COMPRESSIBLE_SUFFIXES
         return _Resource(raw, ctype, etag, mtime, compressible)
@@ -446,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server._httpd.server_close()
+        server._close_cdn()
     return 0
 
 
