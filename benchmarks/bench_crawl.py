@@ -11,9 +11,13 @@
 4. With --memory: one long crawl of 10x --pages, its process tree's RSS sampled as it goes: the peak
    until --pages pages were fetched against the peak over the whole crawl (target: within 10 %), and
    where the memory is (crawl process vs extraction workers).
+5. With --requisites: the same crawl of a styled site (the demo's articles, each naming the shared style
+   sheet, its @import, web font and logo, plus 2-3 photos of its own) with ``requisites = "none"`` and with
+   ``"article"``: articles per second with requisites over without (target >= 0.85x).
 ``--site cnn:2013`` crawls the pages of one site of shared/sites (one template: morgue learns it and
 extracts the later pages through it) instead of the whole corpus (many publishers, no common template).
 Prints the ratios (target: crawl ≥ 0.85x, reindex ≥ 0.9x) and the index size over the extracted text.
+The crawls of 1-3 fetch no requisites (the corpus pages name their real hosts' style sheets and images).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchsite import build_site, serve, write_sitemaps  # noqa: E402
+from benchsite import build_site, build_styled_site, serve, write_sitemaps  # noqa: E402
 
 
 def _extract(args: tuple[bytes, str]) -> int:
@@ -110,11 +114,21 @@ def captures_so_far(data: Path) -> Callable[[], int]:
     return count
 
 
-def crawl(sitemap: str, data: Path, samples: list[Sample] | None = None) -> tuple[float, int, int]:
+def seed_file(sitemap: str, data: Path, requisites: str) -> str:
+    """A one-site seed for the benchmark's sitemap, with the given ``requisites`` option."""
+    data.parent.mkdir(parents=True, exist_ok=True)
+    path = data.parent / f"{data.name}-seed.toml"
+    path.write_text(f'name = "bench"\nsitemaps = ["{sitemap}"]\nrequisites = "{requisites}"\n',
+                    encoding="utf-8")
+    return str(path)
+
+
+def crawl(sitemap: str, data: Path, samples: list[Sample] | None = None,
+          requisites: str = "none") -> tuple[float, int, int]:
     wall, peak, _ = run_measured(
         [
             "crawl",
-            sitemap,
+            seed_file(sitemap, data, requisites),
             "--data",
             str(data),
             "-s",
@@ -204,6 +218,31 @@ def measure_ratios(root: Path, base: str, paths: list[str], work: Path, options:
         )
 
 
+def measure_requisites(work: Path, pages: int) -> None:
+    """Articles per second with page requisites against without, on the same styled site, in this run."""
+    root = work / "styled"
+    paths = build_styled_site(root, pages)
+    server, base = serve(root)
+    try:
+        sitemap = write_sitemaps(root, base, paths)
+        rates = {}
+        for mode in ("none", "article"):
+            data = work / f"data-requisites-{mode}"
+            crawl(sitemap, data, requisites=mode)
+            with closing(sqlite3.connect(data / "morgue.db")) as db:
+                seconds, requisites = db.execute(
+                    "SELECT seconds, requisites FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
+                articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+            rates[mode] = articles / seconds
+            print(f"requisites = \"{mode}\": {articles} articles in {seconds:.1f}s = {rates[mode]:6.1f} "
+                  f"articles/s, {requisites or 0} requisites archived")
+        ratio = rates["article"] / rates["none"]
+        print(f"  ratio with / without requisites: {ratio:.2f}x  (target >= 0.85x)")
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,10 +254,19 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary site and archive")
     parser.add_argument("--site", default=None,
                         help="pages of one site of shared/sites (name:period) instead of the whole corpus")
+    parser.add_argument("--requisites", action="store_true",
+                        help="only the requisites on/off comparison, on --pages styled articles")
     options = parser.parse_args()
     options.memory = options.memory or options.memory_only
 
     work = Path(tempfile.mkdtemp(prefix="morgue-bench-"))
+    if options.requisites:
+        try:
+            measure_requisites(work, options.pages)
+        finally:
+            if not options.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     root = work / "site"
     paths = build_site(root, options.pages * (10 if options.memory else 1), options.site)
     server, base = serve(root)

@@ -58,6 +58,39 @@ def build_site(root: Path, count: int, site: str | None = None) -> list[str]:
     return paths
 
 
+def build_styled_site(root: Path, count: int) -> list[str]:
+    """``count`` pages made from the demo site's articles, each naming the demo's shared style sheet (with
+    its @import and web font) and logo, and 2 or 3 photos of its own (about 30 KB each, incompressible
+    like real JPEGs); returns the page paths."""
+    import random
+    import re
+    import shutil
+
+    demo = REPO / "morgue" / "demo_site"
+    shutil.copytree(demo / "static", root / "static", dirs_exist_ok=True)
+    articles = [re.sub(rb'<figure class="photo">.*?</figure>\n?', b"",
+                       p.read_bytes().replace(b"{{BASE}}", b"").replace(b"{{CDN}}", b""))
+                for p in sorted(demo.glob("*/20*/*/*.html"))]
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(14)
+    png_head = b"\x89PNG\r\n\x1a\n"
+    paths = []
+    for i in range(count):
+        photos = []
+        for k in range(2 + i % 2):
+            name = f"/img/{i:06d}-{k}.png"
+            (root / name.lstrip("/")).write_bytes(png_head + rng.randbytes(30_000))
+            photos.append(f'<figure><img src="{name}" alt="" width="640" height="360"></figure>')
+        page = articles[i % len(articles)].replace(
+            b'<div class="article-body', "".join(photos).encode() + b'<div class="article-body', 1)
+        path = f"/a/{i:06d}-story.html"
+        (root / path.lstrip("/")).write_bytes(page)
+        paths.append(path)
+    (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    return paths
+
+
 def write_sitemaps(root: Path, base: str, paths: list[str], per_file: int = 5000) -> str:
     """A sitemap index over sitemaps of ``per_file`` URLs; returns the index URL."""
     names = []
