@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -131,6 +132,10 @@ class RequisitePlanner:
             "morgue_role": REQUISITE, "morgue_resource_type": requisite.resource_type,
             "morgue_requisite_chain": chain, "allow_offsite": True,
             "download_maxsize": self.max_size, "download_warnsize": 0, "max_retry_times": 1,
+            # A download slot of their own per host, as a browser fetches a page's requisites beside the
+            # page: they do not queue behind the articles (nor these behind them); the host's delay and
+            # concurrency apply to each slot.
+            "download_slot": f"{urlsplit(requisite.url).hostname} requisites",
         }
         headers = {"Accept": _ACCEPT.get(requisite.resource_type, "*/*")}
         validators = discovery_validators(page)
