@@ -184,8 +184,20 @@ def _v12(db: sqlite_utils.Database) -> None:
             db["crawls"].add_column(column, kind)
 
 
+def _v13(db: sqlite_utils.Database) -> None:
+    """Child sitemaps a crawl came across and those it did not fetch because their index's lastmod showed
+    they hold nothing it wants, indexes caught with lastmods their sitemaps belie, and the crawl's date
+    cut-off (a later crawl trusts an earlier one's copies only if it fetched everything this one wants).
+    (Columns already there are kept: an index rolled back to an earlier version may have them.)"""
+    present = set(db["crawls"].columns_dict)
+    for column, kind in (("sitemaps", int), ("sitemaps_skipped_by_lastmod", int), ("lastmod_lies", int),
+                         ("since", str)):
+        if column not in present:
+            db["crawls"].add_column(column, kind)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10, _v11, _v12]
+                                                              _v10, _v11, _v12, _v13]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -49,6 +49,7 @@ class KnownPage:
     published: datetime | None = None  # from the extracted article, if it was one
     warc_file: str | None = None
     warc_offset: int | None = None
+    crawl_id: int | None = None  # the crawl that captured it
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,8 @@ def load_known_pages(db: Any) -> tuple[dict[str, KnownPage], dict[str, str], dic
     pages: dict[str, KnownPage] = {}
     first: dict[str, datetime] = {}
     rows = db.query(
-        "SELECT url, status, captured_at, etag, last_modified, warc_file, warc_offset FROM captures "
-        "WHERE record_type = 'response' ORDER BY captured_at")
+        "SELECT url, status, captured_at, etag, last_modified, warc_file, warc_offset, crawl_id "
+        "FROM captures WHERE record_type = 'response' ORDER BY captured_at")
     for row in rows:
         captured = _when(row["captured_at"])
         if captured is None:
@@ -206,5 +207,6 @@ def load_known_pages(db: Any) -> tuple[dict[str, KnownPage], dict[str, str], dic
         pages[row["url"]] = KnownPage(
             url=row["url"], status=int(row["status"] or 0), captured_at=captured,
             first_captured_at=first[row["url"]], etag=row["etag"], last_modified=row["last_modified"],
-            published=published.get(row["url"]), warc_file=row["warc_file"], warc_offset=row["warc_offset"])
+            published=published.get(row["url"]), warc_file=row["warc_file"], warc_offset=row["warc_offset"],
+            crawl_id=row["crawl_id"])
     return pages, fetched_for, by_site

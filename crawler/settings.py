@@ -78,6 +78,11 @@ MORGUE_REQUISITES_DEPTH = 3
 MORGUE_BACKOFF_ENABLED = True
 MORGUE_BACKOFF_BASE = 1.0
 MORGUE_BACKOFF_MAX = 120.0
+# Child sitemaps whose lastmod in their index shows they hold nothing the crawl wants are not fetched
+# (crawler/lastmod.py); the margin (seconds) allows for date-only lastmods, missing zones and clock skew.
+# False: every child is fetched (the behaviour before lastmods were read; benchmarks/bench_sitemaps.py).
+MORGUE_SITEMAP_LASTMOD = True
+MORGUE_SITEMAP_LASTMOD_MARGIN = 2 * 86400
 # Resumable crawls: Scrapy's JOBDIR under DATA/jobs/<site>/, kept when a crawl is interrupted.
 MORGUE_RESUME = True
 # Off in cluster workers: they write WARC files only and `morgue index` files them (crawler/cluster/).

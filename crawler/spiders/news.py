@@ -6,8 +6,9 @@ Run by ``morgue crawl SEED`` or, from the project root, ``scrapy crawl news -a s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -16,10 +17,17 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Headers, Response, TextResponse
 from scrapy.responsetypes import responsetypes
-from scrapy.utils.gz import gunzip
 
 from archive.urls import normalize_url
-from crawler.discovery import Discovered, date_from_url, looks_like_article, parse_feed, parse_sitemap
+from crawler.discovery import (
+    Discovered,
+    SitemapTooLarge,
+    date_from_url,
+    iter_sitemap,
+    looks_like_article,
+    parse_date,
+    parse_feed,
+)
 from crawler.incremental import (
     RECHECK,
     SKIP,
@@ -30,6 +38,7 @@ from crawler.incremental import (
     discovery_validators,
     load_known_pages,
 )
+from crawler.lastmod import SITEMAP_PRIORITY, LastmodGate, finished_crawls, priority
 from crawler.requisites import RequisitePlanner
 from crawler.session import session_for
 from morgue.durations import format_duration
@@ -60,6 +69,7 @@ class NewsSpider(Spider):
         self._sitemaps_seen: set[str] = set()
         self._decided: set[str] = set()
         self.policy: RecrawlPolicy | None = None
+        self.gate: LastmodGate | None = None
         self._warc_dir: Path | None = None
         self.requisites: RequisitePlanner | None = None
 
@@ -106,16 +116,32 @@ class NewsSpider(Spider):
             seed.name, source=seed.source, every=format_duration(seed.every),
             recrawl_within=format_duration(seed.recrawl_within), start_urls=json.dumps(seed.start_urls),
             sitemaps=json.dumps(seed.sitemaps), feeds=json.dumps(seed.feeds))
-        return self._policy_from(load_known_pages(session.index.db), session.data.warc_dir)
+        return self._policy_from(load_known_pages(session.index.db), session.data.warc_dir,
+                                 finished_crawls(session.index.db, seed.name))
 
     def _policy_from(self, known: tuple[dict[str, KnownPage], dict[str, str], dict[str, list[str]]],
-                     warc_dir: Path) -> RecrawlPolicy:
-        """The re-crawl policy over what ``load_known_pages`` read (this spider's and cluster workers')."""
+                     warc_dir: Path, crawls: dict[int, datetime | None] | None = None) -> RecrawlPolicy:
+        """The re-crawl policy over what ``load_known_pages`` read (this spider's and cluster workers'),
+        and the lastmod gate for child sitemaps (``crawls``: this site's finished crawls and cut-offs)."""
         pages, fetched_for, by_site = known
         self._site_articles = by_site.get(self.seed.name, [])
         self._warc_dir = warc_dir
-        return RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
-                             fetched_for=fetched_for, location_of=archived_location(warc_dir, self.logger))
+        policy = RecrawlPolicy(pages, within=self.seed.recrawl_within, now=datetime.now(UTC),
+                               fetched_for=fetched_for, location_of=archived_location(warc_dir, self.logger))
+        self.gate = self._gate(policy, crawls or {})
+        return policy
+
+    def _gate(self, policy: RecrawlPolicy, crawls: dict[int, datetime | None]) -> LastmodGate:
+        def copy_of(url: str) -> tuple[datetime, int | None] | None:
+            page = policy.pages.get(normalize_url(url))
+            return (page.captured_at, page.crawl_id) if page is not None and page.status == 200 else None
+
+        if self.since is not None:
+            self.crawler.stats.set_value("morgue/since", self.since.isoformat())
+        margin = timedelta(seconds=self.settings.getfloat("MORGUE_SITEMAP_LASTMOD_MARGIN", 2 * 86400))
+        return LastmodGate(now=policy.now, since=self.since, margin=margin, within=policy.within,
+                           copy_of=copy_of, crawls=crawls,
+                           enabled=self.settings.getbool("MORGUE_SITEMAP_LASTMOD", True))
 
     def _fresh_rechecks(self) -> Iterable[Request]:
         """Known articles of this site still within recrawl_within, even if no sitemap lists them now:
@@ -139,9 +165,17 @@ class NewsSpider(Spider):
             requests.append(self._discovery_request(url, self.parse_section, 5, "section"))
         return requests
 
-    def _sitemap_request(self, url: str) -> Request:
+    def _sitemap_request(self, url: str, *, lastmod: datetime | None = None, index: str | None = None
+                         ) -> Request:
+        """A sitemap; one listed by an index with a lastmod is queued by its recency (newest first)."""
         self._sitemaps_seen.add(url)
-        return self._discovery_request(url, self.parse_sitemap, 15, "sitemap")
+        self._count_sitemaps()
+        rank = SITEMAP_PRIORITY if lastmod is None or self.gate is None else priority(lastmod, self.gate.now)
+        request = self._discovery_request(url, self.parse_sitemap, rank, "sitemap")
+        if index is not None:
+            request.meta["morgue_index"] = index
+            request.meta["morgue_listed_lastmod"] = lastmod.isoformat() if lastmod else None
+        return request
 
     def _discovery_request(self, url: str, callback: Any, priority: int, role: str) -> Request:
         """A sitemap, feed or section page: conditional when an earlier crawl archived it whole, so an
@@ -190,30 +224,73 @@ class NewsSpider(Spider):
                     yield self._sitemap_request(url)
 
     def parse_sitemap(self, response: Response) -> Iterable[Request]:
+        """A sitemap index, a sitemap (plain, gzipped, Google News) or a feed given as a sitemap, read
+        streaming: requests are yielded as entries are parsed, and parsed entries are dropped."""
         current = self._current(response)
         if current is None:
             return
         response = current
-        body = response.body
-        if body[:2] == b"\x1f\x8b":
-            try:
-                body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
-            except Exception as exc:  # noqa: BLE001 - a broken sitemap must not stop the crawl
-                self.logger.warning("sitemap %s: cannot decompress (%s)", response.url, exc)
+        try:
+            kind, entries = iter_sitemap(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
+            if kind == "invalid":
+                self.logger.warning("sitemap %s: not a sitemap", response.url)
                 self.crawler.stats.inc_value("morgue/discovery/bad_sitemap")
                 return
-        kind, entries = parse_sitemap(body)
-        if kind == "invalid":
-            self.logger.warning("sitemap %s: not a sitemap", response.url)
+            if kind == "sitemapindex":
+                yield from self._children(response.url, list(entries))
+                return
+            index = response.meta.get("morgue_index")
+            listed = parse_date(response.meta.get("morgue_listed_lastmod"))
+            released: list[Request] = []
+            watched = self._watched(response.url, entries, index, listed, released)
+            yield from self._article_requests(watched, source="feed" if kind == "feed" else "sitemap")
+            yield from released
+        except (OSError, EOFError, zlib.error, SitemapTooLarge) as exc:  # a broken gzip: not a crawl stopper
+            self.logger.warning("sitemap %s: cannot decompress (%s)", response.url, exc)
             self.crawler.stats.inc_value("morgue/discovery/bad_sitemap")
-            return
-        if kind == "sitemapindex":
-            for entry in entries:
-                if entry.url not in self._sitemaps_seen and self._in_scope(entry.url):
-                    yield self._sitemap_request(entry.url)
-            return
-        self.crawler.stats.inc_value("morgue/discovery/sitemap_urls", len(entries))
-        yield from self._article_requests(entries, source="sitemap")
+
+    def _children(self, index: str, entries: list[Discovered]) -> Iterable[Request]:
+        """The sitemaps an index lists, less those its lastmods show hold nothing this crawl wants.
+        Oldest first: equal priorities leave Scrapy's queues last in, first out."""
+        assert self.gate is not None
+        for entry in sorted(entries, key=lambda e: (e.lastmod is not None, e.lastmod or self.gate.now)):
+            if entry.url in self._sitemaps_seen or not self._in_scope(entry.url):
+                continue
+            reason = self.gate.admit(index, entry.url, entry.lastmod)
+            if reason is not None:
+                self.logger.debug("sitemap %s not fetched: %s", entry.url, reason)
+                continue
+            yield self._sitemap_request(entry.url, lastmod=entry.lastmod, index=index)
+        self._count_sitemaps()
+
+    def _count_sitemaps(self) -> None:
+        """For the summary: every sitemap the crawl came across, fetched or skipped by lastmod."""
+        skipped = self.gate.skipped if self.gate is not None else 0
+        self.crawler.stats.set_value("morgue/discovery/sitemaps", len(self._sitemaps_seen) + skipped)
+        self.crawler.stats.set_value("morgue/discovery/sitemaps_skipped_by_lastmod", skipped)
+
+    def _watched(self, url: str, entries: Iterator[Discovered], index: str | None, listed: datetime | None,
+                 released: list[Request]) -> Iterator[Discovered]:
+        """The entries of a child sitemap, counted; the first one newer than the lastmod its index gave
+        the child makes the index untrusted, and the children it held back are added to ``released``."""
+        count = 0
+        watching = index is not None and self.gate is not None and listed is not None
+        for entry in entries:
+            count += 1
+            if watching and self.gate is not None and self.gate.belies(listed, entry.date):
+                watching = False
+                held = self.gate.distrust(str(index))
+                if held is not None:
+                    self.logger.warning(
+                        "sitemap index %s gives %s the lastmod %s, but it lists an entry dated %s: the "
+                        "index's lastmods are not trusted, its %d sitemaps held back are fetched", index, url,
+                        listed, entry.date, len(held))
+                    self.crawler.stats.inc_value("morgue/discovery/lastmod_lies")
+                    released.extend(self._sitemap_request(u, lastmod=m, index=index) for u, m in held
+                                    if u not in self._sitemaps_seen)
+                    self._count_sitemaps()
+            yield entry
+        self.crawler.stats.inc_value("morgue/discovery/sitemap_urls", count)
 
     def parse_feed(self, response: Response) -> Iterable[Request]:
         current = self._current(response)
@@ -271,7 +348,8 @@ class NewsSpider(Spider):
                     headers = decision.headers
                     meta["morgue_recheck"] = decision.reason
                 url = decision.url
-            yield Request(url, callback=self.parse_article, meta=meta, headers=headers)
+            rank = priority(date, self.policy.now) if self.policy is not None else 0
+            yield Request(url, callback=self.parse_article, meta=meta, headers=headers, priority=rank)
 
     def _count(self, key: str, stat: str) -> None:
         session_for(self.crawler).count(key)

@@ -43,6 +43,11 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
             f"  re-crawl: {s.get('rechecked', 0)} known articles re-checked, {s.get('skipped_known', 0)} "
             f"known articles not re-fetched, {s.get('skipped_before_since', 0)} skipped as too old, "
             f"{s.get('discovery_not_modified', 0)} sitemaps/feeds/sections unchanged")
+        if s.get("sitemaps"):  # e.g. "240 sitemaps, 238 skipped by lastmod" (crawler/lastmod.py)
+            lies = s.get("lastmod_lies", 0)
+            click.echo(f"  discovery: {s['sitemaps']} sitemaps, {s.get('sitemaps_skipped_by_lastmod', 0)} "
+                       f"skipped by lastmod" + (f", {lies} index(es) with lastmods their sitemaps belie"
+                                                if lies else ""))
         problems = json.loads(s.get("errors_by_kind") or "{}")
         if problems:  # each kind of fault with its count: timeout 2, dataloss 1, too_large 1, ...
             click.echo("  problems: " + ", ".join(f"{kind} {n}" for kind, n in sorted(problems.items())))
