@@ -63,6 +63,14 @@ def crawl_settings(seed: Seed, data_dir: Path, overrides: Mapping[str, Any] | No
         contact = settings.get("MORGUE_CONTACT_URL")
         agent = f"morgue/{__version__}" + (f" (+{contact})" if contact else "")
         settings.set("USER_AGENT", agent, priority="project")
+    if (settings.getpriority("CONCURRENT_REQUESTS") or 0) <= SETTINGS_PRIORITIES["project"]:
+        # Scrapy hands the downloader up to CONCURRENT_REQUESTS requests, which wait there first in, first
+        # out: a site's crawl needs room for its hosts' concurrency only, so that the scheduler's priorities
+        # (newest sitemaps and articles first, crawler/lastmod.py) decide what is fetched next
+        per_host = settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+        wanted = 2 * per_host * max(1, len(seed.domains))
+        settings.set("CONCURRENT_REQUESTS", min(settings.getint("CONCURRENT_REQUESTS"), wanted),
+                     priority="project")
     if settings.getbool("MORGUE_RESUME") and not settings.get("JOBDIR"):
         settings.set("JOBDIR", str(job_dir(data_dir, seed.name)), priority="project")
     return settings

@@ -250,10 +250,11 @@ class NewsSpider(Spider):
             self.crawler.stats.inc_value("morgue/discovery/bad_sitemap")
 
     def _children(self, index: str, entries: list[Discovered]) -> Iterable[Request]:
-        """The sitemaps an index lists, less those its lastmods show hold nothing this crawl wants.
-        Oldest first: equal priorities leave Scrapy's queues last in, first out."""
+        """The sitemaps an index lists, less those its lastmods show hold nothing this crawl wants; the
+        newest first (those without lastmod before them), as the downloader takes the first ones queued."""
         assert self.gate is not None
-        for entry in sorted(entries, key=lambda e: (e.lastmod is not None, e.lastmod or self.gate.now)):
+        now = self.gate.now
+        for entry in sorted(entries, key=lambda e: (e.lastmod is not None, now - (e.lastmod or now))):
             if entry.url in self._sitemaps_seen or not self._in_scope(entry.url):
                 continue
             reason = self.gate.admit(index, entry.url, entry.lastmod)
