@@ -88,6 +88,8 @@ def _stream(body: bytes, max_size: int) -> IO[bytes]:
 
 
 _FEED_ROOTS = ("rss", "feed", "RDF")
+# Events for these elements only (in any namespace): the root, and the entries under it.
+_TAGS = [f"{{*}}{name}" for name in ("sitemapindex", "urlset", "url", "sitemap", *_FEED_ROOTS)]
 
 
 def iter_sitemap(body: bytes, max_size: int = 0) -> tuple[str, Iterator[Discovered]]:
@@ -99,14 +101,14 @@ def iter_sitemap(body: bytes, max_size: int = 0) -> tuple[str, Iterator[Discover
     The entries are a generator: a document that breaks off midway yields what came before the break
     (as the whole-tree parser with ``recover`` did) and raises nothing; gzip errors and SitemapTooLarge
     are raised from the iteration."""
-    events = etree.iterparse(_stream(body, max_size), events=("start", "end"), recover=True,
+    events = etree.iterparse(_stream(body, max_size), events=("start", "end"), tag=_TAGS, recover=True,
                              resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True,
                              remove_pis=True)
     try:
         _, root = next(events)
     except (StopIteration, etree.XMLSyntaxError):
         return "invalid", iter(())
-    kind = _local(root.tag)
+    kind = _local(root.tag) if root.getparent() is None else "invalid"
     if kind in _FEED_ROOTS:
         return "feed", iter(parse_feed(_stream(body, max_size).read()))
     if kind not in ("sitemapindex", "urlset"):
@@ -119,10 +121,9 @@ def _entries(events: Iterator[tuple[str, Any]], root: Any) -> Iterator[Discovere
         for event, element in events:
             if event != "end" or element.getparent() is not root:
                 continue
-            if _local(element.tag) in ("url", "sitemap"):
-                entry = _entry(element)
-                if entry is not None:
-                    yield entry
+            entry = _entry(element)
+            if entry is not None:
+                yield entry
             element.clear()
             while element.getprevious() is not None:  # the cleared siblings before it, too
                 del root[0]
