@@ -51,7 +51,7 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
         "sql": (
             "SELECT site, started_at, finished_at, round(seconds, 1) AS seconds, status, pages,\n"
             "  new_articles, new_versions, unchanged, not_modified, discovery_not_modified, robots_blocked,\n"
-            "  errors, errors_by_kind\n"
+            "  errors, errors_by_kind, sitemaps, sitemaps_skipped_by_lastmod\n"
             "FROM crawls WHERE (:site = '' OR site = :site)\n"
             "ORDER BY started_at DESC, id DESC"
         ),

@@ -259,7 +259,7 @@ class NewsSpider(Spider):
                 continue
             reason = self.gate.admit(index, entry.url, entry.lastmod)
             if reason is not None:
-                self.logger.debug("sitemap %s not fetched: %s", entry.url, reason)
+                self.logger.info("sitemap %s not fetched: %s", entry.url, reason)
                 continue
             yield self._sitemap_request(entry.url, lastmod=entry.lastmod, index=index)
         self._count_sitemaps()
