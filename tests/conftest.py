@@ -57,15 +57,18 @@ class SiteProcess:
 
 
 def start_site(root: Path, log: Path) -> SiteProcess:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "morgue.demo_server", "--root", str(root), "--port", "0", "--log", str(log)],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
+    return start_server(["morgue.demo_server", "--root", str(root), "--port", "0"], root, log)
+
+
+def start_server(module_args: list[str], root: Path, log: Path) -> SiteProcess:
+    """``python -m MODULE ARGS --log LOG``, a server that prints ``READY URL`` once it listens."""
+    process = subprocess.Popen([sys.executable, "-m", *module_args, "--log", str(log)],
+                               stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     if not line.startswith("READY "):
         process.kill()
-        raise RuntimeError(f"demo server did not start: {line!r}")
+        raise RuntimeError(f"{module_args[0]} did not start: {line!r}")
     return SiteProcess(root=root, base_url=line.split(" ", 1)[1], log=log, process=process)
 
 

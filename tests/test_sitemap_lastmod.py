@@ -5,10 +5,7 @@ HTTP on 127.0.0.1, every date relative to the moment the server started, so thes
 from __future__ import annotations
 
 import gzip
-import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +17,7 @@ import pytest
 from benchmarks.publisher_site import PublisherSite
 from crawler.discovery import SitemapTooLarge, iter_sitemap, parse_sitemap
 from crawler.lastmod import LastmodGate, priority
-from tests.conftest import REPO, run_morgue
+from tests.conftest import SiteProcess, run_morgue, start_server
 
 CHILDREN, PER_CHILD = 12, 50
 MONTHS = {f"/sitemaps/m-{k}.xml" for k in range(CHILDREN)}
@@ -30,14 +27,14 @@ EXTRAS = {"/sitemaps/evergreen.xml", "/sitemaps/older-index.xml"}
 @dataclass
 class Publisher:
     site: PublisherSite
-    base_url: str
-    log: Path
-    process: subprocess.Popen[str]
+    server: SiteProcess
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
 
     def requests(self) -> list[dict[str, object]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        return self.server.requests()
 
     def sitemaps_requested(self, since: int = 0) -> list[str]:
         return [str(r["path"]) for r in self.requests()[since:] if str(r["path"]).startswith("/sitemap")]
@@ -45,21 +42,16 @@ class Publisher:
 
 def _serve(tmp_path: Path, *flags: str) -> Iterator[Publisher]:
     now = time.time()
-    log = tmp_path / "requests.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.publisher_site", "--children", str(CHILDREN), "--per-child",
-         str(PER_CHILD), "--now", repr(now), "--log", str(log), "--extras", *flags],
-        stdout=subprocess.PIPE, text=True, cwd=REPO)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    assert line.startswith("READY "), line
+    server = start_server(["benchmarks.publisher_site", "--children", str(CHILDREN), "--per-child",
+                           str(PER_CHILD), "--now", repr(now), "--extras", *flags],
+                          tmp_path, tmp_path / "requests.jsonl")
     site = PublisherSite(datetime.fromtimestamp(now, UTC), CHILDREN, PER_CHILD, lie="--lie" in flags,
                          extras=True)
     try:
-        yield Publisher(site, line.split(" ", 1)[1], log, process)
+        yield Publisher(site, server)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.process.terminate()
+        server.process.wait(timeout=10)
 
 
 @pytest.fixture
