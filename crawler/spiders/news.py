@@ -136,7 +136,7 @@ class NewsSpider(Spider):
             page = policy.pages.get(normalize_url(url))
             return (page.captured_at, page.crawl_id) if page is not None and page.status == 200 else None
 
-        if self.since is not None:
+        if self.since is not None and self.crawler.stats is not None:  # no stats: queued for a cluster
             self.crawler.stats.set_value("morgue/since", self.since.isoformat())
         margin = timedelta(seconds=self.settings.getfloat("MORGUE_SITEMAP_LASTMOD_MARGIN", 2 * 86400))
         return LastmodGate(now=policy.now, since=self.since, margin=margin, within=policy.within,
@@ -267,8 +267,10 @@ class NewsSpider(Spider):
     def _count_sitemaps(self) -> None:
         """For the summary: every sitemap the crawl came across, fetched or skipped by lastmod."""
         skipped = self.gate.skipped if self.gate is not None else 0
-        self.crawler.stats.set_value("morgue/discovery/sitemaps", len(self._sitemaps_seen) + skipped)
-        self.crawler.stats.set_value("morgue/discovery/sitemaps_skipped_by_lastmod", skipped)
+        stats = self.crawler.stats
+        if stats is not None:  # None while start requests are queued for a cluster (crawler.cluster.worker)
+            stats.set_value("morgue/discovery/sitemaps", len(self._sitemaps_seen) + skipped)
+            stats.set_value("morgue/discovery/sitemaps_skipped_by_lastmod", skipped)
 
     def _watched(self, url: str, entries: Iterator[Discovered], index: str | None, listed: datetime | None,
                  released: list[Request]) -> Iterator[Discovered]:
