@@ -136,8 +136,9 @@ class NewsSpider(Spider):
             page = policy.pages.get(normalize_url(url))
             return (page.captured_at, page.crawl_id) if page is not None and page.status == 200 else None
 
-        if self.since is not None and self.crawler.stats is not None:  # no stats: queued for a cluster
-            self.crawler.stats.set_value("morgue/since", self.since.isoformat())
+        stats = self._stats()
+        if self.since is not None and stats is not None:
+            stats.set_value("morgue/since", self.since.isoformat())
         margin = timedelta(seconds=self.settings.getfloat("MORGUE_SITEMAP_LASTMOD_MARGIN", 2 * 86400))
         return LastmodGate(now=policy.now, since=self.since, margin=margin, within=policy.within,
                            copy_of=copy_of, crawls=crawls,
@@ -264,11 +265,19 @@ class NewsSpider(Spider):
             yield self._sitemap_request(entry.url, lastmod=entry.lastmod, index=index)
         self._count_sitemaps()
 
+    def _stats(self) -> Any:
+        """The crawl's stats; None while start requests are queued for a cluster (crawler.cluster.worker
+        builds the spider without starting a crawl, and Scrapy then refuses ``crawler.stats``)."""
+        try:
+            return self.crawler.stats
+        except RuntimeError:
+            return None
+
     def _count_sitemaps(self) -> None:
         """For the summary: every sitemap the crawl came across, fetched or skipped by lastmod."""
         skipped = self.gate.skipped if self.gate is not None else 0
-        stats = self.crawler.stats
-        if stats is not None:  # None while start requests are queued for a cluster (crawler.cluster.worker)
+        stats = self._stats()
+        if stats is not None:
             stats.set_value("morgue/discovery/sitemaps", len(self._sitemaps_seen) + skipped)
             stats.set_value("morgue/discovery/sitemaps_skipped_by_lastmod", skipped)
 
