@@ -223,6 +223,8 @@ def test_site_counts_follow_every_change(tmp_path: Path) -> None:
     for (trigger,) in triggers:
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute("DROP TABLE site_counts")
+    for column in ("sitemaps", "sitemaps_skipped_by_lastmod", "lastmod_lies", "since"):  # and v10's
+        conn.execute(f"ALTER TABLE crawls DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 8")
     conn.commit()
     conn.close()
