@@ -166,8 +166,11 @@ def test_a_first_crawl_stopped_early_has_the_newest_articles(publisher: Publishe
     ages = {path: pub.site.now - date for path, date in pub.site.articles().items()}
     newest_week = {path for path, age in ages.items() if age < timedelta(days=7)}
     assert len(newest_week) == 12 and newest_week <= archived
-    # priorities step by doublings of age (crawler.lastmod.priority): nothing older than the 15-31 days step
-    assert len(archived) >= 20 and all(ages[path] < timedelta(days=31) for path in archived)
+    # priorities step by doublings of age (crawler.lastmod.priority). While the newest sitemap's entries are
+    # still being parsed, the downloader may take an older request that is already queued (how many
+    # depends on timing), so the check is on the bulk: three in four from the newest month
+    older = [path for path in archived if ages[path] >= timedelta(days=31)]
+    assert len(archived) >= 20 and len(older) * 4 <= len(archived), sorted(older)
     assert len(pub.sitemaps_requested()) < CHILDREN  # the older months were not even read yet
 
 
