@@ -10,7 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO, run_morgue
 from tests.redis_fixture import (
@@ -25,10 +28,27 @@ COMMON = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=false",
 CLUSTER = ["-s", "MORGUE_CLUSTER_IDLE=3", "-s", "MORGUE_CLUSTER_HEARTBEAT=3", "-s", "MORGUE_CLUSTER_POLL=0.2"]
 
 
+_SPAWNED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    """Kill what a test started, however it ended: a worker left behind by a failed or timed-out test
+    keeps polling a Redis that is gone, and starves the tests after it of CPU."""
+    yield
+    while _SPAWNED:
+        process = _SPAWNED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+
+
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "morgue.cli", *args], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen([sys.executable, "-m", "morgue.cli", *args], cwd=REPO, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _SPAWNED.append(process)
+    return process
 
 
 def _three_workers(url: str, seed: Path, data: Path, extra: list[str]) -> list[subprocess.Popen[str]]:
