@@ -19,7 +19,8 @@ from pathlib import Path
 from archive.index import Index, SearchHit
 from archive.query_language import translate
 
-__all__ = ["FollowError", "SavedSearch", "Follows", "CheckResult", "check_follows", "FOLLOWS_DB"]
+__all__ = ["FollowError", "SavedSearch", "Follows", "CheckResult", "check_follows", "FOLLOWS_DB",
+           "read_saved_search"]
 
 FOLLOWS_DB = "follows.db"
 NEW_MATCH_LIMIT = 500  # a check looks at this many newest matches of each search
@@ -105,6 +106,21 @@ class Follows:
         with closing(self._connect()) as conn, conn:
             conn.execute("UPDATE follows SET checked_at = max(checked_at, ?) WHERE name = ?",
                          (checked_at, name))
+
+
+def read_saved_search(data_path: Path, name: str) -> SavedSearch:
+    """One saved search, read without writing (the reading room opens nothing for writing)."""
+    path = data_path / FOLLOWS_DB
+    if path.exists():
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            conn.row_factory = sqlite3.Row
+            try:
+                row = conn.execute("SELECT * FROM follows WHERE name = ?", (name,)).fetchone()
+            except sqlite3.OperationalError:
+                row = None
+            if row is not None:
+                return SavedSearch(**dict(row))
+    raise FollowError(f"no saved search named {name!r} (morgue follow list shows them)")
 
 
 def check_follows(data_path: Path, *, since: str | None = None, names: list[str] | None = None,

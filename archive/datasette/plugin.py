@@ -30,6 +30,7 @@ from archive.datasette.archived import (
     timestamp_of,
 )
 from archive.datasette.article import article_context
+from archive.datasette.feeds import EDITS_FEED, feed_routes, search_feed_url
 from archive.datasette.guard import not_found_guard
 from archive.datasette.summary import archive_summary
 from archive.datasette.table_search import table_search
@@ -91,7 +92,7 @@ def extra_template_vars(view_name: str, datasette: Any) -> Any:
 
     async def inner() -> dict[str, Any]:
         try:
-            return {"morgue": await archive_summary(_db(datasette))}
+            return {"morgue": await archive_summary(_db(datasette)), "edits_feed": EDITS_FEED}
         except QueryInterrupted:  # datasette's own home page rather than a 500
             log.error("reading room: the archive summary took longer than sql_time_limit_ms")
             return {"morgue": None}
@@ -144,6 +145,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
         (REPLAY_ROUTE, _answers_errors(replay_view)),
         (r"^/-/warc/(?P<id>[^/]+)$", _answers_errors(warc_view)),
         (r"^/-/render/(?P<id>[^/]+)$", _answers_errors(render_view)),
+        *feed_routes(),
     ]
 
 
@@ -188,6 +190,7 @@ async def search_view(request: Any, datasette: Any) -> Response:
         "order_rank_url": req.url(order=None), "order_newest_url": req.url(order="newest"),
         "active": [{"name": k, "value": v, "url": req.url(**{k: None})} for k, v in req.filters.items()],
         "first": (req.page - 1) * search_mod.PAGE_SIZE + 1,
+        "feed_url": search_feed_url(req.q, req.filters.get("site")) if req.q and not req.unsearchable else None,
     }
     html = await datasette.render_template(["morgue_search.html"], context, request=request,
                                            view_name="morgue_search")
