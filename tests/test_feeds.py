@@ -53,7 +53,8 @@ def _ids(parsed: Any) -> list[str]:
     return [_page(e).rsplit("/-/article/", 1)[1].split("?")[0] for e in parsed.entries]
 
 
-def test_search_and_saved_search_feeds_list_exactly_the_new_match(archive: Archive, room: ReadingRoom) -> None:
+def test_search_and_saved_search_feeds_list_exactly_the_new_match(archive: Archive,
+                                                                  room: ReadingRoom) -> None:
     new_version = archive.ids[EDITED][-1]
     for parsed in (_feed(room, "/-/feeds/search.atom", q=NEW_WORDS),
                    _feed(room, "/-/feeds/search.atom", q=NEW_WORDS, site="gazette"),
@@ -111,8 +112,10 @@ def test_bad_feeds_answer_in_words(room: ReadingRoom) -> None:
 def test_pages_advertise_their_feeds(room: ReadingRoom) -> None:
     search = get(room, "/-/search", params={"q": "harbour", "site": "gazette"}).text
     feed = "/-/feeds/search.atom?q=harbour&amp;site=gazette"
-    assert f'<link rel="alternate" type="application/atom+xml" title="morgue: harbour" href="{feed}">' in search
-    assert re.search(rf'<a class="morgue-follow" href="{re.escape(feed)}"[^>]*>Follow this search</a>', search)
+    link = f'<link rel="alternate" type="application/atom+xml" title="morgue: harbour" href="{feed}">'
+    assert link in search
+    follow = rf'<a class="morgue-follow" href="{re.escape(feed)}"[^>]*>Follow this search</a>'
+    assert re.search(follow, search)
     assert _ids(_feed(room, "/-/feeds/search.atom", q="harbour", site="gazette"))
     home = get(room, "/").text
     assert '<link rel="alternate" type="application/atom+xml" title="Articles changed after publication" ' \

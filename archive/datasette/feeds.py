@@ -108,7 +108,8 @@ def _finish(fg: FeedGenerator, rows: list[dict[str, Any]]) -> Response:
 
 async def _matches(datasette: Any, req: search_mod.SearchRequest) -> list[dict[str, Any]]:
     if req.unsearchable:
-        raise FeedError(400, f"This feed's query cannot be searched: {req.message or 'nothing to search for'}")
+        why = req.message or "nothing to search for"
+        raise FeedError(400, f"This feed's query cannot be searched: {why}")
     req.order, req.page = "newest", 1
     db = datasette.get_database("morgue")
     try:
@@ -161,8 +162,8 @@ async def site_feed(request: Any, datasette: Any) -> Response:
         raise FeedError(404, f"No site named {site!r} in this archive")
     req = search_mod.SearchRequest(filters={"site": site}, order="newest")
     rows = await _matches(datasette, req)
-    fg = _feed(datasette, request, f"morgue: {known['site_name'] or site}", f"/-/feeds/site/{quote(site)}.atom",
-               req.url(), f"The newest archived articles of {site}")
+    fg = _feed(datasette, request, f"morgue: {known['site_name'] or site}",
+               f"/-/feeds/site/{quote(site)}.atom", req.url(), f"The newest archived articles of {site}")
     for row in rows:
         _entry(fg, datasette, request, row, f"/-/article/{row['id']}", row.get("description") or "")
     return _finish(fg, rows)

@@ -190,7 +190,8 @@ async def search_view(request: Any, datasette: Any) -> Response:
         "order_rank_url": req.url(order=None), "order_newest_url": req.url(order="newest"),
         "active": [{"name": k, "value": v, "url": req.url(**{k: None})} for k, v in req.filters.items()],
         "first": (req.page - 1) * search_mod.PAGE_SIZE + 1,
-        "feed_url": search_feed_url(req.q, req.filters.get("site")) if req.q and not req.unsearchable else None,
+        "feed_url": (search_feed_url(req.q, req.filters.get("site"))
+                     if req.q and not req.unsearchable else None),
     }
     html = await datasette.render_template(["morgue_search.html"], context, request=request,
                                            view_name="morgue_search")
