@@ -8,41 +8,27 @@ index in both directions.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import shutil
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
+from archive.digests import dechunk as _dechunk
+from archive.digests import digest_matches, payload_matches
+from archive.digests import hasher_for as _hasher
 from archive.records import header_value
 from archive.renders import parse_render_uri
+from archive.walk import Problem
+from archive.walk import members as _members
 from archive.warc_writer import OPEN_SUFFIX
 
-__all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches"]
+__all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches",
+           "payload_matches"]
 
 _CHUNK = 1 << 20
 _MAX_HEAD = 1 << 20  # an HTTP head longer than this is not one
 _MAX_CHUNKED = 256 << 20  # formerly chunked bodies are de-chunked in memory up to this size
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, where it is."""
-
-    kind: str
-    file: str
-    offset: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file if self.offset is None else f"{self.file} offset {self.offset}"
-        return f"{where}: {self.kind}: {self.message}"
 
 
 @dataclass
@@ -81,115 +67,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-# -- digests ----------------------------------------------------------------------------------------
-def _hasher(digest: str | None) -> Any:
-    if not digest or ":" not in digest:
-        return None
-    algo = digest.split(":", 1)[0].strip().lower().replace("-", "")
-    try:
-        return hashlib.new(algo)
-    except ValueError:
-        return None
-
-
-def digest_matches(digest: str, raw: bytes) -> bool:
-    """Whether ``algo:value`` (base32 or hex, as tools write it) names these hash bytes."""
-    value = digest.split(":", 1)[1].strip()
-    b32 = base64.b32encode(raw).decode("ascii")
-    return value.upper().rstrip("=") == b32.rstrip("=") or value.lower() == raw.hex()
-
-
-def payload_matches(digest: str, payload: bytes) -> bool:
-    """Whether a written ``algo:value`` digest (any algorithm hashlib knows, base32 or hex) names these
-    bytes; False for an algorithm it cannot compute."""
-    hasher = _hasher(digest)
-    if hasher is None:
-        return False
-    hasher.update(payload)
-    return digest_matches(digest, hasher.digest())
-
-
-def _dechunk(data: bytes) -> bytes | None:
-    """The entity body of a chunked message body, or None if it is not validly chunked."""
-    out = bytearray()
-    pos = 0
-    while True:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            return None
-        try:
-            size = int(data[pos:end].split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            return None
-        pos = end + 2
-        if size == 0:
-            return bytes(out)
-        out += data[pos:pos + size]
-        pos += size + 2
-
-
-# -- reading ----------------------------------------------------------------------------------------
-def _members(fh: IO[bytes], name: str, problems: list[Problem]) -> Iterator[tuple[int, int, IO[bytes]]]:
-    """Each complete gzip member as (offset, compressed length, decompressed data); problems for the rest.
-
-    After a corrupt member the walk resumes at the next gzip header, so one bad byte hides nothing else.
-    """
-    buf = fh.read(_CHUNK)
-    base = 0
-    while buf:
-        start = base
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        out: IO[bytes] = SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - handed to the caller
-        fed = 0
-        data = buf
-        try:
-            while True:
-                fed += len(data)
-                out.write(inflater.decompress(data, _CHUNK))
-                while inflater.unconsumed_tail and not inflater.eof:
-                    out.write(inflater.decompress(inflater.unconsumed_tail, _CHUNK))
-                if inflater.eof:
-                    break
-                data = fh.read(_CHUNK)
-                if not data:
-                    problems.append(Problem("truncated-gzip", name, start,
-                                            f"the gzip member starting here ends after {fed} bytes "
-                                            "without its end (file cut short)"))
-                    return
-        except zlib.error as exc:
-            problems.append(Problem("corrupt-gzip", name, start, f"gzip member cannot be inflated: {exc}"))
-            resume = _next_member(fh, start + 1)
-            if resume is None:
-                return
-            fh.seek(resume)
-            base = resume
-            buf = fh.read(_CHUNK)
-            continue
-        length = fed - len(inflater.unused_data)
-        out.seek(0)
-        yield start, length, out
-        base = start + length
-        buf = inflater.unused_data or fh.read(_CHUNK)
-        if not buf:
-            buf = fh.read(_CHUNK)
-
-
-def _next_member(fh: IO[bytes], position: int) -> int | None:
-    fh.seek(position)
-    carry = b""
-    offset = position
-    while True:
-        chunk = fh.read(_CHUNK)
-        if not chunk:
-            return None
-        data = carry + chunk
-        found = data.find(_GZIP_MAGIC)
-        if found >= 0:
-            return offset - len(carry) + found
-        carry = data[-2:]
-        offset += len(chunk)
 
 
 def _read_headers(stream: IO[bytes]) -> tuple[bytes, list[tuple[str, str]]] | None:
