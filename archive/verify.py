@@ -8,6 +8,7 @@ index in both directions.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from archive.walk import members as _members
 from archive.warc_writer import OPEN_SUFFIX
 
 __all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches",
-           "payload_matches"]
+           "payload_matches", "scan_foreign_file"]
 
 _CHUNK = 1 << 20
 _MAX_HEAD = 1 << 20  # an HTTP head longer than this is not one
@@ -46,6 +47,7 @@ class RecordFacts:
     refers_to: str | None
     refers_to_uri: str | None
     complete: bool = True
+    http: bool = True  # an HTTP exchange (the index files those); False for a dns: record and the like
 
 
 @dataclass
@@ -55,12 +57,15 @@ class FileScan:
     records: list[RecordFacts] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     good_end: int = 0  # end of the last complete, sound member: where a crashed file is cut
+    deviations: list[Problem] = field(default_factory=list)  # of an imported file: bent, not damaged
+    foreign: bool = False
 
 
 @dataclass
 class VerifyReport:
     files: list[FileScan] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    deviations: list[Problem] = field(default_factory=list)
     records: int = 0
     index_rows: int = 0
 
@@ -225,6 +230,52 @@ def scan_file(path: Path) -> FileScan:
     return scan
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_foreign_file(path: Path, imported_sha256: str | None) -> FileScan:
+    """A file imported from another tool (or an ARC file), read as leniently as import read it: what it
+    bends are deviations; damage (digests, unreadable bytes, a change since it was imported) is a problem."""
+    from archive.warc_reader import iter_records
+
+    scan = FileScan(name=path.name, path=path, foreign=True)
+    found: list[Problem] = []
+    for record in iter_records(path, found, check_digests=True):
+        pointer = record.pointer
+        scan.records.append(RecordFacts(
+            file=scan.name, offset=pointer.offset, length=pointer.length, record_id=pointer.record_id,
+            record_type=pointer.record_type, uri=record.url, date=pointer.date,
+            payload_digest=pointer.payload_digest, refers_to=record.warc_header("WARC-Refers-To"),
+            refers_to_uri=record.warc_header("WARC-Refers-To-Target-URI"), http=record.status is not None))
+    scan.problems = [p for p in found if p.damage]
+    scan.deviations = [p for p in found if not p.damage]
+    if imported_sha256 and _sha256(path) != imported_sha256:
+        scan.problems.append(Problem("changed-since-import", scan.name, None,
+                                     f"the file's sha256 is no longer {imported_sha256}, which it had when "
+                                     "it was imported: its bytes have changed"))
+    return scan
+
+
+def _imported(db_path: Path | None) -> dict[str, str | None]:
+    """Files imported from other tools, by name, with their sha256 when imported."""
+    import sqlite3
+
+    if db_path is None or not db_path.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT name, sha256 FROM imports").fetchall())
+    except sqlite3.OperationalError:  # an index older than the imports table
+        return {}
+    finally:
+        conn.close()
+
+
 # -- cross checks -----------------------------------------------------------------------------------
 def _check_revisits(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None:
     responses_by_uri: dict[tuple[str, str | None], RecordFacts] = {}
@@ -271,7 +322,7 @@ def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, 
     try:
         indexed_ids: set[str] = set()
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in ("captures", "articles", "renders"):
+        for table in ("captures", "articles", "renders", "resources"):
             if table not in tables:
                 continue
             for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
@@ -282,7 +333,7 @@ def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, 
     finally:
         conn.close()
     for facts in by_id.values():
-        if facts.record_type in ("response", "revisit") and facts.record_id not in indexed_ids:
+        if facts.record_type in ("response", "revisit") and facts.http and facts.record_id not in indexed_ids:
             report.problems.append(Problem("not-indexed", facts.file, facts.offset,
                                            f"{facts.record_type} {facts.record_id} for {facts.uri} "
                                            "has no row in the captures table"))
@@ -308,7 +359,7 @@ def _check_row(report: VerifyReport, table: str, row: dict[str, Any],
         return
     checks = [("record_id", facts.record_id), ("payload_digest", facts.payload_digest),
               ("warc_length", facts.length)]
-    if table == "captures":
+    if table in ("captures", "resources"):
         checks += [("url", facts.uri), ("record_type", facts.record_type), ("captured_at", facts.date)]
     elif table == "renders":
         checks += [("uri", facts.uri), ("rendered_at", facts.date), ("refers_to", facts.refers_to)]
@@ -326,17 +377,22 @@ def verify_archive(warc_dir: Path, db_path: Path | None, *, include_open: bool =
     """Scan every WARC file in ``warc_dir`` (finished and, if asked, ``.open``) and check the index."""
     report = VerifyReport()
     paths = sorted(p for p in warc_dir.iterdir()
-                   if p.name.endswith((".warc.gz", ".warc"))
+                   if p.name.endswith((".warc.gz", ".warc", ".arc.gz", ".arc"))
                    or (include_open and p.name.endswith((".warc.gz" + OPEN_SUFFIX, ".warc" + OPEN_SUFFIX))))
+    imported = _imported(db_path)
     by_id: dict[str, RecordFacts] = {}
     by_place: dict[tuple[str, int], RecordFacts] = {}
     present: set[str] = set()
     for path in paths:
         if progress:
             progress(path.name)
-        scan = scan_file(path)
+        if path.name in imported or path.name.endswith((".arc.gz", ".arc")):
+            scan = scan_foreign_file(path, imported.get(path.name))
+        else:
+            scan = scan_file(path)
         report.files.append(scan)
         report.problems.extend(scan.problems)
+        report.deviations.extend(scan.deviations)
         present.add(scan.name)
         if path.name.endswith(OPEN_SUFFIX):
             report.problems.append(Problem("unfinished-file", path.name, scan.good_end,

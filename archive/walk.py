@@ -20,7 +20,7 @@ from pathlib import Path
 from tempfile import SpooledTemporaryFile
 from typing import IO
 
-from archive.digests import payload_digest_matches, payload_matches
+from archive.digests import hasher_for, payload_digest_matches, payload_matches
 from archive.records import header_value
 
 __all__ = ["Problem", "RawRecord", "DAMAGE", "walk_file", "record_at", "members", "is_gzip", "http_head_end"]
@@ -261,8 +261,16 @@ class _Reader:
                         problems.append(Problem(
                             "no-blank-line", self.name, offset,
                             f"{label}: the WARC header is not followed by the blank line that ends it "
-                            f"(its block starts at offset {start_i} of the record's data)"))
+                            f"(its block starts {start_i - pos} bytes into the record)"))
                         break
+        if found is not None and found[0] != _WARC_TRAILER:
+            # A Content-Length a few bytes too long also ends "cleanly", inside the trailer: the block
+            # digest, or else a proper CRLF CRLF a few bytes earlier, tells which end is the real one.
+            assert length is not None
+            alt = self._locate_end(header_end, length, headers)
+            if (alt is not None and alt[0] != header_end + length
+                    and self._better(alt, found, header_end, length, headers)):
+                found = None
         if found is not None:
             assert length is not None
             trailer, nxt = found
@@ -295,6 +303,15 @@ class _Reader:
             problems += _digest_problems(self.name, offset, label, headers, rec_type, block)
         record = RawRecord("warc", offset, member_length or nxt - offset, headers, block, problems)
         return record, nxt, problems
+
+    def _better(self, alt: tuple[int, bytes, int], found: tuple[bytes, int], header_end: int, length: int,
+                headers: list[tuple[str, str]]) -> bool:
+        """Whether ``alt`` (block end, trailer, next) is a likelier end than Content-Length's ``found``."""
+        digest = header_value(headers, "WARC-Block-Digest")
+        if digest and hasher_for(digest) is not None:
+            return (payload_matches(digest, bytes(self.buf[header_end:alt[0]]))
+                    and not payload_matches(digest, bytes(self.buf[header_end:header_end + length])))
+        return alt[1] == _WARC_TRAILER and abs(alt[0] - header_end - length) <= 4
 
     def _locate_end(self, header_end: int, length: int | None, headers: list[tuple[str, str]]
                     ) -> tuple[int, bytes, int] | None:
