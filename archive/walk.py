@@ -68,9 +68,14 @@ class RawRecord:
     headers: list[tuple[str, str]]
     block: bytes
     problems: list[Problem] = field(default_factory=list)
+    _by_name: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
-        return header_value(self.headers, name)
+        if self._by_name is None:
+            self._by_name = {}
+            for key, value in self.headers:
+                self._by_name.setdefault(key.lower(), value)
+        return self._by_name.get(name.lower())
 
 
 def is_gzip(path: Path) -> bool:
@@ -205,6 +210,26 @@ class _Reader:
         found = self.buf.find(b"\nWARC/1.", pos)
         return self.limit if found < 0 else found + 1
 
+    def _fast_header(self, start: int) -> tuple[list[tuple[int, bytes]], int] | None:
+        """The header lines up to a CRLF CRLF, when every one is a plain CRLF-ended ``name: value`` line
+        (as in almost every file): ([(start, line)], where the block starts); None for anything else."""
+        end = self.buf.find(b"\r\n\r\n", start - 2, self.limit)
+        if end < 0:
+            return None
+        if end < start:  # no header lines at all
+            return [], start + 2
+        raw = bytes(self.buf[start:end])
+        if b"\n" in raw.replace(b"\r\n", b"") or b"\nWARC/1." in raw:
+            return None
+        lines: list[tuple[int, bytes]] = []
+        pos = start
+        for line in raw.split(b"\r\n"):
+            if b":" not in line and not line[:1].isspace():
+                return None
+            lines.append((pos, line))
+            pos += len(line) + 2
+        return lines, end + 4
+
     def _parse_warc(self, pos: int, first_end: int, first: bytes, offset: int, member_length: int
                     ) -> tuple[RawRecord | None, int, list[Problem]]:
         buf = self.buf
@@ -214,6 +239,11 @@ class _Reader:
         p = first_end
         header_end = self.limit
         blank = False
+        fast = self._fast_header(first_end) if bare_lf == 0 else None
+        if fast is not None:
+            lines, header_end = fast
+            blank = True
+            p = self.limit
         while p < self.limit:
             e = buf.find(b"\n", p, self.limit)
             nxt = self.limit if e < 0 else e + 1

@@ -71,7 +71,6 @@ def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decod
     screenshot record an imported file holds beside a page (its ID is listed under the page)."""
     from archive.cite import CiteError, find_capture
     from archive.ingest import decoded_body
-    from archive.warc_reader import WarcReadError, read_record
 
     data, index = _open_index(data_dir)
     with index:
@@ -96,14 +95,9 @@ def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decod
         click.echo((article["title"] or "") + "\n\n" + article["text"])
         return
     if mode in ("raw", "headers"):
-        try:
-            record = read_record(data.warc_dir, capture["warc_file"], capture["warc_offset"])
-        except WarcReadError as exc:
-            raise MorgueError(str(exc)) from None
+        record = _read_row(data.warc_dir, capture)
         if mode == "headers":
-            click.echo(f"{capture['warc_file']} offset {capture['warc_offset']}")
-            for name, value in record.warc_headers:
-                click.echo(f"{name}: {value}")
+            _echo_warc_headers(capture, record)
             if record.status is not None:
                 click.echo(f"\n{record.protocol} {record.status}")
                 for name, value in record.http_headers:
@@ -140,6 +134,22 @@ def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decod
                    f"({resource['content_type'] or '?'}, {resource['payload_length']} bytes)")
 
 
+def _read_row(warc_dir: Path, row: Mapping[str, Any]) -> Any:
+    """The WARC (or ARC) record an index row points at; a one-line error if it cannot be read."""
+    from archive.warc_reader import WarcReadError, read_record
+
+    try:
+        return read_record(warc_dir, row["warc_file"], row["warc_offset"])
+    except WarcReadError as exc:
+        raise MorgueError(str(exc)) from None
+
+
+def _echo_warc_headers(row: Mapping[str, Any], record: Any) -> None:
+    click.echo(f"{row['warc_file']} offset {row['warc_offset']}")
+    for name, value in record.warc_headers:
+        click.echo(f"{name}: {value}")
+
+
 def _resource(index: Index, resource_id: str) -> dict[str, Any] | None:
     """A ``resources`` row (a text or screenshot record of an imported file) by its 12-character id."""
     if not index.db["resources"].exists():
@@ -158,17 +168,10 @@ def _resources_of(index: Index, url: str) -> list[dict[str, Any]]:
 def _show_resource(warc_dir: Path, resource: dict[str, Any], mode: str | None) -> None:
     """``morgue show`` of a resource record another tool wrote beside a page (Browsertrix's extracted
     text, screenshots, thumbnails): its description, its headers, or its content as stored."""
-    from archive.warc_reader import WarcReadError, read_record
-
     if mode in ("raw", "headers", "text"):
-        try:
-            record = read_record(warc_dir, resource["warc_file"], resource["warc_offset"])
-        except WarcReadError as exc:
-            raise MorgueError(str(exc)) from None
+        record = _read_row(warc_dir, resource)
         if mode == "headers":
-            click.echo(f"{resource['warc_file']} offset {resource['warc_offset']}")
-            for name, value in record.warc_headers:
-                click.echo(f"{name}: {value}")
+            _echo_warc_headers(resource, record)
         elif mode == "text" and resource["kind"] != "text":
             raise MorgueError(f"{resource['id']} is a {resource['kind']} ({resource['content_type']}), "
                               "not text; use --raw to write its bytes")
