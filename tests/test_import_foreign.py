@@ -249,6 +249,11 @@ def test_damage_is_refused_and_found_later(
         refused.code == 1
         and f"{junk}: unreadable at offset 0: expected a WARC/1.x version line" in refused.stderr
     )
+    whole = tmp_path / "whole.warc.gz"  # gzipped as one stream: no record can be pointed at
+    whole.write_bytes(gzip.compress(info + ff.response(_url("whole"), 32, _body("wholezebra"))))
+    refused = run_morgue("import", str(whole), "--data", str(data))
+    assert refused.code == 1 and f"{whole}: whole-file-gzip at offset 0:" in refused.stderr
+    assert "warcio recompress" in refused.stderr
     # an imported ARC file changed afterwards is damage to verify, even though ARC has no digests
     assert run_morgue("import", str(bent["heritrix.arc"][0]), "--data", str(data)).code == 0
     kept = data / "warc" / "heritrix.arc"
