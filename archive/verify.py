@@ -3,7 +3,10 @@
 ``warcio check`` stops at digests: it passes truncated gzip files (warcio #138), never follows revisit
 records, and knows nothing of our index. This walks each WARC file member by member with zlib directly, so
 a cut or corrupt member is named with its file and offset, and then holds the records found against the
-index in both directions.
+index in both directions. morgue's own files are held to the standard; files imported from other tools
+(the ``imports`` table, and ARC files) are read as import read them (``archive.walk``): what they bend is
+a deviation, reported but not a failure, while damage (a digest, unreadable bytes, a change since import)
+fails as in any file.
 """
 
 from __future__ import annotations
