@@ -175,7 +175,7 @@ class _Reader:
         if block_end > self.limit:
             return None
         q = block_end
-        while q < self.limit and q - block_end < 8 and self.buf[q] in (10, 13):
+        while q < self.limit and q - block_end < 32 and self.buf[q] in (10, 13):
             q += 1
         if q >= self.limit or (not self.member and self._starts_record(q, fmt)):
             return bytes(self.buf[block_end:q]), q if q < self.limit else self.limit
