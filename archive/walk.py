@@ -299,7 +299,7 @@ class _Reader:
             assert length is not None
             alt = self._locate_end(header_end, length, headers)
             if (alt is not None and alt[0] != header_end + length
-                    and self._better(alt, found, header_end, length, headers)):
+                    and self._better(alt, header_end, length, headers)):
                 found = None
         if found is not None:
             assert length is not None
@@ -334,7 +334,7 @@ class _Reader:
         record = RawRecord("warc", offset, member_length or nxt - offset, headers, block, problems)
         return record, nxt, problems
 
-    def _better(self, alt: tuple[int, bytes, int], found: tuple[bytes, int], header_end: int, length: int,
+    def _better(self, alt: tuple[int, bytes, int], header_end: int, length: int,
                 headers: list[tuple[str, str]]) -> bool:
         """Whether ``alt`` (block end, trailer, next) is a likelier end than Content-Length's ``found``."""
         digest = header_value(headers, "WARC-Block-Digest")
