@@ -305,8 +305,11 @@ def _check_revisits(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None
 
 
 def _check_render_targets(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None:
-    """A rendered view names the response it was drawn from; that record must be in the archive."""
+    """A rendered view morgue made names the response it was drawn from; that record must be in the
+    archive. (Other tools' screenshots, e.g. Browsertrix's, name no record: imported files are skipped.)"""
     for scan in report.files:
+        if scan.foreign:
+            continue
         for facts in scan.records:
             if facts.record_type == "resource" and parse_render_uri(facts.uri) is not None and (
                     not facts.refers_to or facts.refers_to not in by_id):
