@@ -19,7 +19,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.extractions import (
+    TEXT_URN_PREFIX,
+    BadExtraction,
+    StoredExtraction,
+    is_extraction_record,
+    parse_extraction,
+    same_rules,
+    version_key,
+)
 from archive.index import Index, capture_row
+from archive.site_blocks import strip_known
 from archive.urls import normalize_url, same_site
 from archive.warc_reader import (
     ArchivedRecord,
@@ -31,11 +41,10 @@ from archive.warc_reader import (
 
 __all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
            "record_capture_row", "is_html", "IngestStats", "ingest_files", "warcinfo_fields",
-           "TEXT_URN_PREFIX"]
+           "TEXT_URN_PREFIX", "Reuse"]
 
 logger = logging.getLogger(__name__)
 
-TEXT_URN_PREFIX = "urn:text:"
 REVISIT_IDENTICAL_SUFFIX = "identical-payload-digest"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -171,9 +180,20 @@ class IngestStats:
     skipped: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    reused: int = 0  # stored extractions filed as they are
+    extracted: dict[str, int] = field(default_factory=dict)  # pages extracted, by why (see Reuse)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """File stored extractions (archive.extractions) instead of extracting again, unless made by an
+    extractor older than ``version`` or with other rules than the seed's now. Pages are extracted again
+    when their record is ``missing``, ``damaged``, ``older`` or made with ``other-rules``."""
+
+    version: str
 
 
 @dataclass
@@ -188,6 +208,14 @@ class _Pending:
     morgue: bool
 
 
+@dataclass(frozen=True)
+class _StoredAt:
+    """Where a response's stored extraction is: read when its turn comes, like the response's body."""
+
+    path: Path
+    offset: int
+
+
 RulesFor = Callable[[str | None], Mapping[str, Any] | None]
 BlocksFor = Callable[[str | None], Collection[str]]
 
@@ -195,7 +223,8 @@ BlocksFor = Callable[[str | None], Collection[str]]
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
-                 blocks_for: BlocksFor | None = None, workers: int | None = None) -> IngestStats:
+                 blocks_for: BlocksFor | None = None, workers: int | None = None,
+                 reuse: Reuse | None = None) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
@@ -204,13 +233,15 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     article-URL heuristics; all pages when None) is tried. ``only_missing`` skips records already indexed
     (for ``verify --repair``), so nothing indexed is filed twice. ``blocks_for(site)`` gives the site's
     learned repeated blocks (``site_blocks``), as the crawl passes them. Extraction runs in ``workers``
-    processes (default: one per core; 0 or 1: in this process).
+    processes (default: one per core; 0 or 1: in this process). With ``reuse``, a response's stored
+    extraction (a ``metadata`` record concurrent to it) is filed instead of extracting the page again.
     """
     if workers is None:
         workers = os.cpu_count() or 1
     stats = IngestStats()
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
+    stored: dict[str, _StoredAt] = {}
     for path in paths:
         stats.files += 1
         site: str | None = None
@@ -230,6 +261,11 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+            elif is_extraction_record(kind, record.content_type):
+                concurrent = record.warc_header("WARC-Concurrent-To")
+                if concurrent:
+                    article_fetch_urls.add(concurrent)
+                    stored[concurrent] = _StoredAt(path, record.pointer.offset)
             elif kind in ("response", "revisit") and record.status is not None:
                 row_site = site if morgue_file else (site or urlsplit(record.url).hostname)
                 row = record_capture_row(record, site=row_site, crawl_id=crawl_id)
@@ -278,14 +314,46 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             submitted_urls.add(item.url)
             rules = rules_for(item.site) if rules_for else None
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
-            window.append((item, run(_extract_archived, item.path.parent, item.capture["warc_file"],
-                                     item.capture["warc_offset"], item.url, rules, blocks)))
+            found = _reusable(stored.get(item.record_id), reuse, rules, stats) if reuse else None
+            if found is not None:
+                done: Future[Any] = Future()
+                done.set_result((None, strip_known(found.extraction, blocks)))
+                window.append((item, done))
+            else:
+                window.append((item, run(_extract_archived, item.path.parent, item.capture["warc_file"],
+                                         item.capture["warc_offset"], item.url, rules, blocks)))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
         while window:
             file_next()
     index.commit()
     return stats
+
+
+def _reusable(where: _StoredAt | None, reuse: Reuse, rules: Mapping[str, Any] | None,
+              stats: IngestStats) -> StoredExtraction | None:
+    """The stored extraction to file for a response, or None (counted in ``stats.extracted`` by why) when
+    the page must be extracted again; a damaged record is also reported as a problem."""
+    why = "missing"
+    found: StoredExtraction | None = None
+    if where is not None:
+        try:
+            record = read_record(where.path.parent, where.path.name, where.offset)
+            found = parse_extraction(record.payload, record.pointer.block_digest)
+        except (WarcReadError, OSError, BadExtraction) as exc:
+            why = "damaged"
+            stats.problems.append(f"{where.path.name} offset {where.offset}: stored extraction not used "
+                                  f"({exc}); extracted the page again")
+        else:
+            if version_key(found.extractor_version) < version_key(reuse.version):
+                why, found = "older", None
+            elif rules is not None and not same_rules(rules, found.rules):
+                why, found = "other-rules", None
+    if found is not None:
+        stats.reused += 1
+        return found
+    stats.extracted[why] = stats.extracted.get(why, 0) + 1
+    return None
 
 
 def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
@@ -304,8 +372,9 @@ def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
 
 @contextmanager
 def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
-    """``run(fn, *args) -> Future``: a process pool's submit when there is enough work to be worth its
-    start-up, else the call made here and now."""
+    """``run(fn, *args) -> Future``: a process pool's submit, the pool started when the first job comes
+    (filing stored extractions needs none); with ``workers`` <= 1 or too few ``jobs`` to be worth the
+    pool's start-up, the call made here and now."""
     if workers <= 1 or jobs < 8:
         def run_here(fn: Callable[..., Any], *args: Any) -> Future[Any]:
             done: Future[Any] = Future()
@@ -314,9 +383,18 @@ def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
 
         yield run_here
         return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield pool.submit
+    pools: list[ProcessPoolExecutor] = []
+
+    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if not pools:
+            pools.append(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")))
+        return pools[0].submit(fn, *args)
+
+    try:
+        yield submit
+    finally:
+        for pool in pools:
+            pool.shutdown()
 
 
 def _was_article(index: Index, fetched_url: str) -> bool:

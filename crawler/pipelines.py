@@ -1,5 +1,7 @@
-"""Article pages → extraction (in a process pool) → a new article or version in the index, and the
-extracted text as a ``resource`` record (``urn:text:<url>``) beside the response in the WARC file."""
+"""Article pages → extraction (in a process pool) → a new article or version in the index, and in the
+WARC file beside the response: the extracted text as a ``resource`` record (``urn:text:<url>``) and the
+whole extraction as a ``metadata`` record (archive.extractions), which indexers file without extracting
+again."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
+from archive.extractions import store_extraction
 from archive.ingest import article_url, charset_of, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
 from crawler.extract_pool import ExtractionCrashed, ExtractionPool, unextractable
@@ -100,11 +103,12 @@ class ArticlePipeline:
         rules_mapping = rules.extract if rules is not None else None
         if self._skipped(item, session, stats):
             return item
+        known = tuple(self._known_blocks(session))
         try:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
             extraction = await self.pool.extract(item["body"], item["url"],
                                                  item["capture"].get("content_type"),
-                                                 rules_mapping, self._known_blocks(session))
+                                                 rules_mapping, known)
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
             session.error("extraction_crashed" if isinstance(exc, ExtractionCrashed) else "extraction_failed")
@@ -120,9 +124,7 @@ class ArticlePipeline:
             # A cluster worker: no index to judge new/version/unchanged; the text resource marks the page
             # as an article and `morgue index` files it from the WARC file, as reindex does.
             url = article_url(capture["url"], extraction.get("canonical_url"))
-            session.writer.write_resource(
-                f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
-                date=capture["captured_at"], concurrent_to=capture["record_id"])
+            store_extraction(session.writer, capture, url, extraction, rules_mapping, known, text=True)
             session.count("archived_articles")
             stats.inc_value("morgue/articles/archived")
             item["outcome"] = "archived"
@@ -141,14 +143,14 @@ class ArticlePipeline:
             learner.save(session.index, learner.learn())
         session.count(outcome)
         stats.inc_value(f"morgue/articles/{outcome}")
-        if outcome != "unchanged":
-            try:
-                session.writer.write_resource(
-                    f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
-                    date=capture["captured_at"], concurrent_to=capture["record_id"])
-            except OSError as exc:  # disk full: the record is cut back; stop, as crawler.capture does
-                self._cannot_write(item["url"], exc)
+        try:
+            # unchanged text is archived already (the earlier version's resource); its extraction is not
+            store_extraction(session.writer, capture, url, extraction, rules_mapping, known,
+                             text=outcome != "unchanged")
+        except OSError as exc:  # disk full: the record is cut back; stop, as crawler.capture does
+            self._cannot_write(item["url"], exc)
         item["outcome"] = outcome
         item["article_id"] = article_id
         item.pop("body", None)
         return item
+
