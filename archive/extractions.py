@@ -58,7 +58,7 @@ def encode_extraction(extraction: Mapping[str, Any], *, url: str, fetched_url: s
         "format": EXTRACTION_FORMAT, "extractor_version": str(EXTRACTOR_VERSION),
         "url": url, "fetched_url": fetched_url, "rules": _plain(rules),
         "known_blocks": sorted(known_blocks), "extraction": dict(extraction),
-    }, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    }, ensure_ascii=False, default=str).encode("utf-8")
 
 
 def parse_extraction(block: bytes, block_digest: str | None) -> StoredExtraction:
