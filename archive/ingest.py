@@ -29,6 +29,7 @@ from archive.extractions import (
     version_key,
 )
 from archive.index import Index, capture_row
+from archive.rounds import ROUND_SUMMARY_CONTENT_TYPE, RoundTally, extend_rounds, round_crawl_id
 from archive.site_blocks import strip_known
 from archive.urls import normalize_url, same_site
 from archive.warc_reader import (
@@ -242,10 +243,12 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
     stored: dict[str, _StoredAt] = {}
+    rounds: dict[int, RoundTally] = {}
     for path in paths:
         stats.files += 1
         site: str | None = None
         crawl_id: int | None = None
+        tally: RoundTally | None = None
         morgue_file = False
         if progress:
             progress(f"reading {path.name}")
@@ -257,10 +260,20 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 morgue_file = "morgue-site" in info
                 site = info.get("morgue-site") or None
                 crawl_id = _int(info.get("morgue-crawl-id")) or None if morgue_file else None
+                tally = None
+                if morgue_file and info.get("morgue-round"):  # a cluster worker's file
+                    crawl_id = round_crawl_id(index, info["morgue-round"], site,
+                                              info.get("morgue-round-started"))
+                    tally = rounds.setdefault(crawl_id, RoundTally(crawl_id))
             elif kind == "resource" and record.url.startswith(TEXT_URN_PREFIX):
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+            elif kind == "metadata" and record.content_type == ROUND_SUMMARY_CONTENT_TYPE:
+                if tally is not None:
+                    problem = tally.summary(record.pointer.record_id, record.payload)
+                    if problem:
+                        stats.problems.append(f"{path.name} offset {record.pointer.offset}: {problem}")
             elif is_extraction_record(kind, record.content_type):
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
@@ -274,6 +287,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                     continue
                 if index.add_capture(row):
                     stats.captures += 1
+                    if tally is not None:
+                        tally.add("captures")
                 if kind == "response" and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
@@ -307,6 +322,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             else:
                 outcome, _, _ = file_article(index, item.capture, extraction, item.site)
                 stats.count(outcome)
+                if item.capture["crawl_id"] in rounds:
+                    rounds[item.capture["crawl_id"]].outcome(outcome)
 
         for item in pending:
             if not (is_article(item) or item.url in submitted_urls):
@@ -327,6 +344,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
         while window:
             file_next()
     index.commit()
+    extend_rounds(index, rounds)
     return stats
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from archive.index import Index
 from archive.ingest import IngestStats, Reuse, RulesFor, ingest_files
+from archive.rounds import reset_rounds
 from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.warc_reader import warc_files
 
@@ -110,6 +111,7 @@ def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
     try:
         if db_path.exists():
             _copy_history(index, db_path)
+            reset_rounds(index)  # cluster rounds' rows are rebuilt from their workers' files
         stats = ingest_files(index, files, rules_for=rules_for, progress=progress,
                              blocks_for=blocks_lookup(index), reuse=reuse)
         relearn_sites(index, [r["site"] for r in index.db.query(
