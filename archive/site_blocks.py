@@ -157,7 +157,8 @@ def strip_known(extraction: Mapping[str, Any], blocks: Container[str]) -> dict[s
     """A stored extraction as the extractor would have made it knowing ``blocks`` (learned after it was
     made): those paragraphs cut and recorded; None when no paragraph is left (the extractor finds no
     article then)."""
-    cut = _without(extraction.get("text") or "", list(extraction.get("removed") or []), blocks)
+    cut = _without(extraction.get("text") or "", list(extraction.get("removed") or []), blocks) if blocks \
+        else None
     if cut is None:
         return dict(extraction)
     text, removed = cut

@@ -99,7 +99,7 @@ def seal_dead_files(warc_dir: Path, backups: Path, alive: AliveCheck = default_a
 
 def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = None,
                alive: AliveCheck = default_alive, progress: Callable[[str], None] | None = None,
-               reuse: Reuse | None = None) -> IndexPass:
+               reuse: Reuse | None = None, workers: int | None = None) -> IndexPass:
     """Seal dead writers' files, then file every finished WARC file not filed yet."""
     warc_dir = data_path / "warc"
     result = IndexPass()
@@ -111,7 +111,7 @@ def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = No
         return result
     # only_missing: files a local crawl wrote are indexed already; nothing is filed twice.
     stats = ingest_files(index, todo, rules_for=rules_for, only_missing=True, progress=progress,
-                         blocks_for=blocks_lookup(index), reuse=reuse)
+                         blocks_for=blocks_lookup(index), reuse=reuse, workers=workers)
     sites = [r["site"] for r in index.db.query(
         "SELECT DISTINCT site FROM captures WHERE warc_file IN (SELECT value FROM json_each(?)) "
         "AND site IS NOT NULL", [json.dumps([p.name for p in todo])])]
