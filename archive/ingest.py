@@ -307,12 +307,16 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     # whether it is filed is decided again, exactly, when its turn comes.
     submitted_urls: set[str] = set()
     with _extractor(workers, len(pending)) as run:
-        window: deque[tuple[_Pending, Any]] = deque()
+        window: deque[tuple[_Pending, Any, str | None]] = deque()
 
         def file_next() -> None:
-            item, result = window.popleft()
+            item, result, how = window.popleft()
             if not is_article(item):
                 return
+            if how == "reused":
+                stats.reused += 1
+            elif how is not None:
+                stats.extracted[how] = stats.extracted.get(how, 0) + 1
             problem, extraction = result.result()
             if problem:
                 stats.problems.append(f"{item.capture['warc_file']} offset {item.capture['warc_offset']}: "
@@ -331,14 +335,14 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             submitted_urls.add(item.url)
             rules = rules_for(item.site) if rules_for else None
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
-            found = _reusable(stored.get(item.record_id), reuse, rules, stats) if reuse else None
+            found, how = _reusable(stored.get(item.record_id), reuse, rules, stats) if reuse else (None, None)
             if found is not None:
                 done: Future[Any] = Future()
                 done.set_result((None, strip_known(found.extraction, blocks)))
-                window.append((item, done))
+                window.append((item, done, how))
             else:
                 window.append((item, run(_extract_archived, item.path.parent, item.capture["warc_file"],
-                                         item.capture["warc_offset"], item.url, rules, blocks)))
+                                         item.capture["warc_offset"], item.url, rules, blocks), how))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
         while window:
@@ -349,9 +353,9 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
 
 
 def _reusable(where: _StoredAt | None, reuse: Reuse, rules: Mapping[str, Any] | None,
-              stats: IngestStats) -> StoredExtraction | None:
-    """The stored extraction to file for a response, or None (counted in ``stats.extracted`` by why) when
-    the page must be extracted again; a damaged record is also reported as a problem."""
+              stats: IngestStats) -> tuple[StoredExtraction | None, str]:
+    """The stored extraction to file for a response and "reused", or None and why the page must be
+    extracted again (a damaged record is reported as a problem)."""
     why = "missing"
     found: StoredExtraction | None = None
     if where is not None:
@@ -367,11 +371,7 @@ def _reusable(where: _StoredAt | None, reuse: Reuse, rules: Mapping[str, Any] | 
                 why, found = "older", None
             elif rules is not None and not same_rules(rules, found.rules):
                 why, found = "other-rules", None
-    if found is not None:
-        stats.reused += 1
-        return found
-    stats.extracted[why] = stats.extracted.get(why, 0) + 1
-    return None
+    return (found, "reused") if found is not None else (None, why)
 
 
 def _extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
