@@ -109,14 +109,16 @@ def _canonical(rules: Mapping[str, Any] | None) -> str:
 
 def store_extraction(writer: WarcWriter, capture: Mapping[str, Any], url: str, extraction: Mapping[str, Any],
                      rules: Mapping[str, Any] | None, known_blocks: Collection[str], *, text: bool) -> None:
-    """Write an extraction beside the response it came from: the text ``resource`` (when ``text``: an
-    unchanged text is archived already, as the earlier version's) and the extraction ``metadata`` record,
-    both ``WARC-Concurrent-To`` the response."""
-    if text:
-        writer.write_resource(f"{TEXT_URN_PREFIX}{url}", extraction["text"].encode("utf-8"),
-                              "text/plain; charset=utf-8", date=capture["captured_at"],
-                              concurrent_to=capture["record_id"])
+    """Write an extraction beside the response it came from: the extraction ``metadata`` record, then the
+    text ``resource`` (when ``text``: an unchanged text is archived already, as the earlier version's),
+    both ``WARC-Concurrent-To`` the response. The metadata first: an indexer that sees the text marks the
+    page an article and files it, so it must have seen the stored extraction by then (the writer may
+    rotate its file between the two)."""
     block = encode_extraction(extraction, url=url, fetched_url=capture["url"], rules=rules,
                               known_blocks=known_blocks)
     writer.write_metadata(capture["url"], block, EXTRACTION_CONTENT_TYPE, date=capture["captured_at"],
                           concurrent_to=capture["record_id"])
+    if text:
+        writer.write_resource(f"{TEXT_URN_PREFIX}{url}", extraction["text"].encode("utf-8"),
+                              "text/plain; charset=utf-8", date=capture["captured_at"],
+                              concurrent_to=capture["record_id"])

@@ -243,6 +243,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
     stored: dict[str, _StoredAt] = {}
+    referred_from: dict[str, Path] = {}  # response record id -> folder of a text/extraction record for it
     rounds: dict[int, RoundTally] = {}
     for path in paths:
         stats.files += 1
@@ -269,6 +270,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+                    referred_from.setdefault(concurrent, path.parent)
             elif kind == "metadata" and record.content_type == ROUND_SUMMARY_CONTENT_TYPE:
                 if tally is not None:
                     problem = tally.summary(record.pointer.record_id, record.payload)
@@ -278,6 +280,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+                    referred_from.setdefault(concurrent, path.parent)
                     stored[concurrent] = _StoredAt(path, record.pointer.offset)
             elif kind in ("response", "revisit") and record.status is not None:
                 row_site = site if morgue_file else (site or urlsplit(record.url).hostname)
@@ -292,6 +295,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 if kind == "response" and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
+    pending += _filed_earlier(index, {r: d for r, d in referred_from.items()
+                                      if r not in {p.record_id for p in pending}})
     # A morgue crawl treated a URL as an article if any fetch of it left a text resource.
     article_urls = {p.url for p in pending if p.record_id in article_fetch_urls}
     pending.sort(key=lambda p: (p.capture["captured_at"], p.capture["warc_file"], p.capture["warc_offset"]))
@@ -413,6 +418,22 @@ def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
     finally:
         for pool in pools:
             pool.shutdown()
+
+
+def _filed_earlier(index: Index, responses: Mapping[str, Path]) -> list[_Pending]:
+    """Responses filed by an earlier pass whose text and extraction came in a later file (a writer rotates
+    its file between a response and its extraction; the cluster's indexer files each file as it closes):
+    article pages to file now, unless they are already."""
+    out = []
+    for record_id, folder in responses.items():
+        rows = list(index.db.query(
+            "SELECT * FROM captures WHERE record_id = ? AND record_type = 'response' AND status = 200 "
+            "AND kind != 'article' AND payload_length > 0 AND coalesce(note, '') NOT LIKE 'truncated%'",
+            [record_id]))
+        if rows and is_html(rows[0]["content_type"]):
+            row = rows[0]
+            out.append(_Pending(folder / row["warc_file"], row["url"], record_id, row, row["site"], True))
+    return out
 
 
 def _was_article(index: Index, fetched_url: str) -> bool:

@@ -16,7 +16,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.extractions import EXTRACTION_CONTENT_TYPE, is_extraction_record
 from archive.records import sha256_digest
 from archive.warc_reader import iter_records
-from tests.conftest import run_morgue
+from tests.conftest import SiteProcess, run_morgue, write_seed
 from tests.test_reindex import EDITED, TABLES, build_archive, table_rows
 
 
@@ -160,3 +160,36 @@ def test_a_stored_extraction_that_does_not_parse(data: Path) -> None:
 
     name, offset = _damage(data, break_json)
     _refile_and_check(data, before, name, offset, "bad-extraction")
+
+
+def test_index_files_an_extraction_that_came_in_a_later_file(demo_site: SiteProcess,
+                                                             tmp_path: Path) -> None:
+    """A writer rotates its file between a response and its extraction (here: after every record), and the
+    cluster's indexer files each file as it closes: the response filed by one pass becomes an article when
+    a later pass brings its extraction."""
+    from archive.index import Index
+    from archive.ingest import Reuse
+    from crawler.cluster.indexer import index_once
+    from extract import EXTRACTOR_VERSION
+
+    seed = write_seed(tmp_path / "gazette.toml", demo_site.base_url)
+    crawl = run_morgue("crawl", str(seed), "--data", str(tmp_path / "crawl"), "-s", "MORGUE_WARC_MAX_SIZE=1")
+    assert crawl.code == 0, crawl.stderr
+    files = sorted((tmp_path / "crawl" / "warc").glob("*.warc.gz"))
+    responses = {r.pointer.record_id: p for p in files for r in iter_records(p)
+                 if r.pointer.record_type == "response"}
+    extractions = [(r.warc_header("WARC-Concurrent-To"), p) for p in files for r in iter_records(p)
+                   if is_extraction_record(r.pointer.record_type, r.warc_header("Content-Type"))]
+    assert extractions and all(responses[rid] != p for rid, p in extractions)  # always in another file
+    data = tmp_path / "indexer"
+    (data / "warc").mkdir(parents=True)
+    reused = 0
+    with Index(data / "morgue.db") as index:
+        for path in files:  # one file at a time, as they close
+            shutil.copy2(path, data / "warc" / path.name)
+            result = index_once(index, data, reuse=Reuse(str(EXTRACTOR_VERSION)))
+            assert result.files == [path.name] and not result.problems
+            reused += result.reused
+            assert not result.extracted
+    assert reused == len(extractions)
+    assert _articles(data / "morgue.db") == _articles(tmp_path / "crawl" / "morgue.db")
