@@ -67,6 +67,22 @@ def _filed(db: Path) -> int:
         return 0
 
 
+def _backlog(data: Path) -> int:
+    """Closed WARC files the indexer has not filed yet: its own backlog (the lag minus the open files)."""
+    closed = {p.name for p in (data / "warc").glob("*.warc.gz")} if (data / "warc").is_dir() else set()
+    db = data / "morgue.db"
+    if not closed or not db.exists():
+        return len(closed)
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return len(closed - {r[0] for r in conn.execute("SELECT name FROM ingested_files")})
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return len(closed)
+
+
 def _slope(points: list[tuple[float, int]]) -> float:
     n = len(points)
     if n < 2:
@@ -84,10 +100,10 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
     procs = [morgue("crawl", "--cluster", url, str(seed), "--data", str(data), *SETTINGS, *rotate)]
     procs += [morgue("worker", "--cluster", url, "--data", str(data), *SETTINGS, *rotate) for _ in range(2)]
     indexer = morgue("index", "--follow", "--interval", "0.5", "--cluster", url, "--data", str(data))
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, int]] = []
     while any(p.poll() is None for p in procs):
         fetched = sum(site.article_hits().values())  # type: ignore[attr-defined]
-        samples.append((time.perf_counter() - start, fetched, _filed(data / "morgue.db")))
+        samples.append((time.perf_counter() - start, fetched, _filed(data / "morgue.db"), _backlog(data)))
         time.sleep(1.0)
     crawl_end = time.perf_counter() - start
     while _filed(data / "morgue.db") < pages and time.perf_counter() - start < crawl_end + 120:
@@ -95,7 +111,8 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
     drained = time.perf_counter() - start - crawl_end
     indexer.terminate()
     indexer.wait()
-    crawling = [(t, f - i) for t, f, i in samples if 0 < f < pages]  # from the first article to the last
+    crawling = [(t, f - i) for t, f, i, _ in samples if 0 < f < pages]
+    backlog = [b for _, f, _, b in samples if 0 < f < pages]  # from the first article to the last
     lags = [lag for _, lag in crawling]
     if not crawling:
         print("lag run: no samples while crawling")
@@ -104,14 +121,16 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
     print(f"lag run: 3 workers + morgue index --follow, {pages} articles in {crawl_end:.1f}s "
           f"({rate:.1f} pages/s); filed all {drained:.1f}s after the crawl ended")
     step = max(1, len(samples) // 10)
-    print("   t(s)  fetched  filed  lag")
-    for t, f, i in samples[::step]:
-        print(f"  {t:5.0f}  {f:7d}  {i:5d}  {f - i:4d}")
+    print("   t(s)  fetched  filed  lag  closed files not filed")
+    for t, f, i, b in samples[::step]:
+        print(f"  {t:5.0f}  {f:7d}  {i:5d}  {f - i:4d}  {b:4d}")
     third = max(1, len(lags) // 3)
     first, last = lags[:third], lags[-third:]
     print(f"lag: mean {sum(first) / len(first):.1f} in the first third of the crawl, "
           f"{sum(last) / len(last):.1f} in the last; max {max(lags)}; "
           f"trend {_slope(crawling):+.2f} pages/s against {rate:.1f} pages/s fetched")
+    print(f"indexer backlog (closed files not filed yet): mean {sum(backlog) / max(1, len(backlog)):.2f}, "
+          f"max {max(backlog, default=0)} files; pages in open files: up to 3 x {ROTATE // 80_000}")
 
 
 def main() -> None:
