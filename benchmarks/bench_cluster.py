@@ -130,7 +130,7 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
           f"{sum(last) / len(last):.1f} in the last; max {max(lags)}; "
           f"trend {_slope(crawling):+.2f} pages/s against {rate:.1f} pages/s fetched")
     print(f"indexer backlog (closed files not filed yet): mean {sum(backlog) / max(1, len(backlog)):.2f}, "
-          f"max {max(backlog, default=0)} files; pages in open files: up to 3 x {ROTATE // 80_000}")
+          f"max {max(backlog, default=0)} files")
 
 
 def main() -> None:
