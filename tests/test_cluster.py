@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from archive.datasette.summary import SITES_SQL
+from archive.reading_room import CANNED_QUERIES
 from tests.conftest import REPO, run_morgue
 from tests.redis_fixture import (
     redis_server_fixture,  # noqa: F401 - the redis_url fixture
@@ -286,9 +288,6 @@ def test_a_cluster_recrawl_reads_unchanged_sitemaps_from_the_archive(tmp_path: P
         assert (first_row["robots_blocked"], second_row["robots_blocked"]) == (0, 1)
         assert json.loads(second_row["robots_blocked_urls"]) == [site.base_url + "/a/blocked-story.html"]
         # the reading room's home page and crawl history read the cluster's rows like any crawl's
-        from archive.datasette.summary import SITES_SQL
-        from archive.reading_room import CANNED_QUERIES
-
         home = {r["site"]: r for r in _rows(db, SITES_SQL)}
         assert home["bench"]["crawls"] == 2 and home["bench"]["last_new"] == 1
         assert home["bench"]["last_crawl"] == second_row["started_at"]
