@@ -151,9 +151,10 @@ def _v9(db: sqlite_utils.Database) -> None:
 def _v10(db: sqlite_utils.Database) -> None:
     """The cluster round a ``crawls`` row stands for (``morgue index`` opens and extends one per round),
     and the worker summary records already added to it (JSON list of record ids: each counts once)."""
-    db["crawls"].add_column("cluster_round", str)
-    db["crawls"].add_column("cluster_summaries", str)
-    db["crawls"].create_index(["cluster_round"], unique=True)
+    for column in ("cluster_round", "cluster_summaries"):
+        if column not in db["crawls"].columns_dict:  # an index set back to an older version keeps them
+            db["crawls"].add_column(column, str)
+    db["crawls"].create_index(["cluster_round"], unique=True, if_not_exists=True)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
