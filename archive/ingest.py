@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from archive.index import Index, capture_row
 from archive.renders import record_render_row
 from archive.urls import normalize_url, same_site
-from archive.walk import Problem
 from archive.warc_reader import (
     ArchivedRecord,
     WarcReadError,
@@ -33,8 +32,7 @@ from archive.warc_reader import (
 
 __all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
            "record_capture_row", "is_html", "extract_archived", "IngestStats", "ingest_files",
-           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type", "RESOURCE_KINDS",
-           "resource_row", "imported_titles"]
+           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type"]
 
 logger = logging.getLogger(__name__)
 
@@ -217,37 +215,6 @@ RulesFor = Callable[[str | None], Mapping[str, Any] | None]
 BlocksFor = Callable[[str | None], Collection[str]]
 
 
-#: Resource records other tools write beside a page (Browsertrix): kept as ``resources`` rows by kind.
-RESOURCE_KINDS = {"urn:text:": "text", "urn:textFinal:": "text", "urn:view:": "screenshot",
-                  "urn:thumbnail:": "thumbnail", "urn:fullPage:": "full-page screenshot", "urn:pdf:": "pdf"}
-
-
-def resource_row(record: ArchivedRecord) -> dict[str, Any] | None:
-    """The ``resources`` row of a resource record named like Browsertrix's, or None for any other."""
-    prefix = next((p for p in RESOURCE_KINDS if record.url.startswith(p)), None)
-    if prefix is None:
-        return None
-    pointer = record.pointer
-    return {
-        "id": pointer.capture_id, "url": record.url, "target_url": record.url[len(prefix):],
-        "kind": RESOURCE_KINDS[prefix], "content_type": record.warc_header("Content-Type"),
-        "captured_at": pointer.date, "record_type": pointer.record_type,
-        "refers_to": record.warc_header("WARC-Concurrent-To") or record.warc_header("WARC-Refers-To"),
-        "warc_file": pointer.warc_file, "warc_offset": pointer.offset, "warc_length": pointer.length,
-        "record_id": pointer.record_id, "payload_digest": pointer.payload_digest,
-        "block_digest": pointer.block_digest, "payload_length": len(record.payload),
-    }
-
-
-def imported_titles(index: Index) -> dict[str, str]:
-    """Page titles a WACZ's pages.jsonl gave (``imported_pages``), by URL: hints for articles whose
-    extraction found no title."""
-    if not index.db["imported_pages"].exists():
-        return {}
-    return {r["url"]: r["title"] for r in index.db.query(
-        "SELECT url, title FROM imported_pages WHERE title IS NOT NULL AND title != '' ORDER BY ts")}
-
-
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
@@ -263,10 +230,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     learned repeated blocks (``site_blocks``), as the crawl passes them. Extraction runs in ``workers``
     processes (default: one per core; 0 or 1: in this process). With ``templates`` each site's template
     is learned and used as in a crawl (``archive.site_templates``), and the pages filed before it
-    existed are re-extracted through it at the end. Files from other tools are read leniently
-    (``archive.walk``): what they bend is in ``stats.problems`` only if it is damage; their Browsertrix-style
-    resource records become ``resources`` rows, and pages.jsonl titles of imported WACZs stand in for a
-    title the extractor did not find.
+    existed are re-extracted through it at the end.
     """
     from archive.site_templates import Pending, SiteTemplates
 
@@ -282,7 +246,6 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     if workers is None:
         workers = os.cpu_count() or 1
     stats = IngestStats()
-    titles = imported_titles(index)
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
     for path in paths:
@@ -292,8 +255,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
         morgue_file = False
         if progress:
             progress(f"reading {path.name}")
-        read_problems: list[Problem] = []
-        for record in iter_records(path, read_problems):
+        for record in iter_records(path):
             stats.records += 1
             kind = record.pointer.record_type
             if kind == "warcinfo":
@@ -301,10 +263,6 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 morgue_file = "morgue-site" in info
                 site = info.get("morgue-site") or None
                 crawl_id = _int(info.get("morgue-crawl-id")) or None if morgue_file else None
-            elif kind == "resource" and not morgue_file:
-                resource = resource_row(record)
-                if resource is not None:
-                    index.add_resource(resource)
             elif kind == "resource" and record.url.startswith(TEXT_URN_PREFIX):
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
@@ -323,7 +281,6 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 if kind == "response" and row["kind"] != REQUISITE and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
-        stats.problems += [str(p) for p in read_problems if p.damage]
     # A morgue crawl treated a URL as an article if any fetch of it left a text resource.
     article_urls = {p.url for p in pending if p.record_id in article_fetch_urls}
     pending.sort(key=lambda p: (p.capture["captured_at"], p.capture["warc_file"], p.capture["warc_offset"]))
@@ -353,8 +310,6 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 stats.count("no_article")
             else:
                 observation = extraction.pop("observation", None)
-                if not item.morgue and not extraction.get("title") and titles.get(item.url):
-                    extraction = {**extraction, "title": titles[item.url]}
                 outcome, article_id, _ = file_article(index, item.capture, extraction, item.site)
                 stats.count(outcome)
                 learner = learner_of(item.site)
