@@ -258,7 +258,7 @@ def _replay_frame(page: Any, url: str, seconds: float = 120) -> Any:
 
 
 _SEEN = """() => {
-  const logo = document.querySelector("img[src*='logo.svg']");
+  const logo = document.querySelector(".logo img[src*='logo-1x.png']");
   return {h1: (document.querySelector('h1') || {}).textContent || '', text: document.body.innerText,
           logo: !!logo && logo.complete && logo.naturalWidth > 0,
           maxWidth: getComputedStyle(document.body).maxWidth};
