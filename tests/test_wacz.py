@@ -31,32 +31,18 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.conftest import REPO, SiteProcess, run_morgue
+from tests.conftest import REPO, run_morgue
 from tests.replay_host import REPLAY_BASE, replaywebpage_dir, serve_replay
 from tests.test_reindex import EDITED, build_archive
 
 SCREENSHOTS = REPO / "tests" / "artifacts" / "screenshots"
 
-REQUISITES = "requisites.warc.gz"
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
     base = tmp_path_factory.mktemp("wacz")
-    wget = None  # the crawl archives the requisites itself now (see the module docstring)
-
-    def capture_requisites(site: SiteProcess) -> None:
-        if wget is None:
-            return
-        work = base / "wget"
-        work.mkdir()
-        subprocess.run([wget, "-q", "--page-requisites", "--warc-file=" + str(base / "requisites"),
-                        site.url(EDITED)], cwd=work, check=False, timeout=120)
-
-    data, base_url = build_archive(base, capture_requisites)
-    if wget is not None:
-        imported = run_morgue("import", str(base / REQUISITES), "--data", str(data))
-        assert imported.code == 0, imported.stderr
+    data, base_url = build_archive(base)  # the crawl archives the requisites (module docstring)
     out = base / "gazette.wacz"
     result = run_morgue("export", "--wacz", str(out), "--data", str(data))
     assert result.code == 0, result.stderr
