@@ -219,7 +219,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
                  blocks_for: BlocksFor | None = None, workers: int | None = None,
-                 templates: bool = True) -> IngestStats:
+                 templates: bool = True, replay_templates: bool = False) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
@@ -230,18 +230,31 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     learned repeated blocks (``site_blocks``), as the crawl passes them. Extraction runs in ``workers``
     processes (default: one per core; 0 or 1: in this process). With ``templates`` each site's template
     is learned and used as in a crawl (``archive.site_templates``), and the pages filed before it
-    existed are re-extracted through it at the end.
+    existed are re-extracted through it at the end. With ``replay_templates`` (reindex) a site's stored
+    template versions are used as the crawls left them: each page goes through the newest version its
+    crawl had learned by its end (older ones if it does not fit), so the texts do not depend on which
+    pages a crawl happened to learn from first.
     """
-    from archive.site_templates import Pending, SiteTemplates
+    from archive.site_templates import TEMPLATE_URN_PREFIX, Pending, SiteTemplates
 
     learners: dict[str, SiteTemplates] = {}
+    recorded_templates: dict[str, list[tuple[int | None, Any, str]]] = {}  # site -> archived versions
 
     def learner_of(site: str | None) -> SiteTemplates | None:
         if not templates or not site:
             return None
         if site not in learners:
-            learners[site] = SiteTemplates.from_index(index, site)
+            learners[site] = (SiteTemplates.replay(index, site, recorded_templates.get(site, ()))
+                              if replay_templates else SiteTemplates.from_index(index, site))
         return learners[site]
+
+    def template_for(learner: SiteTemplates | None, capture: Mapping[str, Any]) -> dict[str, Any] | None:
+        if learner is None:
+            return None
+        if learner.replaying:
+            template = learner.replay_template(capture.get("crawl_id"))
+            return template.to_dict() if template is not None else None
+        return learner.template_dict()
 
     if workers is None:
         workers = os.cpu_count() or 1
@@ -267,6 +280,9 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+            elif kind == "resource" and record.url.startswith(TEMPLATE_URN_PREFIX):
+                if replay_templates and morgue_file:
+                    _add_template_record(recorded_templates, record, crawl_id, stats)
             elif kind == "resource" and (render := record_render_row(record)) is not None:
                 if index.add_render(render):
                     stats.renders += 1
@@ -296,10 +312,10 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     # whether it is filed is decided again, exactly, when its turn comes.
     submitted_urls: set[str] = set()
     with _extractor(workers, len(pending)) as run:
-        window: deque[tuple[_Pending, Any]] = deque()
+        window: deque[tuple[_Pending, Any, int | None]] = deque()
 
         def file_next() -> None:
-            item, result = window.popleft()
+            item, result, tried = window.popleft()
             if not is_article(item):
                 return
             problem, extraction = result.result()
@@ -315,7 +331,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 learner = learner_of(item.site)
                 if learner is not None:
                     pending = Pending(article_id, item.url, item.path.parent, item.capture["warc_file"],
-                                      item.capture["warc_offset"])
+                                      item.capture["warc_offset"], tried)
                     learner.observe({**extraction, "observation": observation},
                                     pending if outcome != "unchanged" else None)
 
@@ -326,10 +342,12 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             rules = rules_for(item.site) if rules_for else None
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
             learner = learner_of(item.site)
+            template = template_for(learner, item.capture)
             window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],
-                                     item.capture["warc_offset"], item.url, rules, blocks,
-                                     learner.template_dict() if learner else None,
-                                     learner is not None and learner.learner.wants())))
+                                     item.capture["warc_offset"], item.url, rules, blocks, template,
+                                     learner is not None and not learner.replaying
+                                     and learner.learner.wants()),
+                           template["version"] if template and learner and learner.replaying else None))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
         while window:
@@ -340,6 +358,21 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                           blocks=blocks_for(site) if blocks_for else ())
         learner.save(index)
     return stats
+
+
+def _add_template_record(recorded: dict[str, list[tuple[int | None, Any, str]]], record: Any,
+                         crawl_id: int | None, stats: IngestStats) -> None:
+    """Keep an archived site template (``archive.site_templates``) for the replay; a damaged one is
+    reported and its site learns again."""
+    from archive.site_templates import read_template_record
+
+    try:
+        site, template = read_template_record(record.payload)
+    except ValueError as exc:
+        stats.problems.append(f"{record.pointer.warc_file} offset {record.pointer.offset}: "
+                              f"unreadable site template record {record.url}: {exc}")
+        return
+    recorded.setdefault(site, []).append((crawl_id, template, record.warc_header("WARC-Date") or ""))
 
 
 def extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,

@@ -6,6 +6,10 @@ crawl files them by). What WARC files cannot hold is run history and configurati
 record but missing there gets a row rebuilt from its captures. ``site_blocks`` (learned boilerplate) is
 copied too and fed to the extractor, as the crawl does; then each site's blocks are learned again from the
 rebuilt articles (``archive.site_blocks.relearn_sites``), which is all there is when the old db is lost.
+``site_templates`` (learned site templates) is copied and replayed: every page goes through the version
+its crawl had learned, not one learned again from whichever pages come first (``archive.site_templates``);
+without the old db a site's template is learned again, and texts may differ where the crawl's first pages
+did.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def _copy_history(index: Index, old_db: Path) -> None:
     conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        for table in ("sites", "crawls", "site_blocks"):
+        for table in ("sites", "crawls", "site_blocks", "site_templates"):
             try:
                 rows = [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
             except sqlite3.OperationalError:
@@ -110,7 +114,7 @@ def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
         if db_path.exists():
             _copy_history(index, db_path)
         stats = ingest_files(index, files, rules_for=rules_for, progress=progress,
-                             blocks_for=blocks_lookup(index))
+                             blocks_for=blocks_lookup(index), replay_templates=True)
         relearn_sites(index, [r["site"] for r in index.db.query(
             "SELECT DISTINCT site FROM articles WHERE site IS NOT NULL")])
         _rebuild_missing_crawls(index)

@@ -22,7 +22,8 @@ from archive.index import Index, text_hash
 from extract.template import Template
 from extract.template_learner import TemplateLearner
 
-__all__ = ["SiteTemplates", "TTL_DAYS", "Pending", "template_rows"]
+__all__ = ["SiteTemplates", "TTL_DAYS", "Pending", "template_rows", "TEMPLATE_URN_PREFIX", "template_record",
+           "read_template_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,27 @@ def _now() -> datetime:
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: A learned template is archived as a ``resource`` record at ``urn:morgue:template:<site>:v<N>`` in the
+#: WARC file of the crawl that learned it, so that a reindex from the WARC files alone replays it.
+TEMPLATE_URN_PREFIX = "urn:morgue:template:"
+TEMPLATE_CONTENT_TYPE = "application/vnd.morgue.template+json"
+
+
+def template_record(site: str, template: Template) -> tuple[str, bytes, str]:
+    """(URI, body, content type) of the record that archives a learned template."""
+    body = json.dumps({"site": site, "template": template.to_dict()}, ensure_ascii=False, sort_keys=True)
+    return f"{TEMPLATE_URN_PREFIX}{site}:v{template.version}", body.encode("utf-8"), TEMPLATE_CONTENT_TYPE
+
+
+def read_template_record(body: bytes) -> tuple[str, Template]:
+    """(site, template) of an archived template record; ValueError when it is not one."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+        return str(data["site"]), Template.from_dict(data["template"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a morgue template record ({exc})") from exc
 
 
 def template_rows(index: Index, site: str | None = None) -> list[dict[str, Any]]:
@@ -54,6 +76,7 @@ class Pending:
     warc_dir: Path
     warc_file: str
     offset: int
+    tried: int | None = None  # the template version it was extracted through (replay), if any
 
 
 class SiteTemplates:
@@ -68,6 +91,46 @@ class SiteTemplates:
         self.loaded_version = template.version if template is not None else None
         self.pending: list[Pending] = []
         self.saved_note: str | None = None
+        self.stored: list[tuple[int | None, Template]] = []  # replay: (learned in crawl, version)
+
+    @property
+    def replaying(self) -> bool:
+        """Whether this site's stored versions are used as they are (reindex) instead of learned again."""
+        return bool(self.stored)
+
+    @classmethod
+    def replay(cls, index: Index, site: str,
+               recorded: Iterable[tuple[int | None, Template, str]] = ()) -> SiteTemplates:
+        """The site's template versions, used as the crawls left them: no expiry, no learning. A
+        reindex rebuilds the crawl's texts with them, whatever order its pages come in (the pages a crawl
+        learns from depend on the order the responses arrived, which a reindex cannot know).
+        ``recorded``: (crawl id, template, learned at) from the archived template records; without
+        them the index's stored rows (an archive written before templates were archived). The versions
+        are written to the index. A site with neither learns a template, as a crawl does."""
+        stored = [(crawl, t) for crawl, t, _ in recorded]
+        if recorded:
+            _store_recorded(index, site, list(recorded))
+        else:
+            for row in template_rows(index, site):
+                if row["version"] > 0 and row["template"]:
+                    learned_in = index.db.execute(
+                        "SELECT max(id) FROM crawls WHERE site = ? AND started_at <= ?",
+                        [site, row["learned_at"] or ""]).fetchone()[0]
+                    stored.append((learned_in, Template.from_dict(json.loads(row["template"]))))
+        if not stored:
+            return cls.from_index(index, site)
+        stored.sort(key=lambda ct: ct[1].version)
+        templates = cls(site, stored[-1][1], stored[-1][1].version + 1)
+        templates.stored = stored
+        return templates
+
+    def replay_template(self, crawl_id: int | None) -> Template | None:
+        """The version a page of crawl ``crawl_id`` got: the newest learned by the end of its crawl
+        (pages extracted before the template existed were re-extracted through it then); the newest
+        of all when the crawl is unknown."""
+        known = [t for learned_in, t in self.stored
+                 if crawl_id is None or learned_in is None or learned_in <= crawl_id]
+        return known[-1] if known else None
 
     @classmethod
     def from_index(cls, index: Index, site: str) -> SiteTemplates:
@@ -92,6 +155,10 @@ class SiteTemplates:
 
     def observe(self, extraction: Mapping[str, Any], pending: Pending | None = None) -> Template | None:
         """Count one extraction; learn when due. Returns a template learned just now, if any."""
+        if self.replaying:
+            if pending is not None and pending.tried is not None and not extraction.get("template"):
+                self.pending.append(pending)  # fell back: an older version may fit it
+            return None
         self.learner.observe(extraction)
         if pending is not None and not extraction.get("template"):
             if len(self.pending) < MAX_REEXTRACT:
@@ -105,7 +172,10 @@ class SiteTemplates:
 
     def save(self, index: Index) -> None:
         """Write every version learned by this learner (the latest active, earlier ones replaced) and
-        the current counts; or, when nothing could be learned, why not."""
+        the current counts; or, when nothing could be learned, why not. A replay saves nothing: its rows
+        are the crawl's."""
+        if self.replaying:
+            return
         now = _now()
         learned = self.learner.learned_now
         rows = []
@@ -151,6 +221,8 @@ class SiteTemplates:
         versions = [t.to_dict() for t in reversed(self.learner.learned_now)]
         if self.template is not None and self.template not in self.learner.learned_now:
             versions.insert(0, self.template.to_dict())
+        if self.replaying:  # older versions than the one a page fell back from, newest first
+            versions = [t.to_dict() for _, t in reversed(self.stored)]
         if not versions or not self.pending:
             return 0
         if extract is None:
@@ -168,6 +240,8 @@ class SiteTemplates:
         changed = 0
         for item in self.pending:
             for template in versions:
+                if item.tried is not None and template["version"] >= item.tried:
+                    continue
                 result = extract(item, template)
                 if result and result.get("template") and (result.get("text") or "").strip():
                     changed += update_text(index, item.article_id, result)
@@ -175,6 +249,25 @@ class SiteTemplates:
         self.pending.clear()
         index.commit()
         return changed
+
+
+def _store_recorded(index: Index, site: str, recorded: list[tuple[int | None, Template, str]]) -> None:
+    """Rows for archived template versions the index lacks (a reindex without the old database)."""
+    newest = max(t.version for _, t, _ in recorded)
+    for _, t, learned_at in recorded:
+        if list(index.db.query("SELECT 1 FROM site_templates WHERE site = ? AND version = ?",
+                               [site, t.version])):
+            continue
+        try:
+            learned = datetime.strptime(learned_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            learned = _now()
+        index.db["site_templates"].insert(
+            {"site": site, "version": t.version, "status": "active" if t.version == newest else "replaced",
+             "template": json.dumps(t.to_dict(), ensure_ascii=False), "note": None,
+             "learned_at": _stamp(learned), "expires_at": _stamp(learned + timedelta(days=TTL_DAYS)),
+             "pages_learned": t.pages, "fitted": 0, "fallbacks": 0, "updated_at": _stamp(_now())})
+    index.commit()
 
 
 def update_text(index: Index, article_id: str, extraction: Mapping[str, Any]) -> int:

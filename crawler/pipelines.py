@@ -12,7 +12,7 @@ from scrapy.crawler import Crawler
 
 from archive.ingest import article_url, charset_of, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
-from archive.site_templates import Pending, SiteTemplates
+from archive.site_templates import Pending, SiteTemplates, template_record
 from crawler.extract_pool import ExtractionCrashed, ExtractionPool, unextractable
 from crawler.session import session_for
 
@@ -105,6 +105,14 @@ class ArticlePipeline:
         if self.crawler.engine is not None and spider is not None:
             self.crawler.engine.close_spider(spider, "warc_write_failed")
 
+    def _archive_template(self, session: Any, template: Any) -> None:
+        """The learned template as a record in the crawl's WARC file, which reindex replays."""
+        uri, body, content_type = template_record(session.site, template)
+        try:
+            session.writer.write_resource(uri, body, content_type)
+        except OSError as exc:  # disk full: stop, as for any record
+            self._cannot_write(uri, exc)
+
     def _skipped(self, item: dict[str, Any], session: Any, stats: Any) -> bool:
         """Pages that are archived but not extracted: truncated (counted as dataloss when captured),
         empty, too large, or binary. Each reason is counted in the crawl summary."""
@@ -181,6 +189,7 @@ class ArticlePipeline:
                                         pending if outcome != "unchanged" else None)
             if learned is not None:
                 templates.save(session.index)
+                self._archive_template(session, learned)
         learner = self._learner()
         if outcome != "unchanged":  # an unchanged article is already counted from the index
             learner.observe(extraction["text"], extraction.get("removed") or ())

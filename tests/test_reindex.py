@@ -4,6 +4,9 @@ WACZ and versions tests use: a real archive of the demo site with revisits and a
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -99,3 +102,53 @@ def test_reindex_refuses_a_locked_archive(archive: tuple[Path, str]) -> None:
     with DataDirLock(data):
         result = run_morgue("reindex", "--data", str(data))
     assert result.code == 1 and "another morgue process" in result.stderr
+
+
+def _write_template_warc(path: Path, site: str, crawl_id: int, template: dict[str, object]) -> None:
+    """A WARC file holding one archived site template, as a crawl writes it when it learns one."""
+    from warcio.warcwriter import WARCWriter
+
+    from archive.site_templates import template_record
+    from extract.template import Template
+
+    uri, body, content_type = template_record(site, Template.from_dict(template))
+    with path.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(
+            path.name, {"software": "test", "morgue-site": site, "morgue-crawl-id": str(crawl_id)}))
+        writer.write_record(writer.create_warc_record(
+            uri, "resource", payload=io.BytesIO(body), length=len(body),
+            warc_content_type=content_type, warc_headers_dict={"Content-Type": content_type}))
+
+
+def test_reindex_replays_the_archived_site_template(archive: tuple[Path, str], tmp_path: Path) -> None:
+    """The texts come from the template the crawl archived, not one learned again from whichever pages
+    a reindex sees first (a crawl learns from the pages that happened to arrive first): an archived
+    version 9 that does not drop the "Most read" box is what the rebuilt articles go through."""
+    data, _ = archive
+    copy = tmp_path / "data"
+    shutil.copytree(data / "warc", copy / "warc")
+    warc_text = b"".join(p.read_bytes() for p in sorted((copy / "warc").glob("*.warc.gz")))
+    assert b"urn:morgue:template:gazette:v" in gzip.decompress(warc_text), \
+        "the crawl must archive the template it learned"
+    conn = sqlite3.connect(data / "morgue.db")
+    stored = json.loads(conn.execute("SELECT template FROM site_templates WHERE site = 'gazette' AND "
+                                     "status = 'active'").fetchone()[0])
+    conn.close()
+    assert any("nav" in key for key in stored["drop"]), "the crawl's template drops the Most read box"
+    stored["version"] = 9
+    stored["drop"] = {k: v for k, v in stored["drop"].items() if "nav" not in k}
+    _write_template_warc(copy / "warc" / "zz-template.warc.gz", "gazette", 1, stored)
+    result = run_morgue("reindex", "--data", str(copy))
+    assert result.code == 0, result.stderr
+    conn = sqlite3.connect(copy / "morgue.db")
+    rows = conn.execute("SELECT url, text, removed FROM articles").fetchall()
+    versions = conn.execute("SELECT version, status FROM site_templates WHERE site = 'gazette' "
+                            "ORDER BY version").fetchall()
+    conn.close()
+    templated = [r for r in rows if '"template v' in r[2]]
+    assert templated, "the rebuilt articles went through a template"
+    assert all('"template v9' in r[2] for r in templated), [r[2][:200] for r in templated]
+    removed = [item for r in templated for item in json.loads(r[2]) if item["reason"] == "template"]
+    assert removed and not any("nav" in item["detail"] for item in removed)
+    assert versions[-1] == (9, "active")
