@@ -118,6 +118,17 @@ class Chromium:
         self.launches += 1
         return self.browser
 
+    def relaunch(self) -> Any:
+        """A fresh browser: after a render timeout the page's renderer may still be spinning in a script
+        that never ends (closing its context does not stop it at once), and would starve the next page."""
+        try:
+            if self.browser is not None and self.browser.is_connected():
+                self.browser.close()
+        except Exception:  # noqa: BLE001 - a wedged browser may fail to close in any way
+            pass
+        self.browser = None
+        return self.ensure()
+
     def new_context(self) -> Any:
         return self.ensure().new_context(**self.settings.context_options())
 

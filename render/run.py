@@ -152,6 +152,7 @@ def _render_one(browser: Chromium, source: ArchiveSource, capture: dict[str, Any
             summary.timeouts += 1
             summary.lines.append(f"{capture['id']} ({capture['url']}): render timeout, {exc.args[0]}; "
                                  "recorded, no views")
+            browser.relaunch()  # the next page gets a browser of its own, not a spinning renderer
             break
         except BrowserGone as exc:
             summary.restarts += 1

@@ -55,6 +55,10 @@ class ReplayHost:
         """The host page embedding ReplayWeb.page on ``url`` at ``ts`` (14 digits; empty: the latest)."""
         return f"{self.base_url}/embed.html?" + urlencode({"url": url, "ts": ts})
 
+    def pages_url(self) -> str:
+        """The host page embedding ReplayWeb.page's whole interface on no page: its list of pages."""
+        return f"{self.base_url}/embed.html?" + urlencode({"embed": "default"})
+
 
 def _handler(rwp: Path, wacz: Path, host: ReplayHost) -> type[BaseHTTPRequestHandler]:
     scripts = {"/ui.js": rwp / "ui.js", REPLAY_BASE + "sw.js": rwp / "sw.js"}
@@ -71,7 +75,8 @@ def _handler(rwp: Path, wacz: Path, host: ReplayHost) -> type[BaseHTTPRequestHan
             host.requests.append(parts.path)
             if parts.path == "/embed.html":
                 query = parse_qs(parts.query)
-                page = _embed_page(query.get("url", [""])[0], query.get("ts", [""])[0])
+                page = _embed_page(query.get("url", [""])[0], query.get("ts", [""])[0],
+                                   query.get("embed", ["replayonly"])[0])
                 self._send(200, "text/html; charset=utf-8", page.encode("utf-8"))
             elif parts.path in scripts:
                 self._send(200, "application/javascript", scripts[parts.path].read_bytes())
@@ -124,9 +129,10 @@ def _handler(rwp: Path, wacz: Path, host: ReplayHost) -> type[BaseHTTPRequestHan
     return Handler
 
 
-def _embed_page(url: str, ts: str) -> str:
-    attrs = {"source": "/export.wacz", "url": url, "ts": ts, "replayBase": REPLAY_BASE,
-             "embed": "replayonly", "coll": "export"}
+def _embed_page(url: str, ts: str, embed: str = "replayonly") -> str:
+    attrs = {"source": "/export.wacz", "replayBase": REPLAY_BASE, "embed": embed, "coll": "export"}
+    if url:
+        attrs.update(url=url, ts=ts)
     rendered = " ".join(f'{name}="{html.escape(value)}"' for name, value in attrs.items())
     return ("<!doctype html><html><head><meta charset='utf-8'><title>morgue WACZ replay</title>"
             "<script src='/ui.js'></script></head><body style='margin:0'>"

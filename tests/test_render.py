@@ -35,6 +35,7 @@ from tests.render_fixtures import (
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
 
 
 def _require_chromium() -> None:
@@ -412,3 +413,75 @@ def test_an_unreadable_page_record_fails_that_page_only(rendered: Rendered, tmp_
         after = conn.execute("SELECT count(*) FROM renders").fetchone()[0]
     assert statuses == {lights: "error", ferry: "ok"}
     assert after == before + 6  # ferry's five records and lights' renderinfo saying why
+
+
+_THUMBNAILS = """() => {
+  const found = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.tagName === 'WR-PAGE-ENTRY' && el.shadowRoot) {
+        const img = el.shadowRoot.querySelector('img.thumbnail');
+        found.push({url: el.page ? el.page.url : '', src: img ? img.src : '',
+                    loaded: !!img && img.complete && img.naturalWidth > 0,
+                    width: img ? img.naturalWidth : 0, height: img ? img.naturalHeight : 0});
+      }
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return found;
+}"""
+
+
+def test_replaywebpage_shows_the_thumbnail_in_its_page_list(rendered: Rendered, tmp_path: Path) -> None:
+    """The exported WACZ opened in the real ReplayWeb.page (ui.js + service worker, headless Chromium):
+    its page list draws each rendered article's ``urn:thumbnail:`` record, the 640x360 JPEG morgue wrote;
+    an article that was never rendered shows ReplayWeb.page's placeholder."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.replay_host import replaywebpage_dir, serve_replay
+    from tests.test_browser_reading_room import CHROMIUM_ARGS
+
+    try:
+        rwp = replaywebpage_dir()
+    except RuntimeError as exc:
+        if os.environ.get("MORGUE_REQUIRE_BROWSER") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    out = tmp_path / "export.wacz"
+    result = run_morgue("export", "--wacz", str(out), "--data", str(rendered.data))
+    assert result.code == 0, result.stderr
+    rendered_urls = {rendered.urls["lights"], rendered.urls["ferry"]}
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    with serve_replay(rwp, out) as host, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(host.pages_url())
+            entries: list[dict[str, Any]] = []
+            for _ in range(240):  # the list fills once the WACZ is loaded; thumbnails load lazily after
+                entries = [e for frame in page.frames for e in _frame_thumbnails(frame)]
+                shown = {e["url"] for e in entries if e["loaded"]}
+                if rendered_urls <= shown and len(entries) >= 3:
+                    break
+                page.wait_for_timeout(250)
+            by_url = {e["url"]: e for e in entries}
+            for url in rendered_urls:
+                assert url in by_url, f"{url} not in ReplayWeb.page's page list: {entries}"
+                entry = by_url[url]
+                assert entry["loaded"], f"the thumbnail of {url} did not load: {entry}"
+                assert (entry["width"], entry["height"]) == (640, 360)
+                assert entry["src"].endswith("/urn:thumbnail:" + url)
+            hang = by_url.get(rendered.urls["hang"])
+            assert hang is not None and not hang["loaded"], entries  # timed out: no thumbnail to show
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "replaywebpage-thumbnails.png"))
+        finally:
+            browser.close()
+
+
+def _frame_thumbnails(frame: Any) -> list[dict[str, Any]]:
+    try:
+        return list(frame.evaluate(_THUMBNAILS))
+    except Exception:  # noqa: BLE001 - a frame navigating away: read it on the next round
+        return []
