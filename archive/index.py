@@ -117,7 +117,9 @@ class Index:
             self.db = sqlite_utils.Database(conn)
         else:
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
+            # Said, not left to sqlite-utils' default: re-filing an article under its id is an INSERT OR
+            # REPLACE, whose deletion must fire the delete triggers (site_counts, the full-text index).
+            self.db = sqlite_utils.Database(conn, recursive_triggers=True)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(self.db)

@@ -277,3 +277,27 @@ def test_readers_bring_an_older_index_up_to_date_unless_someone_writes(tmp_path:
     with Index(free, readonly=True) as index:
         assert index.search("anything") == []
     assert _version(free) == SCHEMA_VERSION
+
+
+def test_refiling_an_article_under_its_id_keeps_counts_and_search_right(tmp_path: Path) -> None:
+    """Filing a capture again that is already an article (a crash-recovery or reindex re-file, an extractor
+    that now reads it differently) replaces its row: INSERT OR REPLACE deletes the old row, and its delete
+    triggers must run, or ``site_counts`` counts the version twice and full-text search keeps its old text."""
+    url = "https://news.example/a"
+    with Index(tmp_path / "morgue.db") as index:
+        first = capture(index, 1, url)
+        index.add_article(first, extraction("The dredger arrives in January."), url=url, site="gazette")
+        edited = capture(index, 2, url)
+        index.add_article(edited, extraction("The dredger arrives in March."), url=url, site="gazette")
+        index.commit()
+        assert _site_counts(index) == {"gazette": (2, 1, 2)}
+        outcome, article_id = index.add_article(first, extraction("The dredger arrives in April."), url=url,
+                                                site="gazette")
+        index.commit()
+        assert (outcome, article_id) == ("version", first["id"])
+        assert index.db.execute("SELECT count(*) FROM articles").fetchone()[0] == 2
+        assert _site_counts(index) == {"gazette": (2, 1, 2)}
+        assert index.search("January", all_versions=True) == []
+        assert [h.id for h in index.search("April")] == [first["id"]]
+        assert [h.id for h in index.search("March", all_versions=True)] == [edited["id"]]
+        index.db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('integrity-check')")

@@ -7,7 +7,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from archive.datasette.search import PAGE_SIZE, TOTAL_CAP
+from archive.datasette.search import COUNT_CAP, PAGE_SIZE, TOTAL_CAP
 from archive.index import Index, capture_row
 from archive.reading_room import make_datasette
 from archive.records import RecordPointer
@@ -16,9 +16,9 @@ MANY = TOTAL_CAP + 30
 FEW = PAGE_SIZE // 2
 
 
-def _index(data: Path) -> None:
+def _index(data: Path, many: int = MANY, few: int = FEW) -> None:
     with Index(data / "morgue.db") as index:
-        for n in range(MANY):
+        for n in range(many):
             pointer = RecordPointer(warc_file="m.warc.gz", offset=100 * n, length=90, record_id=f"<urn:{n}>",
                                     record_type="response", payload_digest=f"sha256:P{n}",
                                     block_digest=f"sha256:B{n}", date="2026-11-20T10:00:00.000Z")
@@ -26,11 +26,17 @@ def _index(data: Path) -> None:
             row = capture_row(pointer, url=url, status=200, headers=[], payload_length=90,
                               site=f"site{n % 3}", crawl_id=1, kind="page")
             index.add_capture(row)
-            words = "harbour wall" + (" ferry" if n < FEW else "")
+            words = "harbour wall" + (" ferry" if n < few else "")
             index.add_article(row, {"text": f"Story {n} about the {words}.", "title": f"Story {n}",
                                     "published": f"2026-11-{n % 28 + 1:02d}T08:00:00+00:00",
                                     "extractor": "test"}, url=url, site=f"site{n % 3}")
         index.commit()
+
+
+def _site_facet(fragment: str) -> dict[str, int]:
+    """The site facet's counts in a facets fragment."""
+    found = re.findall(r'<a href="[^"]*">(site\d)</a> <span class="n">(\d+)</span>', fragment)
+    return {site: int(n) for site, n in found}
 
 
 def test_the_total_is_counted_so_far_and_says_so_the_facets_count_on(tmp_path: Path) -> None:
@@ -42,11 +48,27 @@ def test_the_total_is_counted_so_far_and_says_so_the_facets_count_on(tmp_path: P
             "</span> articles match") in page
     facets = asyncio.run(room.client.get("/-/search/facets", params={"q": "harbour"})).text
     assert f'data-total-text="{MANY}"' in facets  # the script puts the true number in place of "100+"
-    sites = dict(re.findall(r'<a href="[^"]*">(site\d)</a> <span class="n">(\d+)</span>', facets))
-    assert {k: int(v) for k, v in sites.items()} == {f"site{i}": len(range(i, MANY, 3)) for i in range(3)}
+    assert _site_facet(facets) == {f"site{i}": len(range(i, MANY, 3)) for i in range(3)}
     # a search whose results fit on the page is counted exactly by the page itself
     few = asyncio.run(room.client.get("/-/search", params={"q": "ferry"})).text
     assert f'<span class="morgue-total">{FEW}</span> articles match' in few
     last_page = str(MANY // PAGE_SIZE + 1)
     last = asyncio.run(room.client.get("/-/search", params={"q": "harbour", "page": last_page}))
     assert f'<span class="morgue-total">{MANY}</span> articles match' in last.text
+
+
+def test_more_than_count_cap_matches_are_labelled_as_an_estimate(tmp_path: Path) -> None:
+    """One article past the facets' count: its total says "10,000+" and the facets say they were counted
+    over the first 10,000; exactly 10,000 matches are said as they are, with no estimate label."""
+    _index(tmp_path, many=COUNT_CAP + 1, few=COUNT_CAP)
+    room = make_datasette(tmp_path)
+    label = (f"More than {COUNT_CAP:,} articles match: the counts below are over the first {COUNT_CAP:,}.")
+    over = asyncio.run(room.client.get("/-/search/facets", params={"q": "harbour"})).text
+    assert f'data-total-text="{COUNT_CAP:,}+"' in over and label in over
+    sites = _site_facet(over)
+    assert sum(sites.values()) == COUNT_CAP  # what the label says: the first COUNT_CAP matches, no more
+    page = asyncio.run(room.client.get("/-/search", params={"q": "harbour", "facets": "1"})).text
+    assert label in page  # the page without JavaScript says the same
+    exact = asyncio.run(room.client.get("/-/search/facets", params={"q": "ferry"})).text
+    assert f'data-total-text="{COUNT_CAP:,}"' in exact and "More than" not in exact
+    assert _site_facet(exact) == {f"site{i}": len(range(i, COUNT_CAP, 3)) for i in range(3)}

@@ -235,8 +235,8 @@ async def _facets(datasette: Any, req: search_mod.SearchRequest) -> dict[str, An
             facet["values"].append({"value": value, "n": n, "selected": selected,
                                     "url": req.url(**{name: None if selected else value})})
         facets.append(facet)
-    return {"facets": facets, "total": total, "capped": total >= search_mod.COUNT_CAP,
-            "count_cap": search_mod.COUNT_CAP}
+    cap = search_mod.COUNT_CAP
+    return {"facets": facets, "total": min(total, cap), "capped": total > cap, "count_cap": cap}
 
 
 async def _row(datasette: Any, table: str, row_id: str) -> dict[str, Any] | None:

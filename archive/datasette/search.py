@@ -153,16 +153,17 @@ def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[
         rows = [{**row, "snippet": None, "title_hl": None} for row in rows]
     if len(rows) <= PAGE_SIZE and (rows or req.page == 1):  # the last page: the rows say how many
         return rows, (req.page - 1) * PAGE_SIZE + len(rows), False
-    total = count_matches(conn, req.match, where=where, params=params, cap=TOTAL_CAP)
-    return rows, total, total >= TOTAL_CAP
+    total = count_matches(conn, req.match, where=where, params=params, cap=TOTAL_CAP + 1)
+    return rows, min(total, TOTAL_CAP), total > TOTAL_CAP  # one past the cap: exactly TOTAL_CAP is not "+"
 
 
 def count_total(conn: sqlite3.Connection, req: SearchRequest) -> int:
-    """The number of matching articles, counted up to COUNT_CAP (for the facets part of the page)."""
+    """The number of matching articles (for the facets part of the page), counted up to one past COUNT_CAP:
+    a result above COUNT_CAP means "more than COUNT_CAP", and exactly COUNT_CAP matches is said as it is."""
     if req.unsearchable:
         return 0
     where, params = _where(req)
-    return count_matches(conn, req.match, where=where, params=params, cap=COUNT_CAP)
+    return count_matches(conn, req.match, where=where, params=params, cap=COUNT_CAP + 1)
 
 
 FACETS = (("site", "Site"), ("author", "Author"), ("language", "Language"), ("year", "Published year"),
