@@ -6,6 +6,9 @@ depends on how many articles match, counted only up to ``BOUND``:
 
 - newest first, few matches: sort the matches by date; many matches: walk the date index newest first and
   keep rows that match (stops after ``limit``);
+- last filed first (the feeds): the full-text index walks its rowids backwards, which are the order the
+  index filed the articles in, so whatever was filed last comes first whatever its dates (an import of
+  old captures included);
 - best match, few matches: bm25 over all of them; many matches: bm25 over the ``BOUND`` most recently
   archived matches (a bounded rank: ranking 200,000 matches for a word like "the" helps nobody).
 """
@@ -56,12 +59,18 @@ def choose_rowids(
     limit: int = 20,
     offset: int = 0,
 ) -> list[int]:
-    """Rowids of the articles to show, in order. ``where`` is extra SQL (" AND articles.x = :x") over
-    the ``articles`` table with its ``params``. Raises sqlite3.OperationalError on a bad FTS query."""
+    """Rowids of the articles to show, in ``order`` ("rank", "newest" or "filed"). ``where`` is extra SQL
+    (" AND articles.x = :x") over the ``articles`` table with its ``params``. Raises
+    sqlite3.OperationalError on a bad FTS query."""
     values = {**(params or {}), "q": query, "limit": limit, "offset": offset, "bound": BOUND}
     page = " LIMIT :limit OFFSET :offset"
     if not query:
-        sql = f"SELECT rowid FROM articles WHERE 1{where} ORDER BY sort_date DESC, id{page}"
+        by = "rowid DESC" if order == "filed" else "sort_date DESC, id"
+        sql = f"SELECT rowid FROM articles WHERE 1{where} ORDER BY {by}{page}"
+        return [row[0] for row in conn.execute(sql, values)]
+    if order == "filed":
+        sql = (f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q{where} "
+               f"ORDER BY articles_fts.rowid DESC{page}")
         return [row[0] for row in conn.execute(sql, values)]
     many = count_matches(conn, query) >= BOUND
     if order == "newest":

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,3 +135,32 @@ def write_seed(path: Path, base_url: str, name: str = "gazette", extra: str = ""
         encoding="utf-8",
     )
     return path
+
+
+@contextmanager
+def serve_reading_room(data: Path) -> Iterator[str]:
+    """The reading room of ``data`` served by uvicorn on 127.0.0.1 in a thread, as ``morgue serve`` serves
+    it; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from archive.reading_room import make_datasette
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(make_datasette(data).app(), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.025)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

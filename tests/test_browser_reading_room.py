@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from archive.reading_room import make_datasette
-from tests.conftest import REPO
+from tests.conftest import REPO, serve_reading_room
 from tests.test_reading_room import EDITED, HOSTILE_TITLE, TITLE_MARKUP, Archive, build_archive
 
 pytestmark = pytest.mark.browser
@@ -46,22 +42,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
 
 @pytest.fixture(scope="module")
 def room_url(archive: Archive) -> Iterator[str]:
-    """The reading room served by uvicorn on 127.0.0.1 in a thread, as ``morgue serve`` serves it."""
-    import uvicorn
-
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_datasette(archive.data).app(), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(400):
-        if server.started:
-            break
-        time.sleep(0.025)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_reading_room(archive.data) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,27 @@
 
 Feed readers are how journalists follow a search without running morgue themselves. Matches come from the
 reading room's own search (``archive.datasette.search``, which reads the query with the search language),
-so a feed lists what the search page lists, newest first. The XML is made by feedgen, which escapes what
-it is given: a title with markup in it arrives in a reader as text, never as an element.
+so a feed holds what the search page finds. The XML is made by feedgen, which escapes what it is given: a
+title with markup in it arrives in a reader as text, never as an element.
+
+A feed reader polls and keeps the entry ids it has seen, so what makes it show each new match exactly once
+is: entries listed in the order the index filed them, last first (a match filed since the last poll is on
+top even when it was captured or published long ago, as an import of old captures is); ids and dates that
+never change for an entry (its reading-room page, its capture time); and conditional requests, so a poll
+that finds nothing new costs a 304 and no body: a strong ETag (the body's digest, answered by
+If-None-Match) and a Last-Modified that is when the index last changed (answered by If-Modified-Since
+when no If-None-Match comes, as RFC 9110 says).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import sqlite3
 from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,7 +35,7 @@ from archive.textdiff import word_diff
 from datasette import Response
 from datasette.database import QueryInterrupted
 
-__all__ = ["feed_routes", "search_feed_url", "EDITS_FEED", "FEED_SIZE"]
+__all__ = ["feed_routes", "search_feed_url", "index_changed", "EDITS_FEED", "FEED_SIZE"]
 
 EDITS_FEED = "/-/feeds/edits.atom"
 FEED_SIZE = search_mod.PAGE_SIZE
@@ -100,17 +112,63 @@ def _entry(fg: FeedGenerator, datasette: Any, request: Any, row: dict[str, Any],
     fe.category(term=row["site"], label=row.get("site_name") or row["site"])
 
 
-def _finish(fg: FeedGenerator, rows: list[dict[str, Any]]) -> Response:
+def index_changed(data_dir: Path) -> datetime | None:
+    """When the index last changed, to the second, rounded up: the later modification time of ``morgue.db``
+    and of its write-ahead log if that holds anything (every write goes to one of them; an empty log is
+    one a connection just opened). None while that second has not passed yet: a write later in the same
+    second would not move it, and a reader sent it would miss that write."""
+    times = []
+    for path in (data_dir / "morgue.db", data_dir / "morgue.db-wal"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_size or path.suffix == ".db":
+            times.append(stat.st_mtime)
+    if not times:
+        return None
+    changed = math.ceil(max(times))
+    if changed > datetime.now(UTC).timestamp():
+        return None
+    return datetime.fromtimestamp(changed, UTC)
+
+
+def _not_modified(request: Any, etag: str, changed: datetime | None) -> bool:
+    """Whether the reader's copy is current: If-None-Match names this ETag, or (only when it sent no
+    If-None-Match) If-Modified-Since is no earlier than the index's last change."""
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        tags = [t.strip().removeprefix("W/") for t in match.split(",")]
+        return "*" in tags or etag in tags
+    since = request.headers.get("if-modified-since")
+    if since is None or changed is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False  # a date that cannot be read: send the feed
+    return when.tzinfo is not None and changed <= when
+
+
+def _finish(fg: FeedGenerator, rows: list[dict[str, Any]], datasette: Any, request: Any) -> Response:
     newest = max((_when(r["captured_at"]) for r in rows if _when(r["captured_at"])), default=None)
     fg.updated(newest or datetime(1970, 1, 1, tzinfo=UTC))  # an empty feed: a fixed date, not "now"
-    return Response(fg.atom_str(pretty=True).decode("utf-8"), content_type=ATOM)
+    body = fg.atom_str(pretty=True)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    changed = index_changed(Path(datasette.morgue_data_dir))
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}  # a reader may keep it, but asks each time
+    if changed is not None:
+        headers["Last-Modified"] = format_datetime(changed, usegmt=True)
+    if _not_modified(request, etag, changed):
+        return Response("", status=304, headers=headers, content_type=ATOM)
+    return Response(body.decode("utf-8"), headers=headers, content_type=ATOM)
 
 
 async def _matches(datasette: Any, req: search_mod.SearchRequest) -> list[dict[str, Any]]:
     if req.unsearchable:
         why = req.message or "nothing to search for"
         raise FeedError(400, f"This feed's query cannot be searched: {why}")
-    req.order, req.page = "newest", 1
+    req.order, req.page = "filed", 1
     db = datasette.get_database("morgue")
     try:
         rows, _total, _capped = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
@@ -131,7 +189,7 @@ async def _search_results(datasette: Any, request: Any, req: search_mod.SearchRe
     for row in rows:
         _entry(fg, datasette, request, row, f"/-/article/{row['id']}",
                _plain(row.get("snippet")) or row.get("description") or "")
-    return _finish(fg, rows)
+    return _finish(fg, rows, datasette, request)
 
 
 async def search_feed(request: Any, datasette: Any) -> Response:
@@ -166,7 +224,7 @@ async def site_feed(request: Any, datasette: Any) -> Response:
                f"/-/feeds/site/{quote(site)}.atom", req.url(), f"The newest archived articles of {site}")
     for row in rows:
         _entry(fg, datasette, request, row, f"/-/article/{row['id']}", row.get("description") or "")
-    return _finish(fg, rows)
+    return _finish(fg, rows, datasette, request)
 
 
 def diff_summary(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -196,7 +254,7 @@ _EDITS = (
     "SELECT new.id, new.url, new.title, new.site, new.site_name, new.authors, new.published, "
     "new.captured_at, new.version, new.text, old.id AS old_id, old.title AS old_title, old.text AS old_text "
     "FROM articles AS new JOIN articles AS old ON old.url = new.url AND old.version = new.version - 1 "
-    "WHERE new.version > 1 ORDER BY new.captured_at DESC, new.id DESC LIMIT ?"
+    "WHERE new.version > 1 ORDER BY new.rowid DESC LIMIT ?"  # the last filed first, as in every feed
 )
 
 
@@ -210,7 +268,7 @@ async def edits_feed(request: Any, datasette: Any) -> Response:
         link = f"/-/article/{row['id']}?compare={row['old_id']}"
         _entry(fg, datasette, request, row, link, diff_summary(old, row),
                entry_id=datasette.absolute_url(request, f"/-/article/{row['id']}"))
-    return _finish(fg, rows)
+    return _finish(fg, rows, datasette, request)
 
 
 def _answers_in_words(view: Any) -> Any:
