@@ -1,12 +1,16 @@
-"""The reading room's Atom feeds, read back with feedparser, over the reading-room archive (two real crawls of
-the demo site, one article edited in between, one with markup in its title): a search's feed and a saved
-search's list exactly the new version that matches, the edits feed exactly the edit with its word diff,
-the site feed every latest article; hostile titles arrive as text; bad queries and unknown names answer
-in words (400, 404); the search and home pages advertise their feeds."""
+"""The reading room's Atom feeds, read back with Python's feedparser and with node-feedparser (the parser of
+Node feed readers, run by node: every feed fetched here is read by both, and both must read the same
+entries, ids, links, dates, summaries and sites), over the reading-room archive (two real crawls of the demo
+site, one article edited in between, one with markup in its title): a search's feed and a saved search's
+list exactly the new version that matches, the edits feed exactly the edit with its word diff, the site
+feed every latest article; hostile titles arrive as text; bad queries and unknown names answer in words
+(400, 404); the search and home pages advertise their feeds."""
 
 from __future__ import annotations
 
+import functools
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import pytest
 
 from archive.reading_room import ReadingRoom, make_datasette
 from tests.conftest import run_morgue
+from tests.node_feedparser import node_feedparser_dir, read_with_node
 from tests.test_reading_room import EDITED, HOSTILE_TITLE, TITLE_MARKUP, Archive, build_archive, get
 
 NEW_WORDS = '"fourteen weeks"'  # only the second version of the edited article says this
@@ -34,6 +39,35 @@ def room(archive: Archive) -> ReadingRoom:
     return make_datasette(archive.data)
 
 
+_node_parser = functools.cache(node_feedparser_dir)  # installed once per test run
+
+
+def _instant(value: str) -> datetime:
+    """A date as either parser gives it (ISO with a zone, or node's ``...Z``), as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _node_reads_the_same(feed: bytes, parsed: Any, installed: Path) -> dict[str, Any]:
+    """node-feedparser's reading of ``feed`` agrees with feedparser's on everything a reader uses; titles
+    too, except that node-feedparser strips markup from a title (it keeps the literal in ``atom:title``)."""
+    node = read_with_node(feed, installed)
+    assert node["meta"]["type"] == "atom" and node["meta"]["version"] == "1.0"
+    assert _instant(node["meta"]["date"]) == _instant(parsed.feed.updated)
+    assert len(node["items"]) == len(parsed.entries)
+    for item, entry in zip(node["items"], parsed.entries, strict=True):
+        assert item["guid"] == entry.id
+        assert item["link"] == _page(entry)  # the archived page, not the original article
+        assert {link["href"] for link in item["links"]} == {link.href for link in entry.links}
+        assert _instant(item["date"]) == _instant(entry.updated)
+        assert _instant(item["pubdate"]) == _instant(entry.published)
+        assert item["summary"] == entry.get("summary")
+        assert item["categories"] == [t.term for t in entry.tags]
+        assert item["raw_title"] == entry.title
+        if "<" not in entry.title:
+            assert item["title"] == entry.title
+    return node
+
+
 def _feed(room: ReadingRoom, path: str, **params: Any) -> Any:
     response = get(room, path, params=params)
     assert response.status_code == 200, response.text
@@ -41,6 +75,9 @@ def _feed(room: ReadingRoom, path: str, **params: Any) -> Any:
     parsed = feedparser.parse(response.content)
     assert parsed.bozo == 0, parsed.bozo_exception
     assert parsed.version == "atom10"
+    for entry in parsed.entries:  # one archived page, and the original as related
+        assert [link.rel for link in entry.links] == ["alternate", "related"]
+    parsed["node"] = _node_reads_the_same(response.content, parsed, _node_parser())
     return parsed
 
 
@@ -77,6 +114,7 @@ def test_edits_feed_lists_the_edit_with_its_word_diff(archive: Archive, room: Re
     old, new = archive.ids[EDITED]
     assert [_page(e) for e in parsed.entries] == [f"http://localhost/-/article/{new}?compare={old}"]
     summary = parsed.entries[0].summary
+    assert parsed["node"]["items"][0]["summary"] == summary  # node-feedparser reads the same summary
     assert summary.startswith("Version 2: ")
     assert "[-eleven" in summary and "{+fourteen" in summary and "authority said" in summary
     page = get(room, f"/-/article/{new}", params={"compare": old})
@@ -93,10 +131,18 @@ def test_site_feed_lists_every_latest_article_newest_first(archive: Archive, roo
 def test_hostile_titles_arrive_as_text(archive: Archive, room: ReadingRoom) -> None:
     response = get(room, "/-/feeds/site/gazette.atom")
     assert "<img" not in response.text  # escaped in the XML, not an element of it
-    parsed = feedparser.parse(response.content)
+    parsed = _feed(room, "/-/feeds/site/gazette.atom")
     hostile = archive.ids[HOSTILE_TITLE][-1]
-    entry = next(e for e in parsed.entries if _page(e).endswith(hostile))
-    assert TITLE_MARKUP in entry.title  # the literal text, markup characters and all
+    at = next(i for i, e in enumerate(parsed.entries) if _page(e).endswith(hostile))
+    assert TITLE_MARKUP in parsed.entries[at].title  # the literal text, markup characters and all
+    item = parsed["node"]["items"][at]
+    assert TITLE_MARKUP in item["raw_title"]  # node-feedparser reads the same literal text...
+    shown = parsed.entries[at].title.replace(TITLE_MARKUP, "")
+    assert "<" not in item["title"] and item["title"].split() == shown.split()  # ...and shows it tag-free
+    query = f"regatta {TITLE_MARKUP}"  # a hostile query: the feed's own title carries it as text too
+    searched = get(room, "/-/feeds/search.atom", params={"q": query})
+    assert searched.status_code == 200 and "<img" not in searched.text
+    assert TITLE_MARKUP in feedparser.parse(searched.content).feed.title
 
 
 def test_bad_feeds_answer_in_words(room: ReadingRoom) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from archive.datasette import search as search_mod
@@ -87,9 +88,23 @@ def _feed(datasette: Any, request: Any, title: str, self_path: str, page_path: s
     return fg
 
 
+class _Entry(FeedEntry):  # type: ignore[misc]  # feedgen has no type hints
+    """feedgen 1.0's entries write each ``<link>`` with its href alone (lkiesow/python-feedgen#135): both
+    links then read as rel="alternate", and a reader may open the original article instead of its
+    archived page (node-feedparser takes the last). This puts back each link's rel and type."""
+
+    def atom_entry(self, extensions: bool = True) -> Any:
+        entry = super().atom_entry(extensions)
+        for element, link in zip(entry.findall("link"), self.link() or [], strict=True):
+            for name in ("rel", "type", "hreflang", "title", "length"):
+                if link.get(name):
+                    element.set(name, str(link[name]))
+        return entry
+
+
 def _entry(fg: FeedGenerator, datasette: Any, request: Any, row: dict[str, Any], link: str,
            summary: str, entry_id: str | None = None) -> None:
-    fe = fg.add_entry(order="append")
+    fe = fg.add_entry(_Entry(), order="append")
     url = datasette.absolute_url(request, link)
     fe.id(entry_id or url)
     fe.title(row.get("title") or row["url"])
