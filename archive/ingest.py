@@ -115,17 +115,19 @@ def unextractable(body: bytes, *, max_bytes: int = MAX_EXTRACT_BYTES,
 def extract_body(body: bytes, url: str, content_type: str | None,
                  rules: Mapping[str, Any] | None = None,
                  known_repeated: Collection[str] = (), template: Mapping[str, Any] | None = None,
-                 learn: bool = False) -> dict[str, Any] | None:
+                 learn: bool = False, fallback: bool = True) -> dict[str, Any] | None:
     """Extract the article from decoded page bytes; the charset comes from Content-Type, as in a crawl,
     ``known_repeated`` the site's learned blocks (``archive.site_blocks``) and ``template`` its learned
-    template (``archive.site_templates``; ``learn``: include what the page teaches one)."""
+    template (``archive.site_templates``; ``learn``: include what the page teaches one; ``fallback``:
+    run the full pipeline where the template does not fit, else return None)."""
     from extract import SiteRules, extract_article
     from extract.template import Template
 
     site_rules = SiteRules.from_mapping(rules) if rules else None
     result = extract_article(body, url, rules=site_rules, encoding=charset_of(content_type),
                              known_repeated=known_repeated,
-                             template=Template.from_dict(template) if template else None, learn=learn)
+                             template=Template.from_dict(template) if template else None, learn=learn,
+                             fallback=fallback)
     if result is None:
         return None
     data = result.to_dict()
@@ -377,8 +379,8 @@ def _add_template_record(recorded: dict[str, list[tuple[int | None, Any, str]]],
 
 def extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
                      rules: Mapping[str, Any] | None, blocks: Collection[str],
-                     template: Mapping[str, Any] | None = None, learn: bool = False
-                     ) -> tuple[str | None, dict[str, Any] | None]:
+                     template: Mapping[str, Any] | None = None, learn: bool = False,
+                     fallback: bool = True) -> tuple[str | None, dict[str, Any] | None]:
     """Read one archived response, decode it and extract it: (problem, extraction). Runs in a worker."""
     try:
         record = read_record(warc_dir, warc_file, offset)
@@ -387,7 +389,7 @@ def extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
         return str(exc), None
     if unextractable(body, charset=charset_of(record.content_type)):  # as the crawl skips it
         return None, None
-    return None, extract_body(body, url, record.content_type, rules, blocks, template, learn)
+    return None, extract_body(body, url, record.content_type, rules, blocks, template, learn, fallback)
 
 
 @contextmanager

@@ -231,8 +231,9 @@ class SiteTemplates:
             def extract(item: Pending, template: dict[str, Any]) -> Mapping[str, Any] | None:
                 from archive.ingest import extract_archived
 
+                # template only: a page it does not fit keeps its text, so no full pipeline is run for it
                 problem, extraction = extract_archived(item.warc_dir, item.warc_file, item.offset, item.url,
-                                                       rules, known, template)
+                                                       rules, known, template, fallback=False)
                 if problem:
                     logger.warning("cannot re-extract %s through the site template: %s", item.url, problem)
                 return extraction

@@ -61,14 +61,16 @@ def extract_article(
     encoding: str | None = None,
     template: Template | None = None,
     learn: bool = False,
+    fallback: bool = True,
 ) -> Extraction | None:
     """The article in a page, or None when there is none. Never raises on bad input.
 
     With a site ``template`` the page is extracted through it when it fits, else by the full pipeline
-    (``Extraction.fallback`` says why). ``learn`` adds what the page teaches a template
-    (``Extraction.observation``) whenever the full pipeline ran."""
+    (``Extraction.fallback`` says why), or, with ``fallback=False``, not at all (None): a re-extraction
+    that only wants the template's text need not pay for the full pipeline. ``learn`` adds what the page
+    teaches a template (``Extraction.observation``) whenever the full pipeline ran."""
     return extract_with_layers(html, url, rules=rules, known_repeated=known_repeated, encoding=encoding,
-                               template=template, learn=learn)
+                               template=template, learn=learn, fallback=fallback)
 
 
 def extract_with_layers(
@@ -81,11 +83,12 @@ def extract_with_layers(
     layers: Collection[str] = LAYERS,
     template: Template | None = None,
     learn: bool = False,
+    fallback: bool = True,
 ) -> Extraction | None:
     """``extract_article`` with a choice of boilerplate layers, so each can be measured on its own."""
     try:
         return _extract(html, url, rules, known_repeated, encoding, frozenset(layers),
-                        template if "template" in layers else None, learn)
+                        template if "template" in layers else None, learn, fallback)
     except RecursionError:
         log.warning("page too deeply nested to extract: %s", url)
         return None
@@ -113,6 +116,7 @@ def _extract(
     layers: frozenset[str],
     template: Template | None = None,
     learn: bool = False,
+    fallback: bool = True,
 ) -> Extraction | None:
     tree = _parse(html, encoding)
     if tree is None:
@@ -120,7 +124,7 @@ def _extract(
     md = extract_metadata(tree, url)
     etree.strip_elements(tree, "script", "style", "template", with_tail=False)
     removed: list[RemovedBlock] = []
-    fallback: str | None = None
+    why: str | None = None
     if template is not None:
         if rules is not None and "rule" in layers:
             _drop_by_rules(tree, rules, removed)
@@ -130,7 +134,9 @@ def _extract(
             removed.extend(RemovedBlock(text, "template", f"{where}: {template.why_dropped(path)}")
                            for path, text in fit.dropped)
             return _finish(fit.paragraphs, md, removed, known_repeated, layers, where, None)
-        fallback = f"template v{template.version}: {fit.problem}"
+        if not fallback:
+            return None
+        why = f"template v{template.version}: {fit.problem}"
         tree = _parse(html, encoding)  # the template's pass may have cut rule boxes: start clean
         if tree is None:
             return None
@@ -161,7 +167,7 @@ def _extract(
     lines = [line for line in lines if line]
     result = _finish(lines, md, removed, known_repeated, layers, None, protected)
     if result is not None:
-        result.fallback = fallback
+        result.fallback = why
         if pristine is not None:
             result.observation = observe(pristine, result.text)
     return result

@@ -89,6 +89,10 @@ def test_a_page_too_short_for_the_template_falls_back() -> None:
     result = extract_article(short, _url(99), template=learner.template)
     assert result is not None and result.template is None
     assert "characters in the container" in result.fallback
+    # the end-of-crawl re-extraction asks for the template's text only: no full pipeline for a misfit
+    assert extract_article(short, _url(99), template=learner.template, fallback=False) is None
+    fits = extract_article(full, _url(99), template=learner.template, fallback=False)
+    assert fits is not None and fits.template == "template v1"
 
 
 def test_a_site_with_no_common_structure_gets_no_template_and_says_so() -> None:
