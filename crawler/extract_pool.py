@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -70,6 +70,7 @@ class ExtractionPool:
         self.tasks_per_worker = max(0, tasks_per_worker)
         self._executor: Executor | None = None
         self._submitted = 0
+        self._slots: Any = None  # twisted DeferredSemaphore: pages handed to the workers at once
 
     def _get(self) -> Executor:
         if self._executor is None:
@@ -95,11 +96,42 @@ class ExtractionPool:
         self._submitted += 1
 
     async def extract(self, body: bytes, url: str, content_type: str | None, rules: Mapping[str, Any] | None,
-                      known_repeated: Collection[str], template: Mapping[str, Any] | None = None,
-                      learn: bool = False) -> dict[str, Any] | None:
-        """The page's article as a plain dict, or None: the same extraction reindex and import run."""
-        return await self.run(extract_body, body, url, content_type, rules, frozenset(known_repeated),
-                              template, learn)
+                      known_repeated: Collection[str],
+                      template: Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None = None,
+                      learn: bool | Callable[[], bool] = False) -> dict[str, Any] | None:
+        """The page's article as a plain dict, or None: the same extraction reindex and import run.
+
+        ``template`` and ``learn`` may be callables, asked when the page gets a worker: a fast crawl
+        fetches pages faster than they are extracted, and a page that waits for a worker then gets the
+        site template learned meanwhile instead of the full pipeline (and a re-extraction at the end)."""
+        await self._acquire()
+        try:
+            chosen = template() if callable(template) else template
+            teach = learn() if callable(learn) else learn
+            return await self.run(extract_body, body, url, content_type, rules, frozenset(known_repeated),
+                                  chosen, teach)
+        finally:
+            self._release()
+
+    async def _acquire(self) -> None:
+        """Wait until fewer than 2 pages per worker are with the workers (one running, one queued)."""
+        if self.workers <= 0:
+            return
+        if self._slots is None:
+            from twisted.internet.defer import DeferredSemaphore
+
+            self._slots = DeferredSemaphore(2 * self.workers)
+        from scrapy.utils.defer import maybe_deferred_to_future
+
+        await maybe_deferred_to_future(self._slots.acquire())
+
+    def _release(self) -> None:
+        """Free the slot on the reactor's next turn: the caller first files the page and counts it
+        (which may learn the template), so the page let in next sees what this one taught."""
+        if self._slots is not None:
+            from twisted.internet import reactor
+
+            reactor.callLater(0, self._slots.release)  # type: ignore[attr-defined]
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` in a worker. A dead worker breaks the whole executor: it is replaced by a fresh

@@ -146,8 +146,8 @@ class ArticlePipeline:
             extraction = await self.pool.extract(item["body"], item["url"],
                                                  item["capture"].get("content_type"),
                                                  rules_mapping, self._known_blocks(session),
-                                                 templates.template_dict() if templates else None,
-                                                 templates is not None and templates.learner.wants())
+                                                 templates.template_dict if templates else None,
+                                                 templates.learner.wants if templates else False)
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
             session.error("extraction_crashed" if isinstance(exc, ExtractionCrashed) else "extraction_failed")

@@ -113,3 +113,35 @@ def test_site_with_no_common_structure_is_reported_in_templates(tmp_path: Path) 
     finally:
         site.process.terminate()
         site.process.wait(timeout=10)
+
+
+def test_a_fast_crawl_extracts_the_pages_after_the_teachers_through_the_template(tmp_path: Path) -> None:
+    """At full speed the pages arrive faster than one worker extracts them: a page is handed to the
+    worker only when it has room (2 pages per worker), with the template learned by then, so only the
+    teachers and the pages in the worker while the template was learned need the end-of-crawl
+    re-extraction."""
+    root = tmp_path / "site"
+    paths = write_site(root, ["a"] * 14)
+    site = start_site(root, tmp_path / "requests.jsonl")
+    try:
+        write_sitemap(root, site.base_url, paths)
+        seed = tmp_path / "harbour.toml"
+        seed.write_text(f'name = "harbour"\nsitemaps = ["{site.base_url}/sitemap.xml"]\nallow = ["/news/"]\n'
+                        "[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+                        "CONCURRENT_REQUESTS = 16\nCONCURRENT_REQUESTS_PER_DOMAIN = 16\n", encoding="utf-8")
+        data = tmp_path / "data"
+        result = run_morgue("crawl", str(seed), "--data", str(data), "-s", "MORGUE_EXTRACT_WORKERS=1")
+        assert result.code == 0, result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("  template: v1, "))
+        through = int(line.split(", ")[1].split()[0])
+        # 4 teachers, then at most 2 pages with the worker before the 4th teacher's result was counted
+        assert through >= 14 - 4 - 2, line
+        articles = _rows(data, "SELECT url, text, removed FROM articles")
+        assert len(articles) == 14
+        for row in articles:
+            n = int(row["url"].rsplit("/", 1)[1].split(".")[0])
+            assert [p for p in paragraphs(n) if p not in " ".join(row["text"].split())] == [], row["url"]
+            assert any(b["reason"] == "template" for b in json.loads(row["removed"])), row["url"]
+    finally:
+        site.process.terminate()
+        site.process.wait(timeout=10)
