@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
@@ -33,6 +33,7 @@ from archive.requisites import (
 )
 from crawler.faults import fault_kind
 from crawler.incremental import KnownPage, discovery_validators
+from crawler.pageinfo import PageInfoLog
 from crawler.session import session_for
 
 __all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
@@ -69,13 +70,17 @@ class RequisitePlanner:
         self.max_size = max_size
         self.max_depth = max_depth
         self.seen: set[str] = set()
+        self.pageinfo = PageInfoLog(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, mode: str) -> RequisitePlanner:
         settings = crawler.settings
-        return cls(crawler, mode, per_page=settings.getint("MORGUE_REQUISITES_PER_PAGE"),
-                   max_size=settings.getint("MORGUE_REQUISITES_MAX_SIZE"),
-                   max_depth=settings.getint("MORGUE_REQUISITES_DEPTH"))
+        planner = cls(crawler, mode, per_page=settings.getint("MORGUE_REQUISITES_PER_PAGE"),
+                      max_size=settings.getint("MORGUE_REQUISITES_MAX_SIZE"),
+                      max_depth=settings.getint("MORGUE_REQUISITES_DEPTH"))
+        if mode != "none":
+            crawler.signals.connect(planner.pageinfo.flush, signal=signals.spider_idle)
+        return planner
 
     def wants(self, role: str) -> bool:
         """Whether pages of this role (article, section) get their requisites fetched."""
@@ -85,9 +90,12 @@ class RequisitePlanner:
 
     def for_page(self, response: TextResponse, known: dict[str, KnownPage], callback: Any,
                  errback: Any) -> list[Request]:
-        found = html_requisites(response.body, response.url, encoding=response.encoding,
-                                scripts=self.mode == "all")
-        return self._requests(response.url, found, (), known, callback, errback)
+        found = self._capped(response.url, html_requisites(response.body, response.url,
+                                                           encoding=response.encoding,
+                                                           scripts=self.mode == "all"))
+        requests = self._requests(found, (), known, callback, errback)
+        self.pageinfo.page(response, {r.url: r.resource_type for r in found})
+        return requests
 
     def for_stylesheet(self, response: Response, body: bytes, known: dict[str, KnownPage], callback: Any,
                        errback: Any) -> list[Request]:
@@ -107,16 +115,24 @@ class RequisitePlanner:
                              f"(MORGUE_REQUISITES_DEPTH = {self.max_depth})")
             else:
                 fresh.append(requisite)
-        return self._requests(response.url, fresh, chain, known, callback, errback)
+        fresh = self._capped(response.url, fresh)
+        requests = self._requests(fresh, chain, known, callback, errback)
+        # what it names first, then the style sheet's own outcome: its pages wait for both
+        self.pageinfo.named_by_stylesheet(response.url, {r.url: r.resource_type for r in fresh})
+        self.pageinfo.response(response)
+        return requests
 
-    def _requests(self, referrer: str, found: Sequence[Requisite], chain: tuple[str, ...],
-                  known: dict[str, KnownPage], callback: Any, errback: Any) -> list[Request]:
+    def _capped(self, referrer: str, found: Sequence[Requisite]) -> Sequence[Requisite]:
         if len(found) > self.per_page:
             note_problem(self.crawler, referrer, "over_page_cap",
                          f"names {len(found)} requisites; the first {self.per_page} were fetched "
                          "(MORGUE_REQUISITES_PER_PAGE)")
             self.crawler.stats.inc_value("morgue/requisites/over_cap", len(found) - self.per_page)
             found = found[: self.per_page]
+        return found
+
+    def _requests(self, found: Sequence[Requisite], chain: tuple[str, ...],
+                  known: dict[str, KnownPage], callback: Any, errback: Any) -> list[Request]:
         requests = []
         for requisite in found:
             if requisite.url in self.seen:
@@ -153,6 +169,7 @@ class RequisitePlanner:
             problem = not_an_image(response.body, _header(response, b"Content-Type"))
             if problem:
                 note_problem(self.crawler, response.url, "not_an_image", problem)
+        self.pageinfo.response(response)
 
     def failed(self, failure: Failure) -> Iterable[Request]:
         """A requisite that could not be fetched: name it (robots.txt refusals are listed apart)."""
@@ -163,14 +180,19 @@ class RequisitePlanner:
             response = exc.response
             note_problem(self.crawler, response.url, "http_error",
                          f"HTTP {response.status}; the error response is archived")
-        elif isinstance(exc, IgnoreRequest):
-            pass  # robots.txt (counted by crawler.robots) or an offsite redirect
+            self.pageinfo.response(response)
+            return ()
+        if isinstance(exc, IgnoreRequest):
+            kind = "blocked"  # robots.txt (counted by crawler.robots) or an offsite redirect
         elif type(exc).__name__ == "DownloadCancelledError":
-            note_problem(self.crawler, url, "too_large",
+            kind = "too_large"
+            note_problem(self.crawler, url, kind,
                          f"larger than the {self.max_size:,} byte cap (MORGUE_REQUISITES_MAX_SIZE); "
                          "not archived")
         else:
-            note_problem(self.crawler, url, fault_kind(exc), f"{type(exc).__name__}: {str(exc)[:160]}")
+            kind = fault_kind(exc)
+            note_problem(self.crawler, url, kind, f"{type(exc).__name__}: {str(exc)[:160]}")
+        self.pageinfo.settled(url, {"status": 0, "error": kind})
         return ()
 
 

@@ -324,3 +324,53 @@ def test_rewrite_html_points_every_load_and_link_at_the_archive() -> None:
     assert css == (f'@import "{r}https://cdn.example/c/a.css"; '
                    f"x{{src:url({r}https://cdn.example/c/f.woff2)}} "
                    "y{mask:url(#m)} z{background:url(data:x)}")
+
+
+def _pageinfo(data: Path) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Every ``urn:pageinfo:`` record by page URL: (WARC headers, JSON), read with warcio."""
+    out = {}
+    for path in sorted((data / "warc").glob("*.warc.gz")):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                uri = record.rec_headers.get_header("WARC-Target-URI")
+                if record.rec_type == "resource" and uri.startswith("urn:pageinfo:"):
+                    assert record.rec_headers.get_header("Content-Type") == "application/json"
+                    out[uri.removeprefix("urn:pageinfo:")] = (
+                        record.rec_headers, json.loads(record.content_stream().read()))
+    return out
+
+
+def test_each_page_gets_a_browsertrix_pageinfo_record(crawled: tuple[str, SiteState, Path, str]) -> None:
+    """Browsertrix's ``urn:pageinfo:<url>`` per article: what the page needed, with each requisite's status
+    and type, errors for what was not archived; pageid is the page's id in the WACZ's pages.jsonl, and the
+    record refers to the page's response record."""
+    base, state, tmp, _ = crawled
+    infos = _pageinfo(tmp / "data")
+    assert set(infos) == {f"{base}/news/{name}.html" for name in ("styled", "bad", "many")}
+    captures = _captures(tmp / "data")
+    for url, (headers, info) in infos.items():
+        page = captures[url][0]
+        assert info["pageid"] == page["id"] and info["url"] == url and info["ts"] == page["captured_at"]
+        assert headers.get_header("WARC-Refers-To") == page["record_id"]
+        assert info["urls"][url] == {"status": 200, "mime": "text/html", "type": "Document"}
+        # the shared style sheet was fetched once, for the first page: every page lists it and what it
+        # names (the @import chain, its background image and font)
+        for path, kind, mime in (("/css/site.css", "Stylesheet", "text/css"), ("/css/a.css", "Stylesheet",
+                                 "text/css"), ("/css/b.css", "Stylesheet", "text/css"),
+                                 ("/img/bg.png", "Image", "image/png"), ("/fonts/serif.woff2", "Font",
+                                                                         "font/woff2")):
+            if url.endswith("many.html"):
+                break  # names no style sheet
+            assert info["urls"][base + path] == {"status": 200, "mime": mime, "type": kind}, (url, path)
+    styled = infos[f"{base}/news/styled.html"][1]["urls"]
+    assert styled[f"{state.cdn}/photos/harbour.png"] == {"status": 200, "mime": "image/png", "type": "Image"}
+    assert styled[f"{state.cdn}/private/secret.png"] == {"status": 0, "error": "blocked", "type": "Image"}
+    assert styled[f"{base}/img/logo@2x.png"]["status"] == 200
+    assert f"{base}/js/app.js" not in styled  # scripts only with requisites = "all"
+    bad = infos[f"{base}/news/bad.html"][1]["urls"]
+    assert bad[f"{base}/img/missing.png"] == {"status": 404, "mime": "text/html", "type": "Image"}
+    assert bad[f"{base}/img/huge.png"] == {"status": 0, "error": "too_large", "type": "Image"}
+    assert bad[f"{base}/img/stall.png"] == {"status": 0, "error": "timeout", "type": "Image"}
+    assert bad[f"{base}/img/fake.png"]["status"] == 200  # archived as received (reported apart)
+    many = infos[f"{base}/news/many.html"][1]["urls"]
+    assert len(many) == 1 + 150  # the page and the per-page cap of requisites

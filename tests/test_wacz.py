@@ -244,6 +244,16 @@ def _replay_frame(page: Any, url: str, seconds: float = 120) -> Any:
     return None
 
 
+def _replay_fetch_json(page: Any, replay_url: str, url: str, prefix: str) -> Any:
+    """``prefix + url`` (a ``urn:`` record) fetched through ReplayWeb.page's service worker as it is, at the
+    time of ``replay_url`` (a frame's ``.../w/<coll>/<ts>mp_/<url>``), from ReplayWeb.page's own frame."""
+    head, _, _ = replay_url.rpartition("mp_/" + url)
+    target = f"{head}id_/{prefix}{url}"
+    ui = next(f for f in page.frames if REPLAY_BASE in f.url and "mp_/" not in f.url)
+    return ui.evaluate("async (u) => { const r = await fetch(u); "
+                       "return r.ok ? await r.json() : {status: r.status}; }", target)
+
+
 _SEEN = """() => {
   const logo = document.querySelector(".logo img[src*='logo-1x.png']");
   return {h1: (document.querySelector('h1') || {}).textContent || '', text: document.body.innerText,
@@ -297,6 +307,9 @@ def test_replays_in_replaywebpage(exported: tuple[Path, str, Path]) -> None:
                 assert seen["maxWidth"] == "736px", "the archived style sheet (body 46rem wide) not applied"
                 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOTS / f"replaywebpage-{word}.png"))
+                # the page's urn:pageinfo: record, answered by ReplayWeb.page's service worker from the WACZ
+                info = _replay_fetch_json(page, frame.url, page_entry["url"], "urn:pageinfo:")
+                assert info["pageid"] == page_entry["id"] and info["url"] == page_entry["url"], info
                 context.close()
             # the home page's latest capture is a 304 revisit: the replay shows the page it refers to
             context = browser.new_context()
@@ -312,6 +325,58 @@ def test_replays_in_replaywebpage(exported: tuple[Path, str, Path]) -> None:
                 REPLAY_BASE, REPLAY_BASE + "sw.js", REPLAY_BASE + "ui.js"}, host.requests
         finally:
             browser.close()
+
+
+
+def _wacz_pageinfo(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``urn:pageinfo:`` records of a WACZ's WARC files, by pageid, read with warcio."""
+    found: dict[str, dict[str, Any]] = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in (n for n in zf.namelist() if n.startswith("archive/")):
+            for record in ArchiveIterator(io.BytesIO(zf.read(name))):
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if record.rec_type == "resource" and uri.startswith("urn:pageinfo:"):
+                    info = json.loads(record.content_stream().read())
+                    assert uri == "urn:pageinfo:" + info["url"]
+                    found[info["pageid"]] = info
+    return found
+
+
+def test_pageinfo_records_name_the_pages_of_pages_jsonl(exported: tuple[Path, str, Path],
+                                                        tmp_path: Path) -> None:
+    """Every article page the crawl fetched requisites for has Browsertrix's ``urn:pageinfo:`` record in
+    the export, indexed, its ``pageid`` the page's ``id`` in pages.jsonl, listing the style sheet, font and
+    logo the replay needs; an export of one article by time carries that article's record along."""
+    data, base_url, out = exported
+    with zipfile.ZipFile(out) as zf:
+        pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode().splitlines()][1:]
+    infos = _wacz_pageinfo(out)
+    first = [p for p in pages if p["url"] == base_url + EDITED][0]
+    assert first["id"] in infos
+    for page in pages:
+        info = infos.get(page["id"])
+        if info is None:
+            continue
+        assert info["url"] == page["url"] and info["urls"][page["url"]]["type"] == "Document"
+    urls = infos[first["id"]]["urls"]
+    kinds = {entry["type"] for entry in urls.values()}
+    assert {"Document", "Stylesheet", "Font", "Image"} <= kinds, urls
+    assert all(entry.get("status") in (200, 304) for entry in urls.values()), urls
+    assert any(u.endswith("logo-1x.png") for u in urls)
+    assert ("urn:pageinfo:" + first["url"]) in {url for url, _ in _index_urls(out)}
+    conn = sqlite3.connect(data / "morgue.db")
+    try:
+        captured_at = conn.execute("SELECT captured_at FROM captures WHERE id = ?",
+                                   [first["id"]]).fetchone()[0]
+        until = conn.execute("SELECT min(captured_at) FROM captures WHERE captured_at > ?",
+                             [captured_at]).fetchone()[0]  # a window of milliseconds
+    finally:
+        conn.close()
+    one = tmp_path / "one.wacz"
+    result = run_morgue("export", "--wacz", str(one), "--data", str(data), "--since", captured_at,
+                        "--until", until)
+    assert result.code == 0, result.stderr
+    assert first["id"] in _wacz_pageinfo(one)
 
 
 def _index_urls(path: Path) -> set[tuple[str, str]]:

@@ -1,0 +1,142 @@
+"""What each page needed and what of it the crawl archived, as Browsertrix writes it: one ``resource``
+record ``urn:pageinfo:<page url>`` (``application/json``) per page whose requisites were fetched.
+
+The JSON is Browsertrix's (``src/util/recorder.ts:writePageInfoRecord``): ``{pageid, url, ts, urls:
+{<url>: {status, mime, type[, error]}}, counts}``, with ``type`` in Chrome's resource-type words
+(Document, Stylesheet, Image, Font, Script) and ``pageid`` the id the WACZ export gives the page in
+``pages.jsonl`` (its capture id). The record's ``WARC-Refers-To`` names the page's response record, so an
+export that carries the page carries its pageinfo too.
+
+A requisite shared by many pages is fetched once; every page that names it lists it with that one
+outcome. Fonts and images named by a style sheet belong to every page that uses the style sheet. A page's
+record is written once all of its requisites have an outcome; what is still unanswered when the crawl
+goes idle (a request a middleware dropped) is listed with an ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+
+from archive.records import warc_date
+from archive.requisites import FONT, IMAGE, SCRIPT, STYLESHEET
+from crawler.session import session_for
+
+__all__ = ["PageInfoLog", "PAGEINFO_PREFIX", "resource_type_name"]
+
+logger = logging.getLogger(__name__)
+
+PAGEINFO_PREFIX = "urn:pageinfo:"
+_TYPE_NAMES = {STYLESHEET: "Stylesheet", IMAGE: "Image", FONT: "Font", SCRIPT: "Script"}
+
+
+def resource_type_name(resource_type: str | None) -> str:
+    """Chrome's (and so Browsertrix's) word for a requisite's kind."""
+    return _TYPE_NAMES.get(resource_type or "", "Other")
+
+
+def _mime(response: Response) -> str:
+    value = response.headers.get(b"Content-Type") or b""
+    return value.decode("latin-1").split(";")[0].strip().lower()
+
+
+@dataclass
+class _Page:
+    url: str
+    pageid: str
+    ts: str
+    record_id: str
+    document: dict[str, Any]
+    urls: dict[str, str] = field(default_factory=dict)  # requisite URL -> type name, in the page's order
+    waiting: set[str] = field(default_factory=set)
+
+
+class PageInfoLog:
+    """Collects each page's requisites and their outcomes; writes a page's record once it is complete."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.pages: dict[str, _Page] = {}  # pages still waiting, by URL
+        self.outcomes: dict[str, dict[str, Any]] = {}  # requisite URL -> {status, mime[, error]}
+        self.children: dict[str, dict[str, str]] = {}  # style sheet URL -> what it names (URL -> type)
+        self.waiters: dict[str, set[str]] = {}  # requisite URL -> pages waiting for it
+        self.written = 0
+
+    def page(self, response: Response, requisites: dict[str, str | None]) -> None:
+        """A page whose requisites (URL -> resource type, fetched now or earlier in the crawl) it needs."""
+        capture = response.meta.get("morgue_capture") or {}
+        if not capture.get("record_id"):
+            return  # not archived by this process (nothing to refer to)
+        page = _Page(url=response.url, pageid=str(capture.get("id") or ""),
+                     ts=str(capture.get("captured_at") or ""), record_id=str(capture["record_id"]),
+                     document={"status": response.status, "mime": _mime(response), "type": "Document"})
+        self.pages.setdefault(page.url, page)
+        page = self.pages[page.url]
+        self._add(page, {url: resource_type_name(kind) for url, kind in requisites.items()})
+        self._maybe_write(page)
+
+    def named_by_stylesheet(self, stylesheet: str, found: dict[str, str | None]) -> None:
+        """What a fetched style sheet names (``@import``, fonts, images): needed by its pages too."""
+        named = {url: resource_type_name(kind) for url, kind in found.items()}
+        self.children.setdefault(stylesheet, {}).update(named)
+        for page_url in list(self.waiters.get(stylesheet, ())):
+            self._add(self.pages[page_url], named)
+
+    def settled(self, url: str, outcome: dict[str, Any]) -> None:
+        """A requisite's outcome (its response's status and type, or an ``error``)."""
+        self.outcomes.setdefault(url, outcome)
+        for page_url in self.waiters.pop(url, set()):
+            page = self.pages.get(page_url)
+            if page is not None:
+                page.waiting.discard(url)
+                self._maybe_write(page)
+
+    def response(self, response: Response) -> None:
+        self.settled(response.url, {"status": response.status, "mime": _mime(response)})
+        redirected = response.meta.get("redirect_urls") or ()
+        for earlier in redirected:  # the page named the first URL of the redirect chain
+            self.settled(earlier, {"status": response.status, "mime": _mime(response)})
+
+    def flush(self) -> None:
+        """Write every page still waiting: what never got an answer is listed with an error."""
+        for page in list(self.pages.values()):
+            for url in sorted(page.waiting):
+                self.outcomes.setdefault(url, {"status": 0, "error": "no answer before the crawl ended"})
+                self.waiters.get(url, set()).discard(page.url)
+            page.waiting.clear()
+            self._maybe_write(page)
+
+    def _add(self, page: _Page, named: dict[str, str]) -> None:
+        pending = list(named.items())
+        while pending:  # a style sheet that was fetched already brings what it names along
+            url, kind = pending.pop(0)
+            if url in page.urls or url == page.url:
+                continue
+            page.urls[url] = kind
+            if url not in self.outcomes:
+                page.waiting.add(url)
+                self.waiters.setdefault(url, set()).add(page.url)
+            pending.extend(self.children.get(url, {}).items())
+
+    def _maybe_write(self, page: _Page) -> None:
+        if page.waiting or self.pages.get(page.url) is not page:
+            return
+        del self.pages[page.url]
+        urls: dict[str, dict[str, Any]] = {page.url: page.document}
+        for url, kind in page.urls.items():
+            urls[url] = {**self.outcomes.get(url, {}), "type": kind}
+        info = {"pageid": page.pageid, "url": page.url, "ts": page.ts, "urls": urls,
+                "counts": {"jsErrors": 0}}
+        session = session_for(self.crawler)
+        session.writer.write_resource(
+            PAGEINFO_PREFIX + page.url, json.dumps(info, ensure_ascii=False).encode("utf-8"),
+            "application/json", date=warc_date(datetime.now(UTC)),
+            extra={"WARC-Refers-To": page.record_id, "WARC-Refers-To-Target-URI": page.url})
+        self.written += 1
+        self.crawler.stats.inc_value("morgue/requisites/pageinfo")
