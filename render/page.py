@@ -11,12 +11,13 @@ draw the same pixels.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Any
 
 from archive.replay import ArchiveSource, Miss, Served
 
-__all__ = ["render_capture", "RenderTimeout", "BrowserGone"]
+__all__ = ["render_capture", "RenderTimeout", "BrowserGone", "pin_pdf_dates"]
 
 # Lazy loading, as news sites do it: the browser's own (loading=lazy), and scripts that copy data-src into
 # src once an image scrolls into view (those scripts are rarely archived, and would not run here anyway).
@@ -146,7 +147,8 @@ def render_capture(chromium: Any, source: ArchiveSource, capture: dict[str, Any]
             outputs["thumbnail"] = _thumbnail(context, page, settings)
         if "pdf" in views:
             page.emulate_media(media="screen")
-            outputs["pdf"] = page.pdf(width=f"{settings.width}px", print_background=True)
+            outputs["pdf"] = pin_pdf_dates(page.pdf(width=f"{settings.width}px", print_background=True),
+                                           capture["captured_at"])
         report["document_height"] = height
         report.pop("document", None)
         return outputs, report
@@ -163,6 +165,18 @@ def render_capture(chromium: Any, source: ArchiveSource, capture: dict[str, Any]
             context.close()
         except PlaywrightError:
             pass
+
+
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[+\-Z]\d\d'\d\d'\)")
+
+
+def pin_pdf_dates(pdf: bytes, captured_at: str) -> bytes:
+    """The PDF with its CreationDate and ModDate set to the capture's time instead of the render's, so
+    that two renders of one capture give the same bytes (Chromium's PDFs differ in nothing else; the
+    render's own time is in the record's WARC-Date and its renderinfo). Same length: the xref stays valid.
+    """
+    stamp = re.sub(r"\D", "", captured_at)[:14].ljust(14, "0").encode("ascii")
+    return _PDF_DATE.sub(lambda m: b"/" + m.group(1) + b" (D:" + stamp + b"+00'00')", pdf)
 
 
 def _header_dict(headers: list[tuple[str, str]]) -> dict[str, str]:

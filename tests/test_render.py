@@ -169,6 +169,11 @@ def test_two_renders_draw_the_same_pixels(rendered: Rendered, tmp_path: Path) ->
     copy = Rendered(tmp_path, rendered.urls, result)
     second = copy.records()[f"urn:view:{rendered.urls['lights']}"][1]
     assert read_png(first).rows == read_png(second).rows
+    # the PDF too, byte for byte: its dates are the capture's, not the render's
+    pdf = f"urn:pdf:{rendered.urls['lights']}"
+    first_pdf, second_pdf = rendered.records()[pdf][1], copy.records()[pdf][1]
+    assert first_pdf == second_pdf
+    assert b"/CreationDate (D:" in first_pdf and first_pdf.startswith(b"%PDF-")
 
 
 def test_cite_names_screenshot_and_pdf_in_every_format(rendered: Rendered) -> None:
