@@ -74,6 +74,9 @@ MORGUE_PROGRESS_INTERVAL = 5.0
 MORGUE_REQUISITES_PER_PAGE = 150
 MORGUE_REQUISITES_MAX_SIZE = 10 * 1024 * 1024
 MORGUE_REQUISITES_DEPTH = 3
+# Connections per host for requisites, in a download slot of their own beside the pages' (0: as many as
+# CONCURRENT_REQUESTS_PER_DOMAIN); a browser opens up to 6 per host for a page's requisites.
+MORGUE_REQUISITES_CONCURRENCY = 6
 # Per-host back-off on 429/5xx (crawler/backoff.py): delay doubles from BASE up to MAX, honours Retry-After.
 MORGUE_BACKOFF_ENABLED = True
 MORGUE_BACKOFF_BASE = 1.0
