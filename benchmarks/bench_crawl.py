@@ -69,12 +69,14 @@ CPU: dict[str, float] = {}  # CPU seconds of the last run_measured: "main", "oth
 
 
 def run_measured(
-    args: list[str], pages_done: Callable[[], int] | None = None, samples: list[Sample] | None = None
+    args: list[str], pages_done: Callable[[], int] | None = None, samples: list[Sample] | None = None,
+    cpu_out: list[float] | None = None,
 ) -> tuple[float, int, subprocess.CompletedProcess[str]]:
     """Run a morgue command; wall seconds and peak RSS (bytes) of its whole process tree (its CPU
     seconds, as last sampled, are left in ``CPU``).
 
-    With ``pages_done`` and ``samples``, every sample also records how far the crawl got."""
+    With ``pages_done`` and ``samples``, every sample also records how far the crawl got; ``cpu_out`` gets
+    the CPU seconds of the whole tree appended (what a loaded machine's wall clock does not show)."""
     start = time.perf_counter()
     process = psutil.Popen(
         [sys.executable, "-m", "morgue.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -95,6 +97,8 @@ def run_measured(
         except psutil.Error:
             pass
         time.sleep(0.2)
+    if cpu_out is not None:
+        cpu_out.append(sum(cpu.values()))
     if cpu:
         main_cpu = cpu.get(process.pid, 0.0)
         CPU.update(main=main_cpu, others=sum(cpu.values()) - main_cpu)
@@ -133,7 +137,8 @@ def seed_file(sitemap: str, data: Path, requisites: str) -> str:
 
 
 def crawl(sitemap: str, data: Path, samples: list[Sample] | None = None,
-          requisites: str = "none", settings: tuple[str, ...] = ()) -> tuple[float, int, int]:
+          requisites: str = "none", settings: tuple[str, ...] = (), cpu_out: list[float] | None = None
+          ) -> tuple[float, int, int]:
     wall, peak, _ = run_measured(
         [
             "crawl",
@@ -150,6 +155,7 @@ def crawl(sitemap: str, data: Path, samples: list[Sample] | None = None,
         ],
         captures_so_far(data) if samples is not None else None,
         samples,
+        cpu_out,
     )
     with closing(sqlite3.connect(data / "morgue.db")) as db:  # closed now: reindex needs the file alone
         seconds, pages = db.execute("SELECT seconds, pages FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
@@ -246,23 +252,28 @@ def measure_requisites(work: Path, pages: int) -> None:
     server, base = serve(root)
     try:
         sitemap = write_sitemaps(root, base, paths)
-        rates = {}
+        rates, cpu = {}, {}
         two = ("MORGUE_REQUISITES_CONCURRENCY=0",)  # the requisites slot at the pages' 2 connections
         runs = (("none", "none", ()), ("article, 2 connections", "article", two), ("article", "article", ()))
         for label, mode, settings in runs:
             data = work / f"data-requisites-{len(rates)}"
-            crawl(sitemap, data, requisites=mode, settings=settings)
+            spent: list[float] = []
+            crawl(sitemap, data, requisites=mode, settings=settings, cpu_out=spent)
             with closing(sqlite3.connect(data / "morgue.db")) as db:
                 seconds, requisites = db.execute(
                     "SELECT seconds, requisites FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
                 articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
             rates[label] = articles / seconds
+            cpu[label] = spent[0] / articles if spent else float("nan")
             print(f"requisites = \"{label}\": {articles} articles in {seconds:.1f}s = {rates[label]:6.1f} "
                   f"articles/s, {requisites or 0} requisites archived")
         print(f"  ratio with requisites at the pages' 2 connections per host / without: "
               f"{rates['article, 2 connections'] / rates['none']:.2f}x")
         ratio = rates["article"] / rates["none"]
         print(f"  ratio with / without requisites: {ratio:.2f}x  (target >= 0.85x)")
+        print(f"  CPU seconds per article (all processes): {cpu['none'] * 1000:.0f} ms without, "
+              f"{cpu['article'] * 1000:.0f} ms with requisites = {cpu['none'] / cpu['article']:.2f}x "
+              "(the ratio a CPU-bound crawl would reach; the wall-clock one swings with the machine's load)")
     finally:
         server.terminate()
         server.wait()
