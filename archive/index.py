@@ -216,7 +216,9 @@ class Index:
             "record_id": capture["record_id"], "payload_digest": capture["payload_digest"],
             "extractor": extraction.get("extractor"),
         }
-        self.db["articles"].insert(row, replace=True)
+        # plain SQL: sqlite-utils' insert reads the table's schema on every call (most of a filing's cost)
+        self.db.execute("INSERT OR REPLACE INTO articles ({}) VALUES ({})".format(
+            ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)), list(row.values()))
         self.db.execute("UPDATE captures SET kind = 'article' WHERE id = ?", [capture["id"]])
         self._wrote()
         return ("new" if latest is None else "version"), row["id"]

@@ -19,8 +19,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.extractions import (
+    TEXT_URN_PREFIX,
+    BadExtraction,
+    StoredExtraction,
+    is_extraction_record,
+    named_template_version,
+    parse_extraction,
+    same_rules,
+    same_template,
+    version_key,
+)
 from archive.index import Index, capture_row
 from archive.renders import record_render_row
+from archive.rounds import ROUND_SUMMARY_CONTENT_TYPE, RoundTally, extend_rounds, round_crawl_id
+from archive.site_blocks import strip_known
 from archive.urls import normalize_url, same_site
 from archive.warc_reader import (
     ArchivedRecord,
@@ -32,11 +45,10 @@ from archive.warc_reader import (
 
 __all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
            "record_capture_row", "is_html", "extract_archived", "IngestStats", "ingest_files",
-           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type"]
+           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type", "Reuse"]
 
 logger = logging.getLogger(__name__)
 
-TEXT_URN_PREFIX = "urn:text:"
 REVISIT_IDENTICAL_SUFFIX = "identical-payload-digest"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -196,9 +208,21 @@ class IngestStats:
     skipped: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    reused: int = 0  # stored extractions filed as they are
+    extracted: dict[str, int] = field(default_factory=dict)  # pages extracted, by why (see Reuse)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """File stored extractions (archive.extractions) instead of extracting again, unless made by an
+    extractor older than ``version``, with other rules than the seed's now, or under another site
+    template than the filing uses. Pages are extracted again when their record is ``missing``,
+    ``damaged``, ``older``, made with ``other-rules`` or under an ``other-template``."""
+
+    version: str
 
 
 @dataclass
@@ -213,6 +237,16 @@ class _Pending:
     morgue: bool
 
 
+@dataclass(frozen=True)
+class _StoredAt:
+    """Where a response's stored extraction is (read when its turn comes, like the response's body), and
+    the site template version it names (the one it was made through), if any."""
+
+    path: Path
+    offset: int
+    template_version: int | None = None
+
+
 RulesFor = Callable[[str | None], Mapping[str, Any] | None]
 BlocksFor = Callable[[str | None], Collection[str]]
 
@@ -221,7 +255,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
                  blocks_for: BlocksFor | None = None, workers: int | None = None,
-                 templates: bool = True, replay_templates: bool = False) -> IngestStats:
+                 templates: bool = True, replay_templates: bool = False,
+                 reuse: Reuse | None = None) -> IngestStats:
     """Index the records of WARC files, in capture order, as the crawl that wrote them did.
 
     Files written by morgue (their warcinfo has ``morgue-site``) say which responses were articles: those
@@ -235,7 +270,11 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     existed are re-extracted through it at the end. With ``replay_templates`` (reindex) a site's stored
     template versions are used as the crawls left them: each page goes through the newest version its
     crawl had learned by its end (older ones if it does not fit), so the texts do not depend on which
-    pages a crawl happened to learn from first.
+    pages a crawl happened to learn from first; a page whose stored extraction (archive.extractions)
+    names the version it was made through goes through exactly that version. With ``reuse``, a
+    response's stored extraction (a ``metadata`` record concurrent to it; the last one when the crawl
+    corrected it) is filed instead of extracting the page again, when it was made under the template
+    the filing uses.
     """
     from archive.site_templates import TEMPLATE_URN_PREFIX, Pending, SiteTemplates
 
@@ -250,11 +289,13 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                               if replay_templates else SiteTemplates.from_index(index, site))
         return learners[site]
 
-    def template_for(learner: SiteTemplates | None, capture: Mapping[str, Any]) -> dict[str, Any] | None:
+    def template_for(learner: SiteTemplates | None, capture: Mapping[str, Any],
+                     named: int | None) -> dict[str, Any] | None:
         if learner is None:
             return None
         if learner.replaying:
-            template = learner.replay_template(capture.get("crawl_id"))
+            template = learner.stored_version(named) if named is not None else None
+            template = template or learner.replay_template(capture.get("crawl_id"))
             return template.to_dict() if template is not None else None
         return learner.template_dict()
 
@@ -263,10 +304,14 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     stats = IngestStats()
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
+    stored: dict[str, _StoredAt] = {}
+    referred_from: dict[str, Path] = {}  # response record id -> folder of a text/extraction record for it
+    rounds: dict[int, RoundTally] = {}
     for path in paths:
         stats.files += 1
         site: str | None = None
         crawl_id: int | None = None
+        tally: RoundTally | None = None
         morgue_file = False
         if progress:
             progress(f"reading {path.name}")
@@ -278,10 +323,30 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 morgue_file = "morgue-site" in info
                 site = info.get("morgue-site") or None
                 crawl_id = _int(info.get("morgue-crawl-id")) or None if morgue_file else None
+                tally = None
+                if morgue_file and info.get("morgue-round"):  # a cluster worker's file
+                    crawl_id = round_crawl_id(index, info["morgue-round"], site,
+                                              info.get("morgue-round-started"))
+                    tally = rounds.setdefault(crawl_id, RoundTally(crawl_id))
             elif kind == "resource" and record.url.startswith(TEXT_URN_PREFIX):
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
                     article_fetch_urls.add(concurrent)
+                    referred_from.setdefault(concurrent, path.parent)
+            elif kind == "metadata" and record.content_type == ROUND_SUMMARY_CONTENT_TYPE:
+                if tally is not None:
+                    problem = tally.summary(record.pointer.record_id, record.payload)
+                    if problem:
+                        stats.problems.append(f"{path.name} offset {record.pointer.offset}: {problem}")
+            elif is_extraction_record(kind, record.content_type):
+                concurrent = record.warc_header("WARC-Concurrent-To")
+                if concurrent:
+                    article_fetch_urls.add(concurrent)
+                    referred_from.setdefault(concurrent, path.parent)
+                    # the last one wins: the crawl stores a corrected extraction after the first
+                    stored[concurrent] = _StoredAt(path, record.pointer.offset,
+                                                   named_template_version(record.payload)
+                                                   if replay_templates else None)
             elif kind == "resource" and record.url.startswith(TEMPLATE_URN_PREFIX):
                 if replay_templates and morgue_file:
                     _add_template_record(recorded_templates, record, crawl_id, stats)
@@ -296,9 +361,13 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                     continue
                 if index.add_capture(row):
                     stats.captures += 1
+                    if tally is not None:
+                        tally.add("captures")
                 if kind == "response" and row["kind"] != REQUISITE and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
+    pending += _filed_earlier(index, {r: d for r, d in referred_from.items()
+                                      if r not in {p.record_id for p in pending}})
     # A morgue crawl treated a URL as an article if any fetch of it left a text resource.
     article_urls = {p.url for p in pending if p.record_id in article_fetch_urls}
     pending.sort(key=lambda p: (p.capture["captured_at"], p.capture["warc_file"], p.capture["warc_offset"]))
@@ -314,12 +383,16 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     # whether it is filed is decided again, exactly, when its turn comes.
     submitted_urls: set[str] = set()
     with _extractor(workers, len(pending)) as run:
-        window: deque[tuple[_Pending, Any, int | None]] = deque()
+        window: deque[tuple[_Pending, Any, int | None, str | None]] = deque()
 
         def file_next() -> None:
-            item, result, tried = window.popleft()
+            item, result, tried, how = window.popleft()
             if not is_article(item):
                 return
+            if how == "reused":
+                stats.reused += 1
+            elif how is not None:
+                stats.extracted[how] = stats.extracted.get(how, 0) + 1
             problem, extraction = result.result()
             if problem:
                 stats.problems.append(f"{item.capture['warc_file']} offset {item.capture['warc_offset']}: "
@@ -330,6 +403,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 observation = extraction.pop("observation", None)
                 outcome, article_id, _ = file_article(index, item.capture, extraction, item.site)
                 stats.count(outcome)
+                if item.capture["crawl_id"] in rounds:
+                    rounds[item.capture["crawl_id"]].outcome(outcome)
                 learner = learner_of(item.site)
                 if learner is not None:
                     pending = Pending(article_id, item.url, item.path.parent, item.capture["warc_file"],
@@ -344,12 +419,22 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             rules = rules_for(item.site) if rules_for else None
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
             learner = learner_of(item.site)
-            template = template_for(learner, item.capture)
-            window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],
-                                     item.capture["warc_offset"], item.url, rules, blocks, template,
-                                     learner is not None and not learner.replaying
-                                     and learner.learner.wants()),
-                           template["version"] if template and learner and learner.replaying else None))
+            where = stored.get(item.record_id)
+            template = template_for(learner, item.capture, where.template_version if where else None)
+            tried = template["version"] if template and learner and learner.replaying else None
+            found, how = _reusable(where, reuse, rules, template, stats) if reuse else (None, None)
+            if found is not None:
+                done: Future[Any] = Future()
+                kept = strip_known(found.extraction, blocks)
+                if kept is not None and found.observation is not None:
+                    kept["observation"] = found.observation  # what the crawl's template learner saw
+                done.set_result((None, kept))
+                window.append((item, done, tried, how))
+            else:
+                window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],
+                                         item.capture["warc_offset"], item.url, rules, blocks, template,
+                                         learner is not None and not learner.replaying
+                                         and learner.learner.wants()), tried, how))
             if len(window) > 4 * max(workers or 1, 1):
                 file_next()
         while window:
@@ -359,7 +444,32 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
         learner.reextract(index, rules=rules_for(site) if rules_for else None,
                           blocks=blocks_for(site) if blocks_for else ())
         learner.save(index)
+    extend_rounds(index, rounds)
     return stats
+
+
+def _reusable(where: _StoredAt | None, reuse: Reuse, rules: Mapping[str, Any] | None,
+              template: Mapping[str, Any] | None, stats: IngestStats) -> tuple[StoredExtraction | None, str]:
+    """The stored extraction to file for a response and "reused", or None and why the page must be
+    extracted again (a damaged record is reported as a problem)."""
+    why = "missing"
+    found: StoredExtraction | None = None
+    if where is not None:
+        try:
+            record = read_record(where.path.parent, where.path.name, where.offset)
+            found = parse_extraction(record.payload, record.pointer.block_digest)
+        except (WarcReadError, OSError, BadExtraction) as exc:
+            why = "damaged"
+            stats.problems.append(f"{where.path.name} offset {where.offset}: stored extraction not used "
+                                  f"({exc}); extracted the page again")
+        else:
+            if version_key(found.extractor_version) < version_key(reuse.version):
+                why, found = "older", None
+            elif rules is not None and not same_rules(rules, found.rules):
+                why, found = "other-rules", None
+            elif not same_template(found.template, template):
+                why, found = "other-template", None
+    return (found, "reused") if found is not None else (None, why)
 
 
 def _add_template_record(recorded: dict[str, list[tuple[int | None, Any, str]]], record: Any,
@@ -394,8 +504,9 @@ def extract_archived(warc_dir: Path, warc_file: str, offset: int, url: str,
 
 @contextmanager
 def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
-    """``run(fn, *args) -> Future``: a process pool's submit when there is enough work to be worth its
-    start-up, else the call made here and now."""
+    """``run(fn, *args) -> Future``: a process pool's submit, the pool started when the first job comes
+    (filing stored extractions needs none); with ``workers`` <= 1 or too few ``jobs`` to be worth the
+    pool's start-up, the call made here and now."""
     if workers <= 1 or jobs < 8:
         def run_here(fn: Callable[..., Any], *args: Any) -> Future[Any]:
             done: Future[Any] = Future()
@@ -404,9 +515,34 @@ def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
 
         yield run_here
         return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield pool.submit
+    pools: list[ProcessPoolExecutor] = []
+
+    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if not pools:
+            pools.append(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")))
+        return pools[0].submit(fn, *args)
+
+    try:
+        yield submit
+    finally:
+        for pool in pools:
+            pool.shutdown()
+
+
+def _filed_earlier(index: Index, responses: Mapping[str, Path]) -> list[_Pending]:
+    """Responses filed by an earlier pass whose text and extraction came in a later file (a writer rotates
+    its file between a response and its extraction; the cluster's indexer files each file as it closes):
+    article pages to file now, unless they are already."""
+    out = []
+    for record_id, folder in responses.items():
+        rows = list(index.db.query(
+            "SELECT * FROM captures WHERE record_id = ? AND record_type = 'response' AND status = 200 "
+            "AND kind != 'article' AND payload_length > 0 AND coalesce(note, '') NOT LIKE 'truncated%'",
+            [record_id]))
+        if rows and is_html(rows[0]["content_type"]):
+            row = rows[0]
+            out.append(_Pending(folder / row["warc_file"], row["url"], record_id, row, row["site"], True))
+    return out
 
 
 def _was_article(index: Index, fetched_url: str) -> bool:

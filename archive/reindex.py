@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archive.index import Index
-from archive.ingest import IngestStats, RulesFor, ingest_files
+from archive.ingest import IngestStats, Reuse, RulesFor, ingest_files
+from archive.rounds import reset_rounds
 from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.warc_reader import warc_files
 
@@ -100,8 +101,9 @@ def _rebuild_missing_crawls(index: Index) -> None:
 
 
 def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
-            progress: Callable[[str], None] | None = None) -> ReindexResult:
-    """Rebuild ``DATA/morgue.db`` from ``DATA/warc``; the caller holds the data directory's lock."""
+            progress: Callable[[str], None] | None = None, reuse: Reuse | None = None) -> ReindexResult:
+    """Rebuild ``DATA/morgue.db`` from ``DATA/warc``; the caller holds the data directory's lock. Every
+    page is extracted again, unless ``reuse`` says which stored extractions to file instead."""
     from extract import EXTRACTOR_VERSION
 
     db_path = data_path / "morgue.db"
@@ -113,13 +115,15 @@ def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
     try:
         if db_path.exists():
             _copy_history(index, db_path)
+            reset_rounds(index)  # cluster rounds' rows are rebuilt from their workers' files
         stats = ingest_files(index, files, rules_for=rules_for, progress=progress,
-                             blocks_for=blocks_lookup(index), replay_templates=True)
+                             blocks_for=blocks_lookup(index), replay_templates=True, reuse=reuse)
         relearn_sites(index, [r["site"] for r in index.db.query(
             "SELECT DISTINCT site FROM articles WHERE site IS NOT NULL")])
         _rebuild_missing_crawls(index)
         index.set_meta("reindexed_at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         index.set_meta("reindex_extractor", str(EXTRACTOR_VERSION))
+        index.set_meta("reindex_reused", str(stats.reused))
         index.set_meta("reindex_warc_files", str(len(files)))
         index.commit()
         counts = index.counts()

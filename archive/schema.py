@@ -196,8 +196,17 @@ def _v13(db: sqlite_utils.Database) -> None:
             db["crawls"].add_column(column, kind)
 
 
+def _v14(db: sqlite_utils.Database) -> None:
+    """The cluster round a ``crawls`` row stands for (``morgue index`` opens and extends one per round),
+    and the worker summary records already added to it (JSON list of record ids: each counts once)."""
+    for column in ("cluster_round", "cluster_summaries"):
+        if column not in db["crawls"].columns_dict:  # an index set back to an older version keeps them
+            db["crawls"].add_column(column, str)
+    db["crawls"].create_index(["cluster_round"], unique=True, if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10, _v11, _v12, _v13]
+                                                              _v10, _v11, _v12, _v13, _v14]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from archive.index import Index, text_hash
 from extract import block_hash
 
 __all__ = ["SiteBlockLearner", "blocks_lookup", "page_blocks", "site_block_hashes", "strip_blocks",
-           "relearn_sites"]
+           "strip_known", "relearn_sites"]
 
 MIN_PAGES = 3  # a block must be on at least this many articles...
 MIN_SHARE = 0.3  # ...and on this share of the site's articles seen
@@ -137,6 +137,34 @@ def _removed(raw: str | None) -> list[dict[str, Any]]:
     return [b for b in value if isinstance(b, dict)] if isinstance(value, list) else []
 
 
+def _without(text: str, removed: list[dict[str, Any]], blocks: Container[str]
+             ) -> tuple[str, list[dict[str, Any]]] | None:
+    """``text`` without its paragraphs whose hash is in ``blocks``, each cut recorded in ``removed`` as the
+    extractor records it; None when nothing is cut."""
+    paragraphs = text.split("\n\n")
+    kept = [p for p in paragraphs if block_hash(p) not in blocks]
+    if len(kept) == len(paragraphs):
+        return None
+    removed = list(removed)
+    for p in paragraphs:
+        h = block_hash(p)
+        if h in blocks:
+            removed.append({"text": p, "reason": "repeated", "detail": f"block {h} repeats across this site"})
+    return "\n\n".join(kept), removed
+
+
+def strip_known(extraction: Mapping[str, Any], blocks: Container[str]) -> dict[str, Any] | None:
+    """A stored extraction as the extractor would have made it knowing ``blocks`` (learned after it was
+    made): those paragraphs cut and recorded; None when no paragraph is left (the extractor finds no
+    article then)."""
+    cut = _without(extraction.get("text") or "", list(extraction.get("removed") or []), blocks) if blocks \
+        else None
+    if cut is None:
+        return dict(extraction)
+    text, removed = cut
+    return {**extraction, "text": text, "removed": removed} if text else None
+
+
 def strip_blocks(index: Index, site: str, blocks: Mapping[str, str]) -> int:
     """Remove learned blocks from the site's latest article rows that still hold them (extracted before
     the block was learned), in place: same capture, so the row is corrected, not versioned. Returns the
@@ -153,17 +181,10 @@ def strip_blocks(index: Index, site: str, blocks: Mapping[str, str]) -> int:
                 [site, first_line]):
             candidates[row["id"]] = row
     for row in candidates.values():
-        paragraphs = row["text"].split("\n\n")
-        kept = [p for p in paragraphs if block_hash(p) not in blocks]
-        if len(kept) == len(paragraphs) or not kept:
+        cut = _without(row["text"], _removed(row["removed"]), blocks)
+        if cut is None or not cut[0]:
             continue
-        removed = _removed(row["removed"])
-        for p in paragraphs:
-            h = block_hash(p)
-            if h in blocks:
-                removed.append({"text": p, "reason": "repeated",
-                                "detail": f"block {h} repeats across this site"})
-        text = "\n\n".join(kept)
+        text, removed = cut
         index.db.execute(
             "UPDATE articles SET text = ?, removed = ?, text_hash = ?, word_count = ? WHERE id = ?",
             [text, json.dumps(removed, ensure_ascii=False), text_hash(text), len(text.split()), row["id"]])

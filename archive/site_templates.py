@@ -132,6 +132,11 @@ class SiteTemplates:
                  if crawl_id is None or learned_in is None or learned_in <= crawl_id]
         return known[-1] if known else None
 
+    def stored_version(self, version: int) -> Template | None:
+        """The replayed version numbered ``version`` (a page's stored extraction names the version it
+        was made through: ``archive.extractions``), if the crawls archived it."""
+        return next((t for _, t in self.stored if t.version == version), None)
+
     @classmethod
     def from_index(cls, index: Index, site: str) -> SiteTemplates:
         rows = [r for r in template_rows(index, site) if r["version"] > 0]
@@ -220,12 +225,14 @@ class SiteTemplates:
 
     def reextract(self, index: Index,
                   extract: Callable[[Pending, dict[str, Any]], Mapping[str, Any] | None] | None = None,
-                  rules: Mapping[str, Any] | None = None, blocks: Iterable[str] = ()) -> int:
+                  rules: Mapping[str, Any] | None = None, blocks: Iterable[str] = (),
+                  fitted: Callable[[Pending, Mapping[str, Any], dict[str, Any]], None] | None = None) -> int:
         """Put the pages the full pipeline extracted (before the template existed, or in flight while
         it was learned) through it, or through an earlier version learned in the same run for pages of
         the old design; a page that fits none keeps its text. ``extract(pending, template)`` returns
-        the extraction (default: read from the WARC file with ``rules`` and the site's ``blocks``).
-        Returns the number of article rows changed."""
+        the extraction (default: read from the WARC file with ``rules`` and the site's ``blocks``);
+        ``fitted(pending, extraction, template)`` is told of each page a version fitted (the crawl
+        stores the new extraction). Returns the number of article rows changed."""
         versions = [t.to_dict() for t in reversed(self.learner.learned_now)]
         if self.template is not None and self.template not in self.learner.learned_now:
             versions.insert(0, self.template.to_dict())
@@ -254,6 +261,8 @@ class SiteTemplates:
                 result = extract(item, template)
                 if result and result.get("template") and (result.get("text") or "").strip():
                     changed += update_text(index, item.article_id, result)
+                    if fitted is not None:
+                        fitted(item, result, template)
                     break
         self.pending.clear()
         index.commit()

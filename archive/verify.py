@@ -19,6 +19,7 @@ from pathlib import Path
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
+from archive.extractions import BadExtraction, is_extraction_record, parse_extraction
 from archive.records import header_value
 from archive.renders import parse_render_uri
 from archive.warc_writer import OPEN_SUFFIX
@@ -244,6 +245,7 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
     block_hasher = _hasher(block_digest)
     http = content_type.startswith("application/http") and record_type in ("response", "request")
     payload_hasher = _hasher(payload_digest) if record_type != "revisit" else None
+    stored_extraction = bytearray() if is_extraction_record(record_type, content_type) else None
     head = bytearray()
     head_done = not http
     chunked: bytearray | None = None
@@ -255,6 +257,8 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
         remaining -= len(chunk)
         if block_hasher is not None:
             block_hasher.update(chunk)
+        if stored_extraction is not None:
+            stored_extraction += chunk
         if not head_done:
             head += chunk
             end = head.find(b"\r\n\r\n")
@@ -288,9 +292,17 @@ def _check_record(stream: IO[bytes], name: str, offset: int, problems: list[Prob
                                 f"{record_type} {record_id}: not followed by the CRLF CRLF that ends "
                                 "a record"))
         facts.complete = False
-    if block_hasher is not None and block_digest and not digest_matches(block_digest, block_hasher.digest()):
+    block_ok = block_hasher is None or not block_digest or digest_matches(block_digest, block_hasher.digest())
+    if not block_ok:
         problems.append(Problem("block-digest", name, offset,
                                 f"{record_type} {record_id}: block does not match {block_digest}"))
+    elif stored_extraction is not None:
+        try:
+            parse_extraction(bytes(stored_extraction), block_digest)
+        except BadExtraction as exc:
+            problems.append(Problem("bad-extraction", name, offset,
+                                    f"stored extraction {record_id} for {facts.uri}: {exc} (morgue index "
+                                    "extracts the page again instead of filing it)"))
     if payload_hasher is not None and payload_digest:
         raw_ok = digest_matches(payload_digest, payload_hasher.digest())
         if not raw_ok and chunked is not None:

@@ -310,13 +310,29 @@ class WarcWriter:
         concurrent_to: str | None = None, extra: dict[str, str] | None = None,
     ) -> RecordPointer:
         """Write a ``resource`` record, e.g. the extracted text at ``urn:text:<url>``."""
+        return self._write_block("resource", uri, content, content_type, date=date,
+                                 concurrent_to=concurrent_to, extra=extra)
+
+    def write_metadata(
+        self, uri: str, content: bytes, content_type: str, *, date: str | None = None,
+        concurrent_to: str | None = None,
+    ) -> RecordPointer:
+        """Write a ``metadata`` record about another record (``WARC-Concurrent-To``), e.g. the stored
+        extraction of a response (archive.extractions)."""
+        return self._write_block("metadata", uri, content, content_type, date=date,
+                                 concurrent_to=concurrent_to)
+
+    def _write_block(
+        self, record_type: str, uri: str, content: bytes, content_type: str, *, date: str | None,
+        concurrent_to: str | None, extra: dict[str, str] | None = None,
+    ) -> RecordPointer:
         writer = self._ready()
         warc_headers = {"WARC-Date": date or warc_date(datetime.now(UTC)), "Content-Type": content_type}
         if concurrent_to:
             warc_headers["WARC-Concurrent-To"] = concurrent_to
         warc_headers.update(extra or {})
         record = writer.create_warc_record(
-            uri, "resource", payload=io.BytesIO(content), length=len(content),
+            uri, record_type, payload=io.BytesIO(content), length=len(content),
             warc_content_type=content_type, warc_headers_dict=warc_headers,
         )
         return self._write(record)

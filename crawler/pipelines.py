@@ -1,15 +1,19 @@
-"""Article pages → extraction (in a process pool) → a new article or version in the index, and the
-extracted text as a ``resource`` record (``urn:text:<url>``) beside the response in the WARC file."""
+"""Article pages → extraction (in a process pool) → a new article or version in the index, and in the
+WARC file beside the response: the extracted text as a ``resource`` record (``urn:text:<url>``) and the
+whole extraction as a ``metadata`` record (archive.extractions), which indexers file without extracting
+again."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
+from archive.extractions import store_extraction
 from archive.ingest import article_url, charset_of, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
 from archive.site_templates import Pending, SiteTemplates, template_record
@@ -79,9 +83,15 @@ class ArticlePipeline:
         if templates is None:
             return
         seed = getattr(getattr(self.crawler, "spider", None), "seed", None)
+        rules = seed.extract if seed is not None else None
+        blocks = tuple(self.learner.known) if self.learner is not None else ()
         session.writer.flush()  # the pages to re-read may sit in the WARC file being written
-        corrected = templates.reextract(session.index, rules=seed.extract if seed is not None else None,
-                                        blocks=self.learner.known if self.learner is not None else ())
+
+        def fitted(page: Pending, extraction: Mapping[str, Any], template: dict[str, Any]) -> None:
+            # the corrected extraction supersedes the one stored when the page was first filed
+            self._store_correction(session, page, extraction, rules, blocks, template)
+
+        corrected = templates.reextract(session.index, rules=rules, blocks=blocks, fitted=fitted)
         templates.save(session.index)
         learner = templates.learner
         stats = self.crawler.stats
@@ -94,6 +104,23 @@ class ArticlePipeline:
         stats.set_value("morgue/template/recent_fallback_rate", round(learner.fallback_rate(), 3))
         stats.set_value("morgue/template/articles_corrected", corrected)
         stats.set_value("morgue/template/none", learner.why_not if t is None else "")
+
+    def _store_correction(self, session: Any, page: Pending, extraction: Mapping[str, Any],
+                          rules: Mapping[str, Any] | None, blocks: tuple[str, ...],
+                          template: dict[str, Any]) -> None:
+        """A stored extraction for a page re-extracted through a template at the end of the crawl, so
+        that ``index``/``reindex --reuse`` file the corrected text, as the crawl's row now holds it."""
+        rows = list(session.index.db.query("SELECT * FROM captures WHERE warc_file = ? AND warc_offset = ?",
+                                           [page.warc_file, page.offset]))
+        if not rows:
+            return
+        capture = rows[0]
+        url = article_url(capture["url"], extraction.get("canonical_url"))
+        try:
+            store_extraction(session.writer, capture, url, extraction, rules, blocks, text=False,
+                             template=template)
+        except OSError as exc:  # disk full: the record is cut back; stop, as for any record
+            self._cannot_write(page.url, exc)
 
     def _cannot_write(self, url: str, exc: Exception) -> None:
         logger.error("cannot archive the text of %s: %s; stopping the crawl", url, exc)
@@ -140,13 +167,21 @@ class ArticlePipeline:
         rules_mapping = rules.extract if rules is not None else None
         if self._skipped(item, session, stats):
             return item
+        live_blocks = self._known_blocks(session)
+        given: dict[str, Any] = {"template": None, "known": tuple(live_blocks)}
+        templates = self._templates(session)
+
+        def choose_template() -> dict[str, Any] | None:
+            # asked when the page gets a worker (crawler.extract_pool): what it was given is stored with it
+            given["template"] = templates.template_dict() if templates else None
+            given["known"] = tuple(live_blocks)
+            return given["template"]
+
         try:
             # The charset from the archived Content-Type (not Scrapy's guess), as reindex will see it.
-            templates = self._templates(session)
             extraction = await self.pool.extract(item["body"], item["url"],
                                                  item["capture"].get("content_type"),
-                                                 rules_mapping, self._known_blocks(session),
-                                                 templates.template_dict if templates else None,
+                                                 rules_mapping, live_blocks, choose_template,
                                                  templates.learner.wants if templates else False)
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
             logger.warning("cannot extract %s: %s", item["url"], exc)
@@ -164,9 +199,8 @@ class ArticlePipeline:
             # A cluster worker: no index to judge new/version/unchanged; the text resource marks the page
             # as an article and `morgue index` files it from the WARC file, as reindex does.
             url = article_url(capture["url"], extraction.get("canonical_url"))
-            session.writer.write_resource(
-                f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
-                date=capture["captured_at"], concurrent_to=capture["record_id"])
+            store_extraction(session.writer, capture, url, extraction, rules_mapping, given["known"],
+                             text=True)
             session.count("archived_articles")
             stats.inc_value("morgue/articles/archived")
             item["outcome"] = "archived"
@@ -197,14 +231,14 @@ class ArticlePipeline:
             learner.save(session.index, learner.learn())
         session.count(outcome)
         stats.inc_value(f"morgue/articles/{outcome}")
-        if outcome != "unchanged":
-            try:
-                session.writer.write_resource(
-                    f"urn:text:{url}", extraction["text"].encode("utf-8"), "text/plain; charset=utf-8",
-                    date=capture["captured_at"], concurrent_to=capture["record_id"])
-            except OSError as exc:  # disk full: the record is cut back; stop, as crawler.capture does
-                self._cannot_write(item["url"], exc)
+        try:
+            # unchanged text is archived already (the earlier version's resource); its extraction is not
+            store_extraction(session.writer, capture, url, extraction, rules_mapping, given["known"],
+                             text=outcome != "unchanged", template=given["template"], observation=observation)
+        except OSError as exc:  # disk full: the record is cut back; stop, as crawler.capture does
+            self._cannot_write(item["url"], exc)
         item["outcome"] = outcome
         item["article_id"] = article_id
         item.pop("body", None)
         return item
+

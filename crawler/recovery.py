@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from archive.extractions import store_extraction
 from archive.index import Index
 from archive.ingest import charset_of, decoded_body, extract_body, file_article, is_html, unextractable
 from archive.verify import VerifyReport, repair_archive, scan_file
@@ -116,22 +117,21 @@ def _extract_pending(index: Index, data_path: Path, crawl_ids: Sequence[int],
                 problems.append(f"cannot read {capture['url']}: {exc}")
                 continue
             reason = unextractable(body, charset=charset_of(capture["content_type"]))
+            known = site_block_hashes(index, site)
             extraction = None if reason else extract_body(body, capture["url"], capture["content_type"],
-                                                          rules.get(site), site_block_hashes(index, site))
+                                                          rules.get(site), known)
             if extraction is None:
                 outcomes[reason or "no_article"] = outcomes.get(reason or "no_article", 0) + 1
                 continue
             outcome, _, url = file_article(index, capture, extraction, site)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            if outcome != "unchanged":
-                writer = writers.get((site, crawl_id))
-                if writer is None:
-                    writer = writers[(site, crawl_id)] = WarcWriter(
-                        warc_dir, warcinfo={"morgue-site": site, "morgue-crawl-id": str(crawl_id),
-                                            "description": "articles extracted after a crash"})
-                writer.write_resource(f"urn:text:{url}", extraction["text"].encode("utf-8"),
-                                      "text/plain; charset=utf-8", date=capture["captured_at"],
-                                      concurrent_to=capture["record_id"])
+            writer = writers.get((site, crawl_id))
+            if writer is None:
+                writer = writers[(site, crawl_id)] = WarcWriter(
+                    warc_dir, warcinfo={"morgue-site": site, "morgue-crawl-id": str(crawl_id),
+                                        "description": "articles extracted after a crash"})
+            store_extraction(writer, capture, url, extraction, rules.get(site), known,
+                             text=outcome != "unchanged")
             index.commit()
     finally:
         for writer in writers.values():

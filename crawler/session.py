@@ -17,6 +17,7 @@ from scrapy.crawler import Crawler
 
 from archive.datadir import DataDir
 from archive.index import Index
+from archive.rounds import ROUND_SUMMARY_CONTENT_TYPE, summary_block
 from archive.warc_writer import WarcWriter
 from morgue import __version__
 
@@ -120,6 +121,9 @@ def session_for(crawler: Crawler) -> ArchiveSession:
             **({"morgue-crawl-id": str(crawl_id)} if crawl_id is not None else {}),
             **({"morgue-worker": settings.get("MORGUE_CLUSTER_WORKER")}
                if settings.get("MORGUE_CLUSTER_WORKER") else {}),
+            **({"morgue-round": settings.get("MORGUE_CLUSTER_ROUND"),
+                "morgue-round-started": settings.get("MORGUE_CLUSTER_ROUND_STARTED") or ""}
+               if settings.get("MORGUE_CLUSTER_ROUND") else {}),
         },
     )
     session = ArchiveSession(data=data, index=index, writer=writer, site=site, crawl_id=crawl_id,
@@ -146,11 +150,11 @@ def page_count(stats: dict[str, Any]) -> int:
 
 
 def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
-    """Close the crawl's WARC file, record the crawl's counts, release the index."""
+    """Close the crawl's WARC file, record the crawl's counts (in the index; a cluster worker's in its
+    WARC file, for the indexer to add to the round's row), release the index."""
     session: ArchiveSession | None = getattr(crawler, "_morgue_session", None)
     if session is None:
         return None
-    session.writer.close()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     started = stats.get("start_time")
     finished = stats.get("finish_time")
@@ -183,6 +187,14 @@ def close_session(crawler: Crawler, status: str) -> dict[str, Any] | None:
         "errors": sum(session.errors_by_kind.values()),
         "errors_by_kind": json.dumps(session.errors_by_kind, sort_keys=True),
     }
+    round_id = crawler.settings.get("MORGUE_CLUSTER_ROUND")
+    if session.index is None and round_id and (session.writer.current_name or session.writer.closed_files):
+        session.writer.write_metadata(
+            f"urn:morgue:round:{round_id}:{crawler.settings.get('MORGUE_CLUSTER_WORKER') or ''}",
+            summary_block(summary, site=session.site, round_id=round_id,
+                          worker=crawler.settings.get("MORGUE_CLUSTER_WORKER") or "", finished=finished),
+            ROUND_SUMMARY_CONTENT_TYPE)
+    session.writer.close()
     if session.index is not None and session.crawl_id is not None:
         # The "article" note marks article pages for crash recovery only; a crawl that ended clears it,
         # so its captures read as a reindex from the WARC files rebuilds them.

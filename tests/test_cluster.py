@@ -1,9 +1,11 @@
 """Cluster crawling against a real Redis and a local site of a few hundred articles: three worker
 processes, each article fetched once, a SIGKILLed worker losing nothing, per-host limits across workers,
-and the indexer's result equal to a single-machine crawl of the same site."""
+the indexer's result (filed from the extractions the workers stored, none extracted again) equal to a
+single-machine crawl of the same site, and a ``crawls`` row per cluster round."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from archive.datasette.summary import SITES_SQL
+from archive.reading_room import CANNED_QUERIES
 from tests.conftest import REPO, run_morgue
 from tests.redis_fixture import (
     redis_server_fixture,  # noqa: F401 - the redis_url fixture
@@ -74,6 +78,32 @@ def _articles(db: Path) -> set[tuple[object, ...]]:
         conn.close()
 
 
+def _article_facts(db: Path) -> set[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return set(conn.execute("SELECT url, version, title, text, published, authors, language, section, "
+                                "site_name, word_count, removed, extractor FROM articles"))
+    finally:
+        conn.close()
+
+
+def _rows(db: Path, sql: str, params: dict[str, object] | None = None) -> list[dict[str, object]]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params or {})]
+    finally:
+        conn.close()
+
+
+def _rounds_in_warcinfo(warc_dir: Path) -> set[str]:
+    from archive.ingest import warcinfo_fields
+    from archive.warc_reader import iter_records
+
+    return {warcinfo_fields(next(iter_records(p))).get("morgue-round", "")
+            for p in warc_dir.glob("*.warc.gz")}
+
+
 def _writers(warc_dir: Path) -> set[str]:
     return {p.name.removesuffix(".warc.gz").rsplit("-", 1)[1] for p in warc_dir.glob("*.warc.gz")}
 
@@ -100,12 +130,40 @@ def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_pa
         indexed = run_morgue("index", "--data", str(data))
         assert indexed.code == 0, indexed.stderr
         assert "filed" in indexed.stdout
+        # every article filed from the extraction its worker stored: none extracted a second time
+        assert f"{ARTICLES} stored extractions filed, 0 pages extracted" in indexed.stdout
         assert _articles(data / "morgue.db") == _articles(tmp_path / "single" / "morgue.db")
+        assert _article_facts(data / "morgue.db") == _article_facts(tmp_path / "single" / "morgue.db")
         assert len(_articles(data / "morgue.db")) == ARTICLES
+
+        # one crawls row for the round, named in every worker's warcinfo, filled by the indexer
+        crawls = _rows(data / "morgue.db", "SELECT * FROM crawls")
+        assert len(crawls) == 1
+        row = crawls[0]
+        assert _rounds_in_warcinfo(data / "warc") == {row["cluster_round"]}
+        captures = _rows(data / "morgue.db", "SELECT count(*) AS n FROM captures WHERE crawl_id = :id",
+                         {"id": row["id"]})[0]["n"]
+        assert captures == _rows(data / "morgue.db", "SELECT count(*) AS n FROM captures")[0]["n"]
+        assert (row["site"], row["status"], row["new_articles"], row["new_versions"], row["captures"],
+                row["errors"], row["robots_blocked"]) == ("bench", "finished", ARTICLES, 0, captures, 0, 0)
+        assert json.loads(row["errors_by_kind"]) == {}
+        assert row["pages"] >= ARTICLES and row["started_at"] <= row["finished_at"] and row["seconds"] > 0
+        assert len(json.loads(row["cluster_summaries"])) == 3  # one summary per worker
+        schedule = run_morgue("schedule", "--seeds", str(tmp_path), "--data", str(data))
+        assert schedule.code == 0, schedule.stderr
+        line = next(ln for ln in schedule.stdout.splitlines() if ln.startswith("bench "))
+        assert "finished" in line and f" {ARTICLES}n 0v " in line and "never run" not in line
+
         again = run_morgue("index", "--data", str(data))
         assert "nothing new to file" in again.stdout
+        assert _rows(data / "morgue.db", "SELECT * FROM crawls") == crawls
         verify = run_morgue("verify", "--data", str(data))
         assert verify.code == 0, verify.stdout + verify.stderr
+        # the round's row is rebuilt from the WARC files alike
+        rebuilt = run_morgue("reindex", "--reuse", "--data", str(data))
+        assert rebuilt.code == 0, rebuilt.stderr
+        assert _rows(data / "morgue.db", "SELECT * FROM crawls") == crawls
+        assert _article_facts(data / "morgue.db") == _article_facts(tmp_path / "single" / "morgue.db")
     finally:
         site.process.terminate()
 
@@ -224,7 +282,10 @@ def test_a_cluster_recrawl_reads_unchanged_sitemaps_from_the_archive(tmp_path: P
         (root / new_page.lstrip("/")).write_bytes((root / site.paths[0].lstrip("/")).read_bytes())
         child = root / "sitemap-0.xml"
         entry = f"<url><loc>{site.base_url}{new_page}</loc></url>"
-        child.write_text(child.read_text().replace("</urlset>", entry + "</urlset>"))
+        blocked = f"<url><loc>{site.base_url}/a/blocked-story.html</loc></url>"
+        child.write_text(child.read_text().replace("</urlset>", entry + blocked + "</urlset>"))
+        robots = root / "robots.txt"
+        robots.write_text(robots.read_text().replace("Allow: /", "Disallow: /a/blocked\nAllow: /"))
         time.sleep(1.1)  # If-Modified-Since has one-second resolution
         mark = len(site.requests())
         second = run_morgue(*args)
@@ -236,5 +297,21 @@ def test_a_cluster_recrawl_reads_unchanged_sitemaps_from_the_archive(tmp_path: P
         assert not [p for p in site.paths if p in later and not later[p]["ims"]]  # no full re-fetch
         assert run_morgue("index", "--data", str(data)).code == 0
         assert site.base_url + new_page in {row[0] for row in _articles(data / "morgue.db")}
+
+        # each round its own crawls row: the second found one new article, accounted for each known one
+        # (skipped as known, or re-checked and found unchanged) and was refused one URL by robots.txt
+        db = data / "morgue.db"
+        first_row, second_row = _rows(db, "SELECT * FROM crawls ORDER BY started_at, id")
+        assert first_row["cluster_round"] != second_row["cluster_round"]
+        assert (first_row["new_articles"], second_row["new_articles"]) == (12, 1)
+        assert second_row["skipped_known"] + second_row["not_modified"] + second_row["unchanged"] == 12
+        assert (first_row["robots_blocked"], second_row["robots_blocked"]) == (0, 1)
+        assert json.loads(second_row["robots_blocked_urls"]) == [site.base_url + "/a/blocked-story.html"]
+        # the reading room's home page and crawl history read the cluster's rows like any crawl's
+        home = {r["site"]: r for r in _rows(db, SITES_SQL)}
+        assert home["bench"]["crawls"] == 2 and home["bench"]["last_new"] == 1
+        assert home["bench"]["last_crawl"] == second_row["started_at"]
+        history = _rows(db, CANNED_QUERIES["crawl_history"]["sql"], {"site": "bench"})
+        assert [h["new_articles"] for h in history] == [1, 12]
     finally:
         site.process.terminate()

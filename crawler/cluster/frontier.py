@@ -8,15 +8,21 @@ whose heartbeat expired back into the queue (bypassing the seen-set, which alrea
 Keys (all under ``morgue:``): ``seeds`` (hash site -> seed JSON), ``site:<s>:queue`` (zset, scrapy-redis's
 PriorityQueue layout), ``site:<s>:seen`` (set of request fingerprints), ``site:<s>:inflight:<w>`` and
 ``site:<s>:inflight-score:<w>`` (hashes token -> request / priority score), ``site:<s>:holders`` (set of
-workers with an in-flight hash), ``alive:<w>`` (heartbeat), ``tokens`` (counter).
+workers with an in-flight hash), ``site:<s>:round`` (hash: the current round's ``id`` and ``started``),
+``alive:<w>`` (heartbeat), ``tokens`` (counter).
+
+A round is one crawl of a site by the cluster, from the enqueue that finds the site idle to the last
+request done: its id goes into the workers' warcinfo records, and the indexer keeps a ``crawls`` row per
+round (archive.rounds).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archive.warc_writer import file_host
@@ -177,13 +183,31 @@ class Frontier:
                 done[worker] = n
         return done
 
+    @staticmethod
+    def round_key(site: str) -> str:
+        return f"{PREFIX}site:{site}:round"
+
     def start_round(self, site: str) -> bool:
         """Forget what a finished crawl of the site saw, so a new crawl (a schedule's next run) fetches
-        again; a no-op while the site still has work queued or in flight. True if a new round started."""
+        again, and give that crawl a new round id; a no-op while the site still has work queued or in
+        flight. True if a new round started."""
         if self.pending(site) == 0:
-            self.server.delete(self.seen_key(site))
+            now = datetime.now(UTC)
+            round_id = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+            pipe = self.server.pipeline()
+            pipe.delete(self.seen_key(site), self.round_key(site))
+            pipe.hset(self.round_key(site), mapping={"id": round_id,
+                                                     "started": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            pipe.execute()
             return True
         return False
+
+    def current_round(self, site: str) -> tuple[str, str] | None:
+        """The site's current round: (id, start time), or None before its first enqueue by this morgue."""
+        raw = self.server.hgetall(self.round_key(site))
+        if b"id" not in raw:
+            return None
+        return raw[b"id"].decode(), raw.get(b"started", b"").decode()
 
     def add(self, site: str, fingerprint: str, data: bytes, priority: int, *,
             dont_filter: bool = False) -> bool:

@@ -3,7 +3,9 @@
 Workers write WARC files only. The indexer takes the data directory's lock, ingests every finished file it
 has not filed yet through ``archive.ingest.ingest_files`` (the path ``reindex`` uses, so the result is
 the index a single-machine crawl would have built), records each in ``ingested_files``, re-learns the
-touched sites' repeated blocks as reindex does, and with ``follow`` keeps polling.
+touched sites' repeated blocks as reindex does, and with ``follow`` keeps polling. It files the
+extractions the workers stored beside each response (``reuse``) rather than extracting pages again: one
+indexer then keeps up with many workers, since filing costs a small fraction of extracting.
 
 A worker killed with SIGKILL leaves an ``.open`` file whose records are complete up to the last one (the
 writer flushes every record) and whose requests were acknowledged only after their records were written.
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from archive.index import Index
-from archive.ingest import RulesFor, ingest_files
+from archive.ingest import Reuse, RulesFor, ingest_files
 from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.verify import scan_file, seal_open_file
 from archive.warc_reader import warc_files
@@ -42,6 +44,8 @@ class IndexPass:
     captures: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    reused: int = 0
+    extracted: dict[str, int] = field(default_factory=dict)
 
 
 def writer_of(name: str) -> tuple[str, int] | None:
@@ -94,8 +98,8 @@ def seal_dead_files(warc_dir: Path, backups: Path, alive: AliveCheck = default_a
 
 
 def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = None,
-               alive: AliveCheck = default_alive,
-               progress: Callable[[str], None] | None = None) -> IndexPass:
+               alive: AliveCheck = default_alive, progress: Callable[[str], None] | None = None,
+               reuse: Reuse | None = None, workers: int | None = None) -> IndexPass:
     """Seal dead writers' files, then file every finished WARC file not filed yet."""
     warc_dir = data_path / "warc"
     result = IndexPass()
@@ -107,7 +111,7 @@ def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = No
         return result
     # only_missing: files a local crawl wrote are indexed already; nothing is filed twice.
     stats = ingest_files(index, todo, rules_for=rules_for, only_missing=True, progress=progress,
-                         blocks_for=blocks_lookup(index))
+                         blocks_for=blocks_lookup(index), reuse=reuse, workers=workers)
     sites = [r["site"] for r in index.db.query(
         "SELECT DISTINCT site FROM captures WHERE warc_file IN (SELECT value FROM json_each(?)) "
         "AND site IS NOT NULL", [json.dumps([p.name for p in todo])])]
@@ -126,15 +130,17 @@ def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = No
     result.captures = stats.captures
     result.outcomes = dict(stats.outcomes)
     result.problems = list(stats.problems)
+    result.reused = stats.reused
+    result.extracted = dict(stats.extracted)
     return result
 
 
 def follow(index: Index, data_path: Path, *, interval: float = 2.0, rules_for: RulesFor | None = None,
            alive: AliveCheck = default_alive, report: Callable[[IndexPass], None] | None = None,
-           should_stop: Callable[[], bool] = lambda: False) -> None:
+           should_stop: Callable[[], bool] = lambda: False, reuse: Reuse | None = None) -> None:
     """Index new files as they are closed until interrupted (or ``should_stop``)."""
     while not should_stop():
-        result = index_once(index, data_path, rules_for=rules_for, alive=alive)
+        result = index_once(index, data_path, rules_for=rules_for, alive=alive, reuse=reuse)
         if report is not None and (result.files or result.sealed):
             report(result)
         time.sleep(interval)

@@ -5,6 +5,9 @@ callback has run, its items have gone through the pipelines (WARC resource recor
 requests are queued; only then does it call ``_Slot.remove_request``. The scheduler wraps that method
 (Scrapy 2.19's engine has no signal for it) to take the request out of this worker's in-flight hash, so a
 worker killed at any earlier moment leaves the request for another worker.
+
+A crawler works for one round of its site (its id is in the warcinfo records): when a new round is queued
+while it waits idle, it takes no more requests and closes, and the worker starts a crawler for the new one.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class ClusterScheduler(Scheduler):
     """One site's requests, shared by every worker through Redis."""
 
     def __init__(self, crawler: Any, server: Any, dupefilter: ClusterDupeFilter, *, site: str, worker: str,
-                 idle: float, poll: float, serializer: Any = None) -> None:
+                 idle: float, poll: float, serializer: Any = None, round_id: str | None = None) -> None:
         super().__init__(server, persist=True, queue_key=Frontier.queue_key(site),
                          queue_cls="crawler.cluster.queue.ReliableQueue", dupefilter=dupefilter,
                          dupefilter_key=Frontier.seen_key(site), serializer=serializer)
@@ -44,6 +47,8 @@ class ClusterScheduler(Scheduler):
         self.idle = idle
         self.poll = poll
         self.frontier = Frontier(server)
+        self.round_id = round_id
+        self._round_over = False
         self._idle_since: float | None = None
         self._loop: task.LoopingCall | None = None
 
@@ -59,7 +64,8 @@ class ClusterScheduler(Scheduler):
             serializer = load_object(serializer)
         return cls(crawler, server, dupefilter, site=site, worker=settings.get("MORGUE_CLUSTER_WORKER"),
                    idle=settings.getfloat("MORGUE_CLUSTER_IDLE", 10.0),
-                   poll=settings.getfloat("MORGUE_CLUSTER_POLL", 0.5), serializer=serializer)
+                   poll=settings.getfloat("MORGUE_CLUSTER_POLL", 0.5), serializer=serializer,
+                   round_id=settings.get("MORGUE_CLUSTER_ROUND"))
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def open(self, spider: Spider) -> None:
@@ -97,13 +103,19 @@ class ClusterScheduler(Scheduler):
     def _wake_engine(self) -> None:
         """The engine asks the scheduler for work after each download and every 5 s; requests other
         workers queue meanwhile are noticed sooner this way."""
+        if self.round_id is not None and not self._round_over:
+            current = self.frontier.current_round(self.site)
+            self._round_over = current is not None and current[0] != self.round_id
         slot = getattr(self.crawler.engine, "_slot", None)
         if slot is not None and slot.closing is None and len(self.queue):
             slot.nextcall.schedule()
 
     def _spider_idle(self, spider: Spider) -> None:
         """Stay open while the site has work anywhere in the cluster (another worker's links, or a dead
-        worker's requests about to be requeued), then for ``MORGUE_CLUSTER_IDLE`` seconds more."""
+        worker's requests about to be requeued), then for ``MORGUE_CLUSTER_IDLE`` seconds more; not once a
+        new round has begun (its requests are for a crawler of that round)."""
+        if self._round_over:
+            return
         if self.frontier.pending(self.site) > 0:
             self._idle_since = None
             raise DontCloseSpider
@@ -123,6 +135,8 @@ class ClusterScheduler(Scheduler):
         return True
 
     def next_request(self) -> Request | None:
+        if self._round_over:
+            return None
         request = self.queue.pop()
         if request is not None:
             self._idle_since = None

@@ -38,9 +38,11 @@ SCHEDULER = "crawler.cluster.scheduler.ClusterScheduler"
 
 
 def cluster_settings(seed: Seed, data_dir: Path, url: str, worker: str,
-                     overrides: Mapping[str, Any] | None = None, *, log_level: str = "WARNING") -> Settings:
+                     overrides: Mapping[str, Any] | None = None, *, log_level: str = "WARNING",
+                     round_: tuple[str, str] | None = None) -> Settings:
     """A worker's settings for one site: ``crawl_settings`` plus the shared scheduler and politeness,
-    no index writes, no JOBDIR (the frontier in Redis is the resumable state)."""
+    no index writes, no JOBDIR (the frontier in Redis is the resumable state); ``round_`` (id, start) is
+    the site's current round, named in the worker's warcinfo records."""
     settings = crawl_settings(seed, data_dir, {"MORGUE_RESUME": False, **dict(overrides or {})},
                               log_level=log_level)
     # The site's politeness limits, enforced across the cluster instead of per process.
@@ -54,6 +56,8 @@ def cluster_settings(seed: Seed, data_dir: Path, url: str, worker: str,
         "MORGUE_SITE": seed.name, "MORGUE_DATA": str(data_dir),
         "SCHEDULER": SCHEDULER, "JOBDIR": None, "CLOSESPIDER_PAGECOUNT": 0,
         "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False,
+        "MORGUE_CLUSTER_ROUND": round_[0] if round_ else None,
+        "MORGUE_CLUSTER_ROUND_STARTED": round_[1] if round_ else None,
     }
     for key, value in fixed.items():
         settings.set(key, value, priority=100)
@@ -98,8 +102,8 @@ def enqueue_seeds(url: str, seeds: Sequence[Seed], data_dir: Path,
 
 def due_in_cluster(url: str, seeds: Sequence[Seed], now: datetime | None = None) -> list[tuple[Seed, str]]:
     """Each seed with why it is or is not due: a site is due when the cluster holds no work for it and
-    its last enqueue (``morgue:enqueued``) is at least ``every`` ago. Workers keep no crawl rows, so the
-    schedule of a cluster lives in Redis rather than in the index."""
+    its last enqueue (``morgue:enqueued``) is at least ``every`` ago. The index's rows of cluster rounds
+    are filed by ``morgue index`` whenever it runs, so the schedule of a cluster is read from Redis."""
     frontier = Frontier(connect(url))
     now = now or datetime.now(UTC)
     raw = frontier.server.hgetall(f"{PREFIX}enqueued")
@@ -159,7 +163,8 @@ def run_worker(url: str, data_dir: Path, *, overrides: Mapping[str, Any] | None 
                               "acknowledged": int(stats.get("morgue/cluster/acknowledged", 0))})
 
     def start_site(seed: Seed) -> None:
-        settings = cluster_settings(seed, data.path, url, me, overrides, log_level=log_level)
+        settings = cluster_settings(seed, data.path, url, me, overrides, log_level=log_level,
+                                    round_=frontier.current_round(seed.name))
         crawler = Crawler(ClusterNewsSpider, settings)
         running[seed.name] = crawler
         process.crawl(crawler, seed=seed).addBoth(finished, seed.name, crawler)

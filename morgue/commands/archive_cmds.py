@@ -13,7 +13,7 @@ import click
 
 from archive.index import Index
 from archive.lock import DataDirLock, LockedError
-from morgue.commands.options import data_option, open_data
+from morgue.commands.options import data_option, extractor_version_option, open_data, reuse_report
 from morgue.errors import MorgueError
 
 __all__ = ["show_command", "cite_command", "verify_command", "reindex_command", "export_command",
@@ -197,8 +197,16 @@ def verify_command(data_dir: Path | None, seeds_dir: Path, repair: bool, quiet: 
 @click.command("reindex")
 @data_option
 @_seeds_option
-def reindex_command(data_dir: Path | None, seeds_dir: Path) -> None:
-    """Rebuild morgue.db from the WARC files alone (the old index is kept in backups/)."""
+@click.option("--reuse", is_flag=True,
+              help="File the extractions stored in the WARC files instead of extracting every page again "
+                   "(pages without a sound, current one are extracted).")
+@extractor_version_option
+def reindex_command(data_dir: Path | None, seeds_dir: Path, reuse: bool, extractor_version: str) -> None:
+    """Rebuild morgue.db from the WARC files alone (the old index is kept in backups/).
+
+    Every page is extracted again with this morgue's extractor, unless --reuse.
+    """
+    from archive.ingest import Reuse
     from archive.reindex import reindex
 
     data = open_data(data_dir)
@@ -206,7 +214,8 @@ def reindex_command(data_dir: Path | None, seeds_dir: Path) -> None:
         raise MorgueError(f"no WARC files in {data.warc_dir}: nothing to reindex from")
     lock = _locked(data.path)
     try:
-        result = reindex(data.path, rules_for=_rules_for(seeds_dir))
+        result = reindex(data.path, rules_for=_rules_for(seeds_dir),
+                         reuse=Reuse(extractor_version) if reuse else None)
     finally:
         lock.release()
     s = result.stats
@@ -214,6 +223,8 @@ def reindex_command(data_dir: Path | None, seeds_dir: Path) -> None:
     click.echo(f"reindexed {s.files} WARC files ({s.records} records): {result.counts['captures']} captures, "
                f"{result.counts['articles']} article versions ({outcomes}), "
                f"{result.counts['renders']} rendered views; extractor {result.extractor}")
+    if reuse:
+        click.echo(reuse_report(s.reused, s.extracted))
     if result.backup:
         click.echo(f"previous index kept as {result.backup}")
     for problem in s.problems:

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from morgue.commands.options import data_option, open_data, seeds_option
+from morgue.commands.options import (
+    data_option,
+    extractor_version_option,
+    open_data,
+    reuse_report,
+    seeds_option,
+)
 from morgue.errors import MorgueError
 
 __all__ = ["worker_command", "index_command", "cluster_option", "run_cluster_worker", "enqueue_and_report"]
@@ -86,15 +92,22 @@ def worker_command(cluster_url: str | None, data_dir: Path | None, settings: tup
 @click.option("--follow", is_flag=True, help="Keep watching for new WARC files until interrupted.")
 @click.option("--interval", type=float, default=2.0, show_default=True,
               help="Seconds between looks at the WARC folder with --follow.")
+@click.option("--re-extract", "re_extract", is_flag=True,
+              help="Extract every article page again instead of filing the extractions stored with it.")
+@extractor_version_option
 def index_command(data_dir: Path | None, seeds_dir: Path, cluster_url: str | None, follow: bool,
-                  interval: float) -> None:
+                  interval: float, re_extract: bool, extractor_version: str) -> None:
     """File finished WARC files into the index: the one index writer for cluster workers.
 
     Takes the data directory's lock (one writer), files every closed WARC file not filed yet, then with
     --follow keeps watching. An .open file whose writer is dead (same machine, pid gone; or, with
     --cluster, the worker's heartbeat expired) is finished first: cut after its last complete record.
+    Each article's extraction, stored beside its page by the worker, is filed as it is; a page is
+    extracted again only when that record is missing, damaged, from an older extractor than
+    --extractor-version, or made with other [extract] rules than the seed's (or always, --re-extract).
     """
     from archive.index import Index
+    from archive.ingest import Reuse
     from archive.lock import DataDirLock
     from crawler.cluster.indexer import IndexPass, default_alive, index_once
     from crawler.cluster.indexer import follow as follow_files
@@ -111,7 +124,8 @@ def index_command(data_dir: Path | None, seeds_dir: Path, cluster_url: str | Non
             click.echo(f"finished {name} (its writer died)")
         outcomes = ", ".join(f"{n} {k}" for k, n in sorted(result.outcomes.items())) or "no articles"
         if result.files:
-            click.echo(f"filed {len(result.files)} WARC file(s): {result.captures} captures, {outcomes}")
+            click.echo(f"filed {len(result.files)} WARC file(s): {result.captures} captures, {outcomes}; "
+                       + reuse_report(result.reused, result.extracted))
         for problem in result.problems:
             click.echo(f"problem: {problem}", err=True)
 
@@ -120,6 +134,7 @@ def index_command(data_dir: Path | None, seeds_dir: Path, cluster_url: str | Non
     def on_signal(signum: int, frame: Any) -> None:
         stop["now"] = True
 
+    reuse = None if re_extract else Reuse(extractor_version)
     lock = DataDirLock(data.path)
     lock.acquire()
     try:
@@ -129,9 +144,9 @@ def index_command(data_dir: Path | None, seeds_dir: Path, cluster_url: str | Non
                 signal.signal(signal.SIGINT, on_signal)
                 click.echo(f"indexing {data.path / 'warc'} as files close (Ctrl-C to stop)")
                 follow_files(index, data.path, interval=interval, rules_for=rules, alive=alive, report=report,
-                             should_stop=lambda: stop["now"])
+                             should_stop=lambda: stop["now"], reuse=reuse)
             else:
-                result = index_once(index, data.path, rules_for=rules, alive=alive)
+                result = index_once(index, data.path, rules_for=rules, alive=alive, reuse=reuse)
                 report(result)
                 if not result.files:
                     click.echo("nothing new to file")

@@ -10,7 +10,7 @@ import click
 
 from archive.datadir import DataDir, default_data_dir
 
-__all__ = ["data_option", "seeds_option", "open_data"]
+__all__ = ["data_option", "seeds_option", "open_data", "extractor_version_option", "reuse_report"]
 
 
 def data_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -30,3 +30,20 @@ def seeds_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 def open_data(data_dir: Path | None, *, create: bool = False) -> DataDir:
     """The data directory a command works on, checked (a clear error if it is not one)."""
     return DataDir(data_dir or default_data_dir()).check(create=create)
+
+
+def extractor_version_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    from extract import EXTRACTOR_VERSION
+
+    return click.option(
+        "--extractor-version", "extractor_version", default=str(EXTRACTOR_VERSION), show_default=True,
+        metavar="VERSION",
+        help="Stored extractions made by an older extractor than this are extracted again.",
+    )(fn)
+
+
+def reuse_report(reused: int, extracted: dict[str, int]) -> str:
+    """``N stored extractions filed, M pages extracted (why)``: what a filing pass did with each page."""
+    why = ", ".join(f"{n} {k}" for k, n in sorted(extracted.items()))
+    total = sum(extracted.values())
+    return f"{reused} stored extractions filed, {total} pages extracted" + (f" ({why})" if why else "")
