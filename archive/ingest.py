@@ -439,6 +439,11 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 file_next()
         while window:
             file_next()
+    if reuse:  # extractions for pages an earlier pass filed: the crawl corrected them at its end
+        filed = {p.record_id for p in pending}
+        for record_id, where in stored.items():
+            if record_id not in filed:
+                _file_correction(index, record_id, where, reuse, rules_for, blocks_for, stats)
     index.commit()
     for site, learner in learners.items():
         learner.reextract(index, rules=rules_for(site) if rules_for else None,
@@ -448,10 +453,33 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     return stats
 
 
+def _file_correction(index: Index, record_id: str, where: _StoredAt, reuse: Reuse, rules_for: RulesFor | None,
+                     blocks_for: BlocksFor | None, stats: IngestStats) -> None:
+    """File a stored extraction that came after its page was filed (by an earlier ``index`` pass: the
+    crawl re-extracted the page through a site template learned after it) as a correction of the same
+    row, as the crawl corrected it: same capture, so not a new version."""
+    from archive.site_templates import update_text
+
+    rows = list(index.db.query("SELECT id, site FROM articles WHERE record_id = ?", [record_id]))
+    if not rows:
+        return
+    site = rows[0]["site"]
+    rules = rules_for(site) if rules_for else None
+    found, _ = _reusable(where, reuse, rules, None, stats, check_template=False)
+    if found is None:  # the row keeps the text it was filed with (a damaged record is reported)
+        return
+    kept = strip_known(found.extraction, frozenset(blocks_for(site)) if blocks_for else frozenset())
+    if kept is not None:
+        update_text(index, rows[0]["id"], kept)
+        stats.reused += 1
+
+
 def _reusable(where: _StoredAt | None, reuse: Reuse, rules: Mapping[str, Any] | None,
-              template: Mapping[str, Any] | None, stats: IngestStats) -> tuple[StoredExtraction | None, str]:
+              template: Mapping[str, Any] | None, stats: IngestStats, *, check_template: bool = True
+              ) -> tuple[StoredExtraction | None, str]:
     """The stored extraction to file for a response and "reused", or None and why the page must be
-    extracted again (a damaged record is reported as a problem)."""
+    extracted again (a damaged record is reported as a problem). ``template``: the site template the
+    filing uses, which the extraction must have been made under (unless not ``check_template``)."""
     why = "missing"
     found: StoredExtraction | None = None
     if where is not None:
@@ -467,7 +495,7 @@ def _reusable(where: _StoredAt | None, reuse: Reuse, rules: Mapping[str, Any] | 
                 why, found = "older", None
             elif rules is not None and not same_rules(rules, found.rules):
                 why, found = "other-rules", None
-            elif not same_template(found.template, template):
+            elif check_template and not same_template(found.template, template):
                 why, found = "other-template", None
     return (found, "reused") if found is not None else (None, why)
 
