@@ -216,3 +216,63 @@ def test_index_files_an_extraction_that_came_in_a_later_file(demo_site: SiteProc
             assert not result.extracted
     assert reused == len(extractions)
     assert _articles(data / "morgue.db") == _articles(tmp_path / "crawl" / "morgue.db")
+
+
+def _last_stored(data: Path) -> dict[str, dict[str, object]]:
+    """Each response's last stored extraction (the one that counts), by response record id."""
+    last: dict[str, dict[str, object]] = {}
+    for _, (headers, body) in _records(data):
+        if headers.get_header("Content-Type") == EXTRACTION_CONTENT_TYPE:
+            last[headers.get_header("WARC-Concurrent-To")] = json.loads(body)
+    return last
+
+
+def test_reindex_goes_through_the_template_version_a_page_was_made_with(data: Path) -> None:
+    """A later template version archived for the site (here: the crawl's newest one without its learned
+    furniture, as if learned again in a later crawl) would give other texts by the crawl-id rule;
+    pages whose stored extraction names the version they were made through go through exactly it."""
+    from archive.ingest import extract_archived
+    from archive.site_templates import read_template_record, template_record
+    from archive.warc_writer import WarcWriter
+
+    templates = [read_template_record(r.payload) for p in sorted((data / "warc").glob("*.warc.gz"))
+                 for r in iter_records(p) if r.url.startswith("urn:morgue:template:")]
+    assert templates
+    site, newest = max(templates, key=lambda st: st[1].version)
+    assert newest.drop  # the demo's template drops furniture inside the article body
+    later = type(newest).from_dict({**newest.to_dict(), "drop": {}, "version": newest.version + 1})
+    conn = sqlite3.connect(data / "morgue.db")
+    first_crawl = conn.execute("SELECT min(id) FROM crawls").fetchone()[0]
+    named = {rid: doc for rid, doc in _last_stored(data).items() if doc["template"]}
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT a.record_id, a.text, c.warc_file, c.warc_offset, a.fetched_url FROM articles a "
+        "JOIN captures c ON c.id = a.capture_id")}
+    conn.close()
+    made_with = {rid: rows[rid] for rid in named if rid in rows}
+    assert made_with
+    # the later version would change those texts: the check below can fail
+    versions = {t.version: t.to_dict() for _, t in templates}
+    differ = 0
+    for rid, (_, warc_file, offset, url) in made_with.items():
+        texts = []
+        for template in (versions[named[rid]["template"]["version"]], later.to_dict()):  # type: ignore[index]
+            problem, extraction = extract_archived(data / "warc", warc_file, offset, url, None, (), template)
+            assert problem is None and extraction is not None
+            texts.append(extraction["text"])
+        differ += texts[0] != texts[1]
+    assert differ
+    writer = WarcWriter(data / "warc", prefix="zz-later-template",
+                        warcinfo={"morgue-site": site, "morgue-crawl-id": str(first_crawl)})
+    uri, body, content_type = template_record(site, later)
+    writer.write_resource(uri, body, content_type)
+    writer.close()
+
+    for args in ((), ("--reuse",)):
+        result = run_morgue("reindex", *args, "--data", str(data))
+        assert result.code == 0, result.stderr
+        if args:  # made under the template the filing uses: filed as stored
+            assert f"{len(_last_stored(data))} stored extractions filed, 0 pages extracted" in result.stdout
+        conn = sqlite3.connect(data / "morgue.db")
+        texts = dict(conn.execute("SELECT record_id, text FROM articles"))
+        conn.close()
+        assert {rid: texts[rid] for rid in made_with} == {rid: row[0] for rid, row in made_with.items()}
