@@ -91,14 +91,16 @@ def encode_extraction(extraction: Mapping[str, Any], *, url: str, fetched_url: s
     return json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
 
 
-def named_template_version(block: bytes) -> int | None:
-    """The template version a stored extraction's block names (None: none, or not readable — the
-    digest and layout are checked where it is filed)."""
+def named_template_version(block: bytes) -> tuple[bool, int | None]:
+    """Whether a stored extraction's block names the site template it was made through, and its version
+    (None: made without one). (False, None) when it says nothing readable — the digest and layout are
+    checked where it is filed."""
     try:
-        template = json.loads(block).get("template")
-        return int(template["version"]) if isinstance(template, dict) else None
-    except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError):
-        return None
+        data = json.loads(block)
+        template = data["template"]
+        return True, (int(template["version"]) if template is not None else None)
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return False, None
 
 
 def parse_extraction(block: bytes, block_digest: str | None) -> StoredExtraction:

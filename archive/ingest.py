@@ -240,10 +240,11 @@ class _Pending:
 @dataclass(frozen=True)
 class _StoredAt:
     """Where a response's stored extraction is (read when its turn comes, like the response's body), and
-    the site template version it names (the one it was made through), if any."""
+    whether it names the site template it was made through (``template_version``; None: none)."""
 
     path: Path
     offset: int
+    names_template: bool = False
     template_version: int | None = None
 
 
@@ -271,10 +272,10 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     template versions are used as the crawls left them: each page goes through the newest version its
     crawl had learned by its end (older ones if it does not fit), so the texts do not depend on which
     pages a crawl happened to learn from first; a page whose stored extraction (archive.extractions)
-    names the version it was made through goes through exactly that version. With ``reuse``, a
-    response's stored extraction (a ``metadata`` record concurrent to it; the last one when the crawl
-    corrected it) is filed instead of extracting the page again, when it was made under the template
-    the filing uses.
+    names the version it was made through (or none: the full pipeline) goes through exactly that. With
+    ``reuse``, a response's stored extraction (a ``metadata`` record concurrent to it; the last one
+    when the crawl corrected it) is filed instead of extracting the page again, when it was made under
+    the template the filing uses.
     """
     from archive.site_templates import TEMPLATE_URN_PREFIX, Pending, SiteTemplates
 
@@ -290,11 +291,15 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
         return learners[site]
 
     def template_for(learner: SiteTemplates | None, capture: Mapping[str, Any],
-                     named: int | None) -> dict[str, Any] | None:
+                     where: _StoredAt | None) -> dict[str, Any] | None:
         if learner is None:
             return None
         if learner.replaying:
-            template = learner.stored_version(named) if named is not None else None
+            # exactly what the page's stored extraction was made with (none, or an archived version)
+            if where is not None and where.names_template and where.template_version is None:
+                return None
+            template = (learner.stored_version(where.template_version)
+                        if where is not None and where.template_version is not None else None)
             template = template or learner.replay_template(capture.get("crawl_id"))
             return template.to_dict() if template is not None else None
         return learner.template_dict()
@@ -345,8 +350,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                     referred_from.setdefault(concurrent, path.parent)
                     # the last one wins: the crawl stores a corrected extraction after the first
                     stored[concurrent] = _StoredAt(path, record.pointer.offset,
-                                                   named_template_version(record.payload)
-                                                   if replay_templates else None)
+                                                   *(named_template_version(record.payload)
+                                                     if replay_templates else (False, None)))
             elif kind == "resource" and record.url.startswith(TEMPLATE_URN_PREFIX):
                 if replay_templates and morgue_file:
                     _add_template_record(recorded_templates, record, crawl_id, stats)
@@ -366,6 +371,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 if kind == "response" and row["kind"] != REQUISITE and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
+    for recorded_site in recorded_templates:  # kept in the index for a later pass's pages (index)
+        learner_of(recorded_site)
     pending += _filed_earlier(index, {r: d for r, d in referred_from.items()
                                       if r not in {p.record_id for p in pending}})
     # A morgue crawl treated a URL as an article if any fetch of it left a text resource.
@@ -420,7 +427,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             blocks = frozenset(blocks_for(item.site)) if blocks_for else frozenset()
             learner = learner_of(item.site)
             where = stored.get(item.record_id)
-            template = template_for(learner, item.capture, where.template_version if where else None)
+            template = template_for(learner, item.capture, where)
             tried = template["version"] if template and learner and learner.replaying else None
             found, how = _reusable(where, reuse, rules, template, stats) if reuse else (None, None)
             if found is not None:

@@ -109,9 +109,12 @@ def index_once(index: Index, data_path: Path, *, rules_for: RulesFor | None = No
     todo = [p for p in warc_files(warc_dir) if p.name not in done]
     if not todo:
         return result
-    # only_missing: files a local crawl wrote are indexed already; nothing is filed twice.
+    # only_missing: files a local crawl wrote are indexed already; nothing is filed twice. Filing stored
+    # extractions replays the site templates the crawls archived (as reindex does), so that a page goes
+    # through the version its stored extraction names and that extraction can be filed as it is.
     stats = ingest_files(index, todo, rules_for=rules_for, only_missing=True, progress=progress,
-                         blocks_for=blocks_lookup(index), reuse=reuse, workers=workers)
+                         blocks_for=blocks_lookup(index), reuse=reuse, workers=workers,
+                         replay_templates=reuse is not None)
     sites = [r["site"] for r in index.db.query(
         "SELECT DISTINCT site FROM captures WHERE warc_file IN (SELECT value FROM json_each(?)) "
         "AND site IS NOT NULL", [json.dumps([p.name for p in todo])])]
