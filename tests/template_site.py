@@ -124,3 +124,14 @@ def write_sitemap(root: Path, base_url: str, paths: list[str]) -> None:
     (root / "sitemap.xml").write_text(
         f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         f"{urls}</urlset>", encoding="utf-8")
+
+
+FAST = "DOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+
+
+def write_seed(tmp: Path, base_url: str, name: str = "harbour", settings: str = FAST) -> Path:
+    """A seed crawling the site's sitemap (its /news/ pages only), with politeness off for 127.0.0.1."""
+    seed = tmp / f"{name}.toml"
+    seed.write_text(f'name = "{name}"\nsitemaps = ["{base_url}/sitemap.xml"]\nallow = ["/news/"]\n'
+                    f"[settings]\n{settings}", encoding="utf-8")
+    return seed

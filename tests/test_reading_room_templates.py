@@ -13,7 +13,7 @@ from pathlib import Path
 
 from archive.reading_room import make_datasette
 from tests.conftest import run_morgue, start_site
-from tests.template_site import SHARE, write_site, write_sitemap
+from tests.template_site import SHARE, write_seed, write_site, write_sitemap
 
 
 def test_article_page_lists_blocks_the_template_dropped_with_their_reason(tmp_path: Path) -> None:
@@ -23,10 +23,8 @@ def test_article_page_lists_blocks_the_template_dropped_with_their_reason(tmp_pa
     data = tmp_path / "data"
     try:
         write_sitemap(root, site.base_url, paths)
-        seed = tmp_path / "harbour.toml"
-        seed.write_text(f'name = "harbour"\nsitemaps = ["{site.base_url}/sitemap.xml"]\nallow = ["/news/"]\n'
-                        "[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n", encoding="utf-8")
-        result = run_morgue("crawl", str(seed), "--data", str(data), "-s", "MORGUE_EXTRACT_WORKERS=1")
+        result = run_morgue("crawl", str(write_seed(tmp_path, site.base_url)), "--data", str(data),
+                            "-s", "MORGUE_EXTRACT_WORKERS=1")
         assert result.code == 0, result.stderr
     finally:
         site.process.terminate()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from archive.site_templates import TTL_DAYS
 from tests.conftest import run_morgue, start_site
-from tests.template_site import page, paragraphs, write_site, write_sitemap
+from tests.template_site import page, paragraphs, write_seed, write_site, write_sitemap
 
 
 def _templates(data: Path) -> list[dict]:
@@ -47,10 +47,8 @@ def _add_articles(root: Path, base_url: str, numbers: range) -> None:
 
 
 def _crawl(tmp: Path, base_url: str, data: Path) -> str:
-    seed = tmp / "harbour.toml"
-    seed.write_text(f'name = "harbour"\nsitemaps = ["{base_url}/sitemap.xml"]\nallow = ["/news/"]\n'
-                    "[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n", encoding="utf-8")
-    result = run_morgue("crawl", str(seed), "--data", str(data), "-s", "MORGUE_EXTRACT_WORKERS=1")
+    result = run_morgue("crawl", str(write_seed(tmp, base_url)), "--data", str(data),
+                        "-s", "MORGUE_EXTRACT_WORKERS=1")
     assert result.code == 0, result.stderr
     return result.stdout
 

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import run_morgue, start_site
-from tests.template_site import NEWSLETTER, SHARE, paragraphs, write_site, write_sitemap
+from tests.template_site import FAST, NEWSLETTER, SHARE, paragraphs, write_seed, write_site, write_sitemap
 
 
 def _rows(data: Path, sql: str) -> list[dict]:
@@ -125,10 +125,8 @@ def test_a_fast_crawl_extracts_the_pages_after_the_teachers_through_the_template
     site = start_site(root, tmp_path / "requests.jsonl")
     try:
         write_sitemap(root, site.base_url, paths)
-        seed = tmp_path / "harbour.toml"
-        seed.write_text(f'name = "harbour"\nsitemaps = ["{site.base_url}/sitemap.xml"]\nallow = ["/news/"]\n'
-                        "[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
-                        "CONCURRENT_REQUESTS = 16\nCONCURRENT_REQUESTS_PER_DOMAIN = 16\n", encoding="utf-8")
+        seed = write_seed(tmp_path, site.base_url, settings=FAST + "CONCURRENT_REQUESTS = 16\n"
+                          "CONCURRENT_REQUESTS_PER_DOMAIN = 16\n")
         data = tmp_path / "data"
         result = run_morgue("crawl", str(seed), "--data", str(data), "-s", "MORGUE_EXTRACT_WORKERS=1")
         assert result.code == 0, result.stderr
