@@ -49,6 +49,7 @@ class Citation:
     #: the latest render's screenshot and PDF records: view, uri, warc_file, warc_offset, record_id,
     #: payload_digest, rendered_at (``archive.renders``); each digest checked against its record
     renders: list[dict[str, Any]] = field(default_factory=list)
+    archive_format: str = "WARC"  # or "ARC": a record of an imported ARC file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,7 +83,18 @@ def cite_capture(capture: dict[str, Any], article: dict[str, Any] | None, warc_d
     written = record.warc_header("WARC-Payload-Digest")
     notes: list[str] = []
     checked = False
-    if record.pointer.record_type == "response" and written:
+    if record.format == "arc":
+        # ARC records carry no digest: the one cited was computed from the payload when the file was
+        # indexed, and the payload must still hash to it.
+        written = capture["payload_digest"]
+        checked = bool(written) and payload_matches(written, record.payload)
+        if not checked:
+            raise CiteError(f"the payload of {capture['record_id']} in {capture['warc_file']} no longer "
+                            f"matches {written}, its digest when imported: the record is damaged "
+                            "(run morgue verify)")
+        notes.append(f"an ARC record (ARC files carry no digests): {written} is morgue's sha256 of the "
+                     "payload when the file was imported, checked again now")
+    elif record.pointer.record_type == "response" and written:
         checked = payload_matches(written, record.payload)
         if not checked:
             raise CiteError(f"the payload of {capture['record_id']} in {capture['warc_file']} does not match "
@@ -100,7 +112,7 @@ def cite_capture(capture: dict[str, Any], article: dict[str, Any] | None, warc_d
         warc_length=capture["warc_length"], record_id=capture["record_id"],
         record_type=record.pointer.record_type, payload_digest=written, payload_digest_checked=checked,
         version=article["version"] if article else None, notes=notes,
-        renders=_cited_renders(renders or {}, warc_dir, notes),
+        renders=_cited_renders(renders or {}, warc_dir, notes), archive_format=record.format.upper(),
     )
 
 
@@ -174,11 +186,16 @@ def _text(c: Citation) -> str:
     parts.append(f"{c.url}.")
     parts.append(f"Archived {_utc(c.captured_at)} by morgue as capture {c.id}"
                  f"{f' (version {c.version})' if c.version else ''}: HTTP {c.status} from {c.fetched_url},"
-                 f" WARC file {c.warc_file}, offset {c.warc_offset}, record {c.record_id},"
-                 f" payload digest {c.payload_digest}.")
+                 f" {_kind(c)} file {c.warc_file}, offset {c.warc_offset}, record {c.record_id},"
+                 f" payload digest {c.payload_digest}"
+                 f"{' (computed by morgue: ARC records carry none)' if _kind(c) == 'ARC' else ''}.")
     if c.renders:
         parts.append(_renders_text(c))
     return " ".join(parts)
+
+
+def _kind(c: Citation) -> str:
+    return c.archive_format
 
 
 def _date_parts(text: str | None) -> dict[str, Any] | None:
@@ -194,7 +211,7 @@ def _csl(c: Citation) -> dict[str, Any]:
         "id": c.id, "type": "article-newspaper" if c.title else "webpage",
         "title": c.title or c.url, "URL": c.url,
         "author": [{"literal": name} for name in c.authors],
-        "note": f"Archived copy: morgue capture {c.id}; WARC {c.warc_file} offset {c.warc_offset}; "
+        "note": f"Archived copy: morgue capture {c.id}; {_kind(c)} {c.warc_file} offset {c.warc_offset}; "
                 f"record {c.record_id}; payload digest {c.payload_digest}"
                 + (f". {_renders_text(c)}" if c.renders else ""),
     }
@@ -229,7 +246,7 @@ def _bibtex(c: Citation) -> str:
     if c.published:
         fields.append(("date", _date(c.published)))
     fields += [("url", c.url), ("urldate", _date(c.captured_at)),
-               ("note", f"Archived {_utc(c.captured_at)} as morgue capture {c.id}; WARC {c.warc_file} "
+               ("note", f"Archived {_utc(c.captured_at)} as morgue capture {c.id}; {_kind(c)} {c.warc_file} "
                         f"offset {c.warc_offset}; record {c.record_id}; payload digest {c.payload_digest}"
                         + (f". {_renders_text(c)}" if c.renders else ""))]
     lines = [f"@online{{morgue-{c.id},"]

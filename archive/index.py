@@ -167,10 +167,14 @@ class Index:
         """Record one rendered-view record (``archive.renders``); False if it is already indexed."""
         return self._insert_new("renders", row)
 
+    def add_resource(self, row: Mapping[str, Any]) -> bool:
+        """Record one resource record of an imported file (a text, a screenshot); False if indexed."""
+        return self._insert_new("resources", row)
+
     def _insert_new(self, table: str, row: Mapping[str, Any]) -> bool:
         self._begin()
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO {} ({}) VALUES ({})".format(
+            "INSERT OR IGNORE INTO [{}] ({}) VALUES ({})".format(
                 table, ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)),
             list(row.values()),
         )

@@ -7,6 +7,7 @@ makes a reindex reproduce the crawl's rows.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -31,10 +32,11 @@ from archive.extractions import (
     version_key,
 )
 from archive.index import Index, capture_row
-from archive.renders import record_render_row
+from archive.renders import RENDER_WARCINFO_KEY, record_render_row
 from archive.rounds import ROUND_SUMMARY_CONTENT_TYPE, RoundTally, extend_rounds, round_crawl_id
 from archive.site_blocks import strip_known
 from archive.urls import normalize_url, same_site
+from archive.walk import Problem
 from archive.warc_reader import (
     ArchivedRecord,
     WarcReadError,
@@ -45,7 +47,8 @@ from archive.warc_reader import (
 
 __all__ = ["article_url", "capture_kind", "charset_of", "decoded_body", "extract_body", "file_article",
            "record_capture_row", "is_html", "extract_archived", "IngestStats", "ingest_files",
-           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type", "Reuse"]
+           "warcinfo_fields", "TEXT_URN_PREFIX", "REQUISITE", "requisite_type", "Reuse", "RESOURCE_KINDS",
+           "resource_row", "imported_titles"]
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +255,37 @@ RulesFor = Callable[[str | None], Mapping[str, Any] | None]
 BlocksFor = Callable[[str | None], Collection[str]]
 
 
+#: Resource records other tools write beside a page (Browsertrix): kept as ``resources`` rows by kind.
+RESOURCE_KINDS = {"urn:text:": "text", "urn:textFinal:": "text", "urn:view:": "screenshot",
+                  "urn:thumbnail:": "thumbnail", "urn:fullPage:": "full-page screenshot", "urn:pdf:": "pdf"}
+
+
+def resource_row(record: ArchivedRecord) -> dict[str, Any] | None:
+    """The ``resources`` row of a resource record named like Browsertrix's, or None for any other."""
+    prefix = next((p for p in RESOURCE_KINDS if record.url.startswith(p)), None)
+    if prefix is None:
+        return None
+    pointer = record.pointer
+    return {
+        "id": pointer.capture_id, "url": record.url, "target_url": record.url[len(prefix):],
+        "kind": RESOURCE_KINDS[prefix], "content_type": record.warc_header("Content-Type"),
+        "captured_at": pointer.date, "record_type": pointer.record_type,
+        "refers_to": record.warc_header("WARC-Concurrent-To") or record.warc_header("WARC-Refers-To"),
+        "warc_file": pointer.warc_file, "warc_offset": pointer.offset, "warc_length": pointer.length,
+        "record_id": pointer.record_id, "payload_digest": pointer.payload_digest,
+        "block_digest": pointer.block_digest, "payload_length": len(record.payload),
+    }
+
+
+def imported_titles(index: Index) -> dict[str, str]:
+    """Page titles a WACZ's pages.jsonl gave (``imported_pages``), by URL: hints for articles whose
+    extraction found no title."""
+    if not index.db["imported_pages"].exists():
+        return {}
+    return {r["url"]: r["title"] for r in index.db.query(
+        "SELECT url, title FROM imported_pages WHERE title IS NOT NULL AND title != '' ORDER BY ts")}
+
+
 def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | None = None,
                  only_missing: bool = False, progress: Callable[[str], None] | None = None,
                  foreign_filter: Callable[[str], bool] | None = None,
@@ -275,7 +309,10 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
     names the version it was made through (or none: the full pipeline) goes through exactly that. With
     ``reuse``, a response's stored extraction (a ``metadata`` record concurrent to it; the last one
     when the crawl corrected it) is filed instead of extracting the page again, when it was made under
-    the template the filing uses.
+    the template the filing uses. Files from other tools are read leniently
+    (``archive.walk``): what they bend is in ``stats.problems`` only if it is damage; their Browsertrix-style
+    resource records become ``resources`` rows, and pages.jsonl titles of imported WACZs stand in for a
+    title the extractor did not find.
     """
     from archive.site_templates import TEMPLATE_URN_PREFIX, Pending, SiteTemplates
 
@@ -304,9 +341,18 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             return template.to_dict() if template is not None else None
         return learner.template_dict()
 
+    known_sites = _known_sites(index)
+
+    def site_of(url: str) -> str | None:
+        """A foreign page's site: the one its URL's host is already archived under, so it is extracted
+        with that site's rules, blocks and template and compared like with like; else its host."""
+        host = urlsplit(url).netloc.lower()
+        return known_sites.get(host) or urlsplit(url).hostname
+
     if workers is None:
         workers = os.cpu_count() or 1
     stats = IngestStats()
+    titles = imported_titles(index)
     pending: list[_Pending] = []
     article_fetch_urls: set[str] = set()
     stored: dict[str, _StoredAt] = {}
@@ -318,14 +364,17 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
         crawl_id: int | None = None
         tally: RoundTally | None = None
         morgue_file = False
+        render_file = False  # morgue render's own files: their urn:view: etc. records are renders
         if progress:
             progress(f"reading {path.name}")
-        for record in iter_records(path):
+        read_problems: list[Problem] = []
+        for record in iter_records(path, read_problems):
             stats.records += 1
             kind = record.pointer.record_type
             if kind == "warcinfo":
                 info = warcinfo_fields(record)
                 morgue_file = "morgue-site" in info
+                render_file = RENDER_WARCINFO_KEY in info
                 site = info.get("morgue-site") or None
                 crawl_id = _int(info.get("morgue-crawl-id")) or None if morgue_file else None
                 tally = None
@@ -333,6 +382,10 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                     crawl_id = round_crawl_id(index, info["morgue-round"], site,
                                               info.get("morgue-round-started"))
                     tally = rounds.setdefault(crawl_id, RoundTally(crawl_id))
+            elif kind == "resource" and not (morgue_file or render_file):
+                resource = resource_row(record)
+                if resource is not None:
+                    index.add_resource(resource)
             elif kind == "resource" and record.url.startswith(TEXT_URN_PREFIX):
                 concurrent = record.warc_header("WARC-Concurrent-To")
                 if concurrent:
@@ -359,7 +412,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 if index.add_render(render):
                     stats.renders += 1
             elif kind in ("response", "revisit") and record.status is not None:
-                row_site = site if morgue_file else (site or urlsplit(record.url).hostname)
+                row_site = site if morgue_file else site_of(record.url)
                 row = record_capture_row(record, site=row_site, crawl_id=crawl_id)
                 if only_missing and index.get_capture(row["id"]) is not None:
                     stats.skipped += 1
@@ -371,6 +424,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 if kind == "response" and row["kind"] != REQUISITE and _may_be_article(record):
                     pending.append(_Pending(path, record.url, record.pointer.record_id, row, row_site,
                                             morgue_file))
+        stats.problems += [str(p) for p in read_problems if p.damage]
     for recorded_site in recorded_templates:  # kept in the index for a later pass's pages (index)
         learner_of(recorded_site)
     pending += _filed_earlier(index, {r: d for r, d in referred_from.items()
@@ -408,6 +462,8 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
                 stats.count("no_article")
             else:
                 observation = extraction.pop("observation", None)
+                if not item.morgue and not extraction.get("title") and titles.get(item.url):
+                    extraction = {**extraction, "title": titles[item.url]}
                 outcome, article_id, _ = file_article(index, item.capture, extraction, item.site)
                 stats.count(outcome)
                 if item.capture["crawl_id"] in rounds:
@@ -578,6 +634,22 @@ def _filed_earlier(index: Index, responses: Mapping[str, Path]) -> list[_Pending
             row = rows[0]
             out.append(_Pending(folder / row["warc_file"], row["url"], record_id, row, row["site"], True))
     return out
+
+
+def _known_sites(index: Index) -> dict[str, str]:
+    """{host[:port]: site} of the sites morgue crawls (``sites``): the hosts of their start URLs, and of
+    the articles filed under them (the newest site wins where a host was crawled under two names)."""
+    if not index.db["sites"].exists():
+        return {}
+    sites: dict[str, str] = {}
+    for row in index.db.query("SELECT name, start_urls FROM sites ORDER BY updated_at"):
+        for url in json.loads(row["start_urls"] or "[]"):
+            sites[urlsplit(url).netloc.lower()] = row["name"]
+    if index.db["articles"].exists():
+        for row in index.db.query("SELECT fetched_url, site FROM articles WHERE site IN (SELECT name FROM "
+                                  "sites) ORDER BY captured_at"):
+            sites[urlsplit(row["fetched_url"]).netloc.lower()] = row["site"]
+    return sites
 
 
 def _was_article(index: Index, fetched_url: str) -> bool:

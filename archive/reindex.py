@@ -2,7 +2,8 @@
 
 Captures, articles and their versions come from the WARC records (through ``archive.ingest``, the path the
 crawl files them by). What WARC files cannot hold is run history and configuration: the ``crawls`` and
-``sites`` rows are copied from the old database when there is one, and a crawl id named in a warcinfo
+``sites`` rows (and which files were imported from other tools, with the page titles their WACZ gave) are
+copied from the old database when there is one, and a crawl id named in a warcinfo
 record but missing there gets a row rebuilt from its captures. ``site_blocks`` (learned boilerplate) is
 copied too and fed to the extractor, as the crawl does; then each site's blocks are learned again from the
 rebuilt articles (``archive.site_blocks.relearn_sites``), which is all there is when the old db is lost.
@@ -74,7 +75,7 @@ def _copy_history(index: Index, old_db: Path) -> None:
     conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        for table in ("sites", "crawls", "site_blocks", "site_templates"):
+        for table in ("sites", "crawls", "site_blocks", "site_templates", "imports", "imported_pages"):
             try:
                 rows = [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
             except sqlite3.OperationalError:
@@ -110,7 +111,7 @@ def reindex(data_path: Path, *, rules_for: RulesFor | None = None,
     tmp_path = data_path / "morgue.db.reindex"
     for leftover in (tmp_path, Path(f"{tmp_path}-wal"), Path(f"{tmp_path}-shm")):
         leftover.unlink(missing_ok=True)
-    files = warc_files(data_path / "warc")
+    files = warc_files(data_path / "warc", arc=True)
     index = Index(tmp_path)
     try:
         if db_path.exists():

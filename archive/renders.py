@@ -31,6 +31,9 @@ INFO = "renderinfo"
 CITED_VIEWS = ("view", "fullPage", "pdf")
 #: Render records go to their own WARC files, so that crawl WARCs hold only what was received.
 RENDER_WARC_PREFIX = "morgue-render"
+#: The warcinfo field that marks a file written by ``morgue render`` (its screenshots are renders, not
+#: another tool's resources).
+RENDER_WARCINFO_KEY = "morgue-render"
 _PREFIXES = {f"urn:{name}:": name for name in (*VIEWS, INFO)}
 
 

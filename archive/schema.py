@@ -205,8 +205,31 @@ def _v14(db: sqlite_utils.Database) -> None:
     db["crawls"].create_index(["cluster_round"], unique=True, if_not_exists=True)
 
 
+def _v15(db: sqlite_utils.Database) -> None:
+    """Files imported from other tools (``morgue import``): which files are foreign (verify reports their
+    deviations as such, not as damage), their sha256 when imported (so a later change is damage), where
+    they came from, what was off and which stretches could not be read (``damage``: verify tells that
+    from new damage); the titles a WACZ's pages.jsonl gave; and the resource records other tools wrote
+    beside their pages (Browsertrix's ``urn:text:``, ``urn:view:`` screenshots...).
+    (If not there already: an index rolled back to an earlier version may keep them.)"""
+    db["imports"].create({"name": str, "sha256": str, "size": int, "format": str, "source": str,
+                          "imported_at": str, "records": int, "deviations": int, "problems": str,
+                          "damage": str}, pk="name", if_not_exists=True)
+    if "damage" not in db["imports"].columns_dict:  # made by an earlier build of this version
+        db["imports"].add_column("damage", str)
+    db["imported_pages"].create({"url": str, "ts": str, "title": str, "source": str}, pk=("url", "ts"),
+                                if_not_exists=True)
+    db["resources"].create({
+        "id": str, "url": str, "target_url": str, "kind": str, "content_type": str, "captured_at": str,
+        "record_type": str, "refers_to": str, "warc_file": str, "warc_offset": int, "warc_length": int,
+        "record_id": str, "payload_digest": str, "block_digest": str, "payload_length": int,
+    }, pk="id", not_null={"url", "warc_file", "warc_offset", "record_id"}, if_not_exists=True)
+    db["resources"].create_index(["target_url"], if_not_exists=True)
+    db["resources"].create_index(["record_id"], unique=True, if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10, _v11, _v12, _v13, _v14]
+                                                              _v10, _v11, _v12, _v13, _v14, _v15]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -3,47 +3,38 @@
 ``warcio check`` stops at digests: it passes truncated gzip files (warcio #138), never follows revisit
 records, and knows nothing of our index. This walks each WARC file member by member with zlib directly, so
 a cut or corrupt member is named with its file and offset, and then holds the records found against the
-index in both directions.
+index in both directions. morgue's own files are held to the standard; files imported from other tools
+(the ``imports`` table, and ARC files) are read as import read them (``archive.walk``): what they bend is
+a deviation, reported but not a failure, while damage (a digest, unreadable bytes, a change since import)
+fails as in any file.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import shutil
-import zlib
-from collections.abc import Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
+from archive.digests import dechunk as _dechunk
+from archive.digests import digest_matches, payload_matches
+from archive.digests import hasher_for as _hasher
 from archive.extractions import BadExtraction, is_extraction_record, parse_extraction
 from archive.records import header_value
 from archive.renders import parse_render_uri
+from archive.walk import Problem
+from archive.walk import members as _members
 from archive.warc_writer import OPEN_SUFFIX
 
-__all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches"]
+__all__ = ["Problem", "RecordFacts", "VerifyReport", "verify_archive", "scan_file", "digest_matches",
+           "payload_matches", "scan_foreign_file"]
 
 _CHUNK = 1 << 20
 _MAX_HEAD = 1 << 20  # an HTTP head longer than this is not one
 _MAX_CHUNKED = 256 << 20  # formerly chunked bodies are de-chunked in memory up to this size
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, where it is."""
-
-    kind: str
-    file: str
-    offset: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file if self.offset is None else f"{self.file} offset {self.offset}"
-        return f"{where}: {self.kind}: {self.message}"
 
 
 @dataclass
@@ -61,6 +52,7 @@ class RecordFacts:
     refers_to: str | None
     refers_to_uri: str | None
     complete: bool = True
+    http: bool = True  # an HTTP exchange (the index files those); False for a dns: record and the like
 
 
 @dataclass
@@ -70,127 +62,23 @@ class FileScan:
     records: list[RecordFacts] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     good_end: int = 0  # end of the last complete, sound member: where a crashed file is cut
+    deviations: list[Problem] = field(default_factory=list)  # of an imported file: bent, not damaged
+    foreign: bool = False
+    known_damage: list[Problem] = field(default_factory=list)  # unreadable since it was imported
 
 
 @dataclass
 class VerifyReport:
     files: list[FileScan] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    deviations: list[Problem] = field(default_factory=list)
+    known_damage: list[Problem] = field(default_factory=list)
     records: int = 0
     index_rows: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-# -- digests ----------------------------------------------------------------------------------------
-def _hasher(digest: str | None) -> Any:
-    if not digest or ":" not in digest:
-        return None
-    algo = digest.split(":", 1)[0].strip().lower().replace("-", "")
-    try:
-        return hashlib.new(algo)
-    except ValueError:
-        return None
-
-
-def digest_matches(digest: str, raw: bytes) -> bool:
-    """Whether ``algo:value`` (base32 or hex, as tools write it) names these hash bytes."""
-    value = digest.split(":", 1)[1].strip()
-    b32 = base64.b32encode(raw).decode("ascii")
-    return value.upper().rstrip("=") == b32.rstrip("=") or value.lower() == raw.hex()
-
-
-def payload_matches(digest: str, payload: bytes) -> bool:
-    """Whether a written ``algo:value`` digest (any algorithm hashlib knows, base32 or hex) names these
-    bytes; False for an algorithm it cannot compute."""
-    hasher = _hasher(digest)
-    if hasher is None:
-        return False
-    hasher.update(payload)
-    return digest_matches(digest, hasher.digest())
-
-
-def _dechunk(data: bytes) -> bytes | None:
-    """The entity body of a chunked message body, or None if it is not validly chunked."""
-    out = bytearray()
-    pos = 0
-    while True:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            return None
-        try:
-            size = int(data[pos:end].split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            return None
-        pos = end + 2
-        if size == 0:
-            return bytes(out)
-        out += data[pos:pos + size]
-        pos += size + 2
-
-
-# -- reading ----------------------------------------------------------------------------------------
-def _members(fh: IO[bytes], name: str, problems: list[Problem]) -> Iterator[tuple[int, int, IO[bytes]]]:
-    """Each complete gzip member as (offset, compressed length, decompressed data); problems for the rest.
-
-    After a corrupt member the walk resumes at the next gzip header, so one bad byte hides nothing else.
-    """
-    buf = fh.read(_CHUNK)
-    base = 0
-    while buf:
-        start = base
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        out: IO[bytes] = SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - handed to the caller
-        fed = 0
-        data = buf
-        try:
-            while True:
-                fed += len(data)
-                out.write(inflater.decompress(data, _CHUNK))
-                while inflater.unconsumed_tail and not inflater.eof:
-                    out.write(inflater.decompress(inflater.unconsumed_tail, _CHUNK))
-                if inflater.eof:
-                    break
-                data = fh.read(_CHUNK)
-                if not data:
-                    problems.append(Problem("truncated-gzip", name, start,
-                                            f"the gzip member starting here ends after {fed} bytes "
-                                            "without its end (file cut short)"))
-                    return
-        except zlib.error as exc:
-            problems.append(Problem("corrupt-gzip", name, start, f"gzip member cannot be inflated: {exc}"))
-            resume = _next_member(fh, start + 1)
-            if resume is None:
-                return
-            fh.seek(resume)
-            base = resume
-            buf = fh.read(_CHUNK)
-            continue
-        length = fed - len(inflater.unused_data)
-        out.seek(0)
-        yield start, length, out
-        base = start + length
-        buf = inflater.unused_data or fh.read(_CHUNK)
-        if not buf:
-            buf = fh.read(_CHUNK)
-
-
-def _next_member(fh: IO[bytes], position: int) -> int | None:
-    fh.seek(position)
-    carry = b""
-    offset = position
-    while True:
-        chunk = fh.read(_CHUNK)
-        if not chunk:
-            return None
-        data = carry + chunk
-        found = data.find(_GZIP_MAGIC)
-        if found >= 0:
-            return offset - len(carry) + found
-        carry = data[-2:]
-        offset += len(chunk)
 
 
 def _read_headers(stream: IO[bytes]) -> tuple[bytes, list[tuple[str, str]]] | None:
@@ -360,6 +248,62 @@ def scan_file(path: Path) -> FileScan:
     return scan
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_foreign_file(path: Path, imported_sha256: str | None,
+                      known: Collection[tuple[str, int | None]] = ()) -> FileScan:
+    """A file imported from another tool (or an ARC file), read as leniently as import read it: what it
+    bends are deviations; damage (digests, unreadable bytes, a change since it was imported) is a problem,
+    except the unreadable stretches import already found and reported (``known``: (kind, offset)) while
+    the file's bytes are still the ones imported: those are ``known_damage``, reported but not new."""
+    from archive.warc_reader import iter_records
+
+    scan = FileScan(name=path.name, path=path, foreign=True)
+    found: list[Problem] = []
+    for record in iter_records(path, found, check_digests=True):
+        pointer = record.pointer
+        scan.records.append(RecordFacts(
+            file=scan.name, offset=pointer.offset, length=pointer.length, record_id=pointer.record_id,
+            record_type=pointer.record_type, uri=record.url, date=pointer.date,
+            payload_digest=pointer.payload_digest, refers_to=record.warc_header("WARC-Refers-To"),
+            refers_to_uri=record.warc_header("WARC-Refers-To-Target-URI"), http=record.status is not None))
+    scan.deviations = [p for p in found if not p.damage]
+    unchanged = not imported_sha256 or _sha256(path) == imported_sha256
+    for problem in (p for p in found if p.damage):
+        is_known = unchanged and (problem.kind, problem.offset) in known
+        (scan.known_damage if is_known else scan.problems).append(problem)
+    if not unchanged:
+        scan.problems.append(Problem("changed-since-import", scan.name, None,
+                                     f"the file's sha256 is no longer {imported_sha256}, which it had when "
+                                     "it was imported: its bytes have changed"))
+    return scan
+
+
+def _imported(db_path: Path | None) -> dict[str, tuple[str | None, set[tuple[str, int | None]]]]:
+    """Files imported from other tools, by name: (their sha256 when imported, the (kind, offset) of the
+    unreadable stretches import found in them)."""
+    import json
+    import sqlite3
+
+    if db_path is None or not db_path.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, sha256, damage FROM imports").fetchall()
+    except sqlite3.OperationalError:  # an index older than the imports table
+        return {}
+    finally:
+        conn.close()
+    return {name: (sha256, {(kind, offset) for kind, offset, *_ in json.loads(damage or "[]")})
+            for name, sha256, damage in rows}
+
+
 # -- cross checks -----------------------------------------------------------------------------------
 def _check_revisits(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None:
     responses_by_uri: dict[tuple[str, str | None], RecordFacts] = {}
@@ -386,8 +330,11 @@ def _check_revisits(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None
 
 
 def _check_render_targets(report: VerifyReport, by_id: dict[str, RecordFacts]) -> None:
-    """A rendered view names the response it was drawn from; that record must be in the archive."""
+    """A rendered view morgue made names the response it was drawn from; that record must be in the
+    archive. (Other tools' screenshots, e.g. Browsertrix's, name no record: imported files are skipped.)"""
     for scan in report.files:
+        if scan.foreign:
+            continue
         for facts in scan.records:
             if facts.record_type == "resource" and parse_render_uri(facts.uri) is not None and (
                     not facts.refers_to or facts.refers_to not in by_id):
@@ -406,7 +353,7 @@ def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, 
     try:
         indexed_ids: set[str] = set()
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in ("captures", "articles", "renders"):
+        for table in ("captures", "articles", "renders", "resources"):
             if table not in tables:
                 continue
             for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
@@ -417,7 +364,7 @@ def _check_index(report: VerifyReport, db_path: Path, by_place: dict[tuple[str, 
     finally:
         conn.close()
     for facts in by_id.values():
-        if facts.record_type in ("response", "revisit") and facts.record_id not in indexed_ids:
+        if facts.record_type in ("response", "revisit") and facts.http and facts.record_id not in indexed_ids:
             report.problems.append(Problem("not-indexed", facts.file, facts.offset,
                                            f"{facts.record_type} {facts.record_id} for {facts.uri} "
                                            "has no row in the captures table"))
@@ -443,7 +390,7 @@ def _check_row(report: VerifyReport, table: str, row: dict[str, Any],
         return
     checks = [("record_id", facts.record_id), ("payload_digest", facts.payload_digest),
               ("warc_length", facts.length)]
-    if table == "captures":
+    if table in ("captures", "resources"):
         checks += [("url", facts.uri), ("record_type", facts.record_type), ("captured_at", facts.date)]
     elif table == "renders":
         checks += [("uri", facts.uri), ("rendered_at", facts.date), ("refers_to", facts.refers_to)]
@@ -461,17 +408,24 @@ def verify_archive(warc_dir: Path, db_path: Path | None, *, include_open: bool =
     """Scan every WARC file in ``warc_dir`` (finished and, if asked, ``.open``) and check the index."""
     report = VerifyReport()
     paths = sorted(p for p in warc_dir.iterdir()
-                   if p.name.endswith((".warc.gz", ".warc"))
+                   if p.name.endswith((".warc.gz", ".warc", ".arc.gz", ".arc"))
                    or (include_open and p.name.endswith((".warc.gz" + OPEN_SUFFIX, ".warc" + OPEN_SUFFIX))))
+    imported = _imported(db_path)
     by_id: dict[str, RecordFacts] = {}
     by_place: dict[tuple[str, int], RecordFacts] = {}
     present: set[str] = set()
     for path in paths:
         if progress:
             progress(path.name)
-        scan = scan_file(path)
+        if path.name in imported or path.name.endswith((".arc.gz", ".arc")):
+            sha256, known = imported.get(path.name, (None, set()))
+            scan = scan_foreign_file(path, sha256, known)
+        else:
+            scan = scan_file(path)
         report.files.append(scan)
         report.problems.extend(scan.problems)
+        report.deviations.extend(scan.deviations)
+        report.known_damage.extend(scan.known_damage)
         present.add(scan.name)
         if path.name.endswith(OPEN_SUFFIX):
             report.problems.append(Problem("unfinished-file", path.name, scan.good_end,

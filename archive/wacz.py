@@ -1,6 +1,7 @@
 """Package captures as a WACZ 1.1.1 file that ReplayWeb.page and pywb can open, and anyone can check.
 
-Layout: ``archive/*.warc.gz`` (records copied byte for byte, so every digest and citation still holds),
+Layout: ``archive/*.warc.gz`` (records copied byte for byte, so every digest and citation still holds;
+imported ARC files, which ReplayWeb.page cannot read, as ``NAME-from-arc.warc.gz`` conversions),
 ``indexes/index.cdx.gz`` + ``indexes/index.idx`` (compressed CDXJ from cdxj-indexer, as py-wacz writes it:
 ReplayWeb.page reads only the blocks a lookup needs), ``pages/pages.jsonl`` (one line per article version
 with its title and extracted text), ``datapackage.json`` (sha256 and size of every file) and
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from archive.index import capture_filter
-from archive.warc_reader import iter_records, warc_files
+from archive.warc_reader import ARC_SUFFIXES, arc_record_id, iter_records, warc_files
 
 __all__ = ["export_wacz", "ExportResult", "WACZ_VERSION"]
 
@@ -119,6 +120,41 @@ def _plan_file(path: Path, selected: set[str] | None) -> tuple[list[tuple[int, i
             members.append((pointer.offset, pointer.length))
     kept = len(members) - (1 if warcinfo else 0)
     return (members if kept else []), len(members) == total, kept
+
+
+def arc_export_name(arc_name: str) -> str:
+    """The name of an ARC file's WARC conversion in an export's ``archive/``."""
+    return arc_name.removesuffix(".gz").removesuffix(".arc") + "-from-arc.warc.gz"
+
+
+def _convert_arc(path: Path, selected: set[str] | None, target: Path) -> int:
+    """Write an imported ARC file's (chosen) records as WARC records, with warcio's ARC-to-WARC
+    conversion (what ``warcio recompress`` does): ReplayWeb.page's reader (warcio.js) reads no ARC and
+    the WACZ format holds WARC files. The ARC file itself stays in the archive, unchanged; each converted
+    record keeps the record id morgue gives the ARC record (``arc_record_id``: file and offset) and names
+    its source in ``Morgue-Converted-From``, so a citation of the ARC record is found in the export. Returns
+    how many records (besides the warcinfo made from the filedesc header) were written."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "rb") as src:  # first the offsets: warcio knows one only once its record is read
+        records = ArchiveIterator(src, arc2warc=True)
+        offsets = [records.get_record_offset() for _ in records]
+    kept = 0
+    with open(path, "rb") as src, open(target, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for record, offset in zip(ArchiveIterator(src, arc2warc=True), offsets, strict=True):
+            record_id = arc_record_id(path.name, offset)
+            if record.rec_type != "warcinfo":
+                if selected is not None and record_id not in selected:
+                    continue
+                kept += 1
+            record.rec_headers.replace_header("WARC-Record-ID", record_id)
+            record.rec_headers.add_header("Morgue-Converted-From", f"ARC file {path.name}, offset {offset}")
+            writer.write_record(record)
+    if not kept:
+        target.unlink()
+    return kept
 
 
 def _copy_members(source: Path, members: list[tuple[int, int]], target: IO[bytes]) -> None:
@@ -214,7 +250,14 @@ def export_wacz(data_path: Path, out: Path, *, site: str | None = None, since: s
     with tempfile.TemporaryDirectory(prefix="morgue-wacz-") as tmp_name:
         tmp = Path(tmp_name)
         staged: list[tuple[Path, str]] = []  # (file to add, its name in archive/)
-        for path in warc_files(warc_dir):
+        for path in warc_files(warc_dir, arc=True):
+            if path.name.endswith(ARC_SUFFIXES):
+                name = arc_export_name(path.name)
+                kept = _convert_arc(path, selected if site or since or until else None, tmp / name)
+                if kept:
+                    result.records += kept
+                    staged.append((tmp / name, name))
+                continue
             members, whole, kept = _plan_file(path, selected if site or since or until else None)
             if not members:
                 continue

@@ -6,19 +6,21 @@ archive of record goes through here, never through Scrapy.
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
+from warcio.timeutils import timestamp_to_iso_date
 
-from archive.records import RecordPointer, header_value
+from archive.records import RecordPointer, header_value, sha256_digest
+from archive.walk import Problem, RawRecord, record_at, walk_file
 from archive.warc_writer import OPEN_SUFFIX
 
 __all__ = ["ArchivedRecord", "WarcReadError", "iter_records", "read_record", "resolve_warc_path",
-           "decode_content_encoding", "warc_files"]
+           "decode_content_encoding", "warc_files", "arc_record_id", "WARC_SUFFIXES", "ARC_SUFFIXES"]
 
 
 class WarcReadError(Exception):
@@ -36,6 +38,7 @@ class ArchivedRecord:
     protocol: str | None
     http_headers: list[tuple[str, str]]
     payload: bytes  # the HTTP entity as stored (still Content-Encoded), or the resource's content
+    format: str = "warc"  # or "arc": then warc_headers are the ARC header line's fields
 
     def warc_header(self, name: str) -> str | None:
         return header_value(self.warc_headers, name)
@@ -50,11 +53,17 @@ class ArchivedRecord:
         return self.warc_header("Content-Type")
 
 
-def warc_files(directory: Path) -> list[Path]:
-    """Finished WARC files in a directory, oldest name first (names start with a timestamp)."""
+WARC_SUFFIXES = (".warc.gz", ".warc")
+ARC_SUFFIXES = (".arc.gz", ".arc")
+
+
+def warc_files(directory: Path, *, arc: bool = False) -> list[Path]:
+    """Finished WARC files in a directory (and, with ``arc``, imported ARC files), oldest name first
+    (names start with a timestamp)."""
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.name.endswith((".warc.gz", ".warc")))
+    suffixes = WARC_SUFFIXES + (ARC_SUFFIXES if arc else ())
+    return sorted(p for p in directory.iterdir() if p.name.endswith(suffixes))
 
 
 def resolve_warc_path(directory: Path, name: str) -> Path:
@@ -74,83 +83,98 @@ def resolve_warc_path(directory: Path, name: str) -> Path:
     raise WarcReadError(f"WARC file {name} is missing from {directory}")
 
 
-def _to_archived(record: ArcWarcRecord, name: str, offset: int, length: int) -> ArchivedRecord:
-    headers = record.rec_headers
-    payload = record.raw_stream.read()
-    http = record.http_headers
+_HTTP_STATUS = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1"], verify=False)
+_HTTP_REQUEST = StatusAndHeadersParser(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"],
+                                       verify=False)
+
+
+def arc_record_id(name: str, offset: int) -> str:
+    """The record id morgue gives an ARC record (ARC has none): its file and offset, which never change
+    (imported files are kept byte for byte under their name)."""
+    return f"<urn:x-arc-record:{name}:{offset}>"
+
+
+def _to_archived(raw: RawRecord, name: str) -> ArchivedRecord:
+    """An ArchivedRecord from a record as found, its HTTP head (if any) parsed by warcio's parser."""
+    if raw.fmt == "arc":
+        url = raw.header("uri") or ""
+        rec_type = "arc_header" if url.startswith("filedesc://") else "response"
+        record_id = arc_record_id(name, raw.offset)
+        date = timestamp_to_iso_date(raw.header("archive-date") or "")
+    else:
+        url = raw.header("WARC-Target-URI") or ""
+        rec_type = (raw.header("WARC-Type") or "").lower()
+        record_id = raw.header("WARC-Record-ID") or ""
+        date = raw.header("WARC-Date") or ""
     status: int | None = None
     protocol: str | None = None
     http_list: list[tuple[str, str]] = []
-    if http is not None and record.rec_type in ("response", "revisit", "request"):
-        http_list = list(http.headers)
-        protocol = http.protocol
-        if record.rec_type != "request":
-            try:
-                status = int(http.get_statuscode())
-            except (TypeError, ValueError):
-                status = None
-    pointer = RecordPointer(
-        warc_file=name,
-        offset=offset,
-        length=length,
-        record_id=headers.get_header("WARC-Record-ID") or "",
-        record_type=record.rec_type,
-        payload_digest=headers.get_header("WARC-Payload-Digest"),
-        block_digest=headers.get_header("WARC-Block-Digest"),
-        date=headers.get_header("WARC-Date") or "",
-    )
-    return ArchivedRecord(
-        pointer=pointer,
-        url=headers.get_header("WARC-Target-URI") or "",
-        warc_headers=list(headers.headers),
-        status=status,
-        protocol=protocol,
-        http_headers=http_list,
-        payload=payload,
-    )
-
-
-def iter_records(path: Path) -> Iterator[ArchivedRecord]:
-    """Every record of one WARC file, with offsets; raises WarcReadError naming file and offset."""
-    name = path.name.removesuffix(OPEN_SUFFIX)
-    offset = 0
-    try:
-        with open(path, "rb") as fh:
-            iterator = ArchiveIterator(fh, no_record_parse=False, arc2warc=False)
-            for record in iterator:
-                # Read the payload before asking for the offset: warcio's get_record_offset() reads the
-                # record to its end, after which the payload stream is empty.
+    payload = raw.block
+    if rec_type in ("response", "revisit", "request") and url.startswith(("http:", "https:")) and raw.block:
+        stream = io.BytesIO(raw.block)
+        try:
+            http = (_HTTP_REQUEST if rec_type == "request" else _HTTP_STATUS).parse(stream)
+        except (EOFError, StatusAndHeadersParserException, ValueError):
+            http = None
+        if http is not None:
+            payload = raw.block[stream.tell():]
+            http_list = list(http.headers)
+            protocol = http.protocol
+            if rec_type != "request":
                 try:
-                    archived = _to_archived(record, name, 0, 0)
-                except (zlib.error, EOFError, OSError, ValueError) as exc:
-                    raise WarcReadError(f"{path}: record after offset {offset} is unreadable: {exc}") from exc
-                iterator.read_to_end(record)
-                offset = iterator.get_record_offset()
-                archived.pointer = replace(archived.pointer, offset=offset,
-                                           length=iterator.get_record_length())
-                yield archived
-    except WarcReadError:
-        raise
-    except Exception as exc:  # warcio raises plain Exceptions for non-WARC input
-        raise WarcReadError(f"{path}: not a readable WARC file after offset {offset}: {exc}") from exc
+                    status = int(http.get_statuscode())
+                except (TypeError, ValueError):
+                    status = None
+    if raw.fmt == "arc":
+        payload_digest = sha256_digest(payload) if rec_type == "response" else None
+        block_digest = None
+    else:
+        payload_digest = raw.header("WARC-Payload-Digest")
+        block_digest = raw.header("WARC-Block-Digest")
+    pointer = RecordPointer(warc_file=name, offset=raw.offset, length=raw.length, record_id=record_id,
+                            record_type=rec_type, payload_digest=payload_digest, block_digest=block_digest,
+                            date=date)
+    return ArchivedRecord(pointer=pointer, url=url, warc_headers=raw.headers, status=status,
+                          protocol=protocol, http_headers=http_list, payload=payload, format=raw.fmt)
+
+
+def iter_records(path: Path, problems: list[Problem] | None = None, *,
+                 check_digests: bool = False) -> Iterator[ArchivedRecord]:
+    """Every record of one WARC or ARC file, with offsets, read leniently (``archive.walk``).
+
+    With a ``problems`` list, what is off (deviations and damage) is added to it and reading goes on
+    past it; without one, damage raises WarcReadError naming the file and offset.
+    """
+    name = path.name.removesuffix(OPEN_SUFFIX)
+    found: list[Problem] = [] if problems is None else problems
+    try:
+        for raw in walk_file(path, found, check_digests=check_digests):
+            if problems is None:
+                _raise_damage(found)
+            yield _to_archived(raw, name)
+        if problems is None:
+            _raise_damage(found)
+    except OSError as exc:
+        raise WarcReadError(f"{path}: cannot be read: {exc}") from exc
+
+
+def _raise_damage(problems: list[Problem]) -> None:
+    for problem in problems:
+        if problem.damage:
+            raise WarcReadError(str(problem))
 
 
 def read_record(directory: Path, pointer_file: str, offset: int) -> ArchivedRecord:
-    """Read the one record that starts at ``offset`` of a WARC file named in the index."""
+    """Read the one record that starts at ``offset`` of a WARC or ARC file named in the index."""
     path = resolve_warc_path(directory, pointer_file)
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        try:
-            iterator = ArchiveIterator(fh)
-            record = next(iter(iterator))
-        except StopIteration as exc:
-            raise WarcReadError(f"{path}: no record at offset {offset}") from exc
-        except Exception as exc:
-            raise WarcReadError(f"{path}: no readable record at offset {offset}: {exc}") from exc
-        archived = _to_archived(record, pointer_file, offset, 0)
-        iterator.read_to_end(record)
-        archived.pointer = replace(archived.pointer, length=iterator.get_record_length())
-        return archived
+    try:
+        raw, problems = record_at(path, offset)
+    except OSError as exc:
+        raise WarcReadError(f"{path}: cannot be read: {exc}") from exc
+    if raw is None:
+        why = problems[0].message if problems else "no record starts there"
+        raise WarcReadError(f"{path}: no readable record at offset {offset}: {why}")
+    return _to_archived(raw, pointer_file)
 
 
 def decode_content_encoding(

@@ -19,7 +19,7 @@ from typing import Any
 from archive.index import Index, capture_filter
 from archive.ingest import is_html
 from archive.records import warc_date
-from archive.renders import RENDER_WARC_PREFIX, RenderedPage, write_render
+from archive.renders import RENDER_WARC_PREFIX, RENDER_WARCINFO_KEY, RenderedPage, write_render
 from archive.replay import ArchiveSource
 from archive.warc_reader import WarcReadError
 from archive.warc_writer import WarcWriter
@@ -92,7 +92,7 @@ def render_archive(
     browser = chromium or Chromium(settings)
     source = ArchiveSource(index.db.conn, warc_dir)
     writer = WarcWriter(warc_dir, prefix=RENDER_WARC_PREFIX, warcinfo={
-        "morgue-render": "views made from this archive by morgue render",
+        RENDER_WARCINFO_KEY: "views made from this archive by morgue render",
         "browser": f"Chromium {browser.version} (Playwright {Chromium.playwright_version()})"})
     try:
         for n, capture in enumerate(captures, 1):

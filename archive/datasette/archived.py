@@ -107,6 +107,17 @@ _RENDER_SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "p
 def rendered_view(warc_dir: Path, row: dict[str, Any]) -> ArchivedResponse:
     """A screenshot, thumbnail or PDF ``morgue render`` made (a ``renders`` row), from its WARC record,
     refused if the record is not the one indexed or its bytes no longer match their digest."""
+    return _stored_view(warc_dir, row, f"rendered {row['view']}",
+                        f"morgue-{row['capture_id']}-{row['view']}")
+
+
+def resource_view(warc_dir: Path, row: dict[str, Any]) -> ArchivedResponse:
+    """A screenshot or thumbnail another tool took (an imported ``resources`` row, e.g. Browsertrix's),
+    checked as a render is."""
+    return _stored_view(warc_dir, row, row["kind"], f"imported-{row['id']}-{row['kind'].replace(' ', '-')}")
+
+
+def _stored_view(warc_dir: Path, row: dict[str, Any], what: str, filename: str) -> ArchivedResponse:
     from archive.verify import payload_matches
 
     record = read_record(warc_dir, row["warc_file"], int(row["warc_offset"]))
@@ -114,11 +125,10 @@ def rendered_view(warc_dir: Path, row: dict[str, Any]) -> ArchivedResponse:
         raise WarcReadError(f"{row['warc_file']} at offset {row['warc_offset']} holds "
                             f"{record.pointer.record_id}, not {row['record_id']} as the index says")
     if not row["payload_digest"] or not payload_matches(row["payload_digest"], record.payload):
-        raise WarcReadError(f"the rendered {row['view']} {row['record_id']} does not match its digest "
-                            "(run morgue verify)")
+        raise WarcReadError(f"the {what} {row['record_id']} does not match its digest (run morgue verify)")
     content_type = _header_safe(row["content_type"] or "application/octet-stream")
     headers = _safe_headers(row)
-    headers["Content-Disposition"] = (f'inline; filename="morgue-{row["capture_id"]}-{row["view"]}.'
+    headers["Content-Disposition"] = (f'inline; filename="{_header_safe(filename)}.'
                                       f'{_RENDER_SUFFIX.get(content_type, "bin")}"')
     headers["X-WARC-Record-ID"] = _header_safe(row["record_id"])
     return ArchivedResponse(body=record.payload, content_type=content_type, headers=headers)

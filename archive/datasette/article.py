@@ -52,7 +52,8 @@ def citation_text(cited: str, permalink: str, archived_url: str) -> str:
 
 def article_context(article: dict[str, Any], versions: list[dict[str, Any]], compare: dict[str, Any] | None,
                     *, cited: str, permalink: str, archived_url: str, warc_url: str,
-                    renders: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                    renders: dict[str, dict[str, Any]] | None = None,
+                    screenshots: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the article template shows, prepared (escaped where it becomes HTML)."""
     removed = [r for r in json_list(article.get("removed")) if isinstance(r, dict)]
     diff = None
@@ -78,5 +79,8 @@ def article_context(article: dict[str, Any], versions: list[dict[str, Any]], com
         "archived_url": archived_url,
         "warc_url": warc_url,
         "renders": renders or {},
+        "screenshots": screenshots or {},
+        "screenshot_taken": human_date((screenshots or {}).get(
+            "screenshot", (screenshots or {}).get("thumbnail", {})).get("captured_at")),
         "rendered": human_date((renders or {}).get("renderinfo", {}).get("rendered_at")),
     }

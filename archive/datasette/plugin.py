@@ -27,6 +27,7 @@ from archive.datasette.archived import (
     rendered_view,
     replay_path,
     replayed,
+    resource_view,
     timestamp_of,
 )
 from archive.datasette.article import article_context
@@ -35,6 +36,7 @@ from archive.datasette.guard import not_found_guard
 from archive.datasette.summary import archive_summary
 from archive.datasette.table_search import table_search
 from archive.renders import render_set
+from archive.resources import SCREENSHOT_KINDS, resource_by_id, screenshots_of
 from archive.warc_reader import WarcReadError
 from datasette import Response, hookimpl
 from datasette.database import QueryInterrupted
@@ -145,6 +147,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
         (REPLAY_ROUTE, _answers_errors(replay_view)),
         (r"^/-/warc/(?P<id>[^/]+)$", _answers_errors(warc_view)),
         (r"^/-/render/(?P<id>[^/]+)$", _answers_errors(render_view)),
+        (r"^/-/resource/(?P<id>[^/]+)$", _answers_errors(imported_resource_view)),
         *feed_routes(),
     ]
 
@@ -267,10 +270,12 @@ async def article_view(request: Any, datasette: Any) -> Response:
         compare = dict(previous) if previous is not None else None
     capture = await _row(datasette, "captures", article.get("capture_id") or article_id)
     renders = {} if capture is None else await db.execute_fn(lambda conn: render_set(conn, capture["id"]))
+    screenshots = {} if capture is None else await db.execute_fn(
+        lambda conn: screenshots_of(conn, capture["url"], capture["record_id"]))
     cited = await asyncio.get_running_loop().run_in_executor(
         None, _cite, _data_dir(datasette) / "warc", capture, article, renders)
     context = article_context(
-        article, versions, compare, cited=cited, renders=renders,
+        article, versions, compare, cited=cited, renders=renders, screenshots=screenshots,
         permalink=datasette.absolute_url(request, f"/-/article/{article_id}"),
         archived_url=datasette.absolute_url(request, f"/-/archived/{article_id}"),
         warc_url=f"/-/warc/{article_id}",
@@ -334,6 +339,16 @@ async def render_view(request: Any, datasette: Any) -> Response:
     if row is None or row["view"] == "renderinfo":
         raise PageError(404, f"No rendered view with id {render_id!r} in this archive")
     page = await _in_thread(rendered_view, _data_dir(datasette) / "warc", row)
+    return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
+
+
+async def imported_resource_view(request: Any, datasette: Any) -> Response:
+    """A screenshot or thumbnail an imported file brought (Browsertrix's), served from its WARC record."""
+    resource_id = request.url_vars["id"]
+    row = await _db(datasette).execute_fn(lambda conn: resource_by_id(conn, resource_id))
+    if row is None or row["kind"] not in SCREENSHOT_KINDS:
+        raise PageError(404, f"No imported screenshot with id {resource_id!r} in this archive")
+    page = await _in_thread(resource_view, _data_dir(datasette) / "warc", row)
     return Response(page.body, status=200, headers=page.headers, content_type=page.content_type)
 
 

@@ -67,17 +67,23 @@ def _open_index(data_dir: Path | None) -> tuple[Any, Index]:
 @click.option("--json", "mode", flag_value="json", help="The capture and article rows as JSON.")
 @click.option("--headers", "mode", flag_value="headers", help="The WARC and HTTP headers of the record.")
 def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decoded: bool) -> None:
-    """Show one capture or article by its 12-character ID (from morgue search or versions)."""
+    """Show one capture or article by its 12-character ID (from morgue search or versions), or a text or
+    screenshot record an imported file holds beside a page (its ID is listed under the page)."""
     from archive.cite import CiteError, find_capture
     from archive.ingest import decoded_body
-    from archive.warc_reader import WarcReadError, read_record
+    from archive.resources import resource_by_id, resources_of
 
     data, index = _open_index(data_dir)
     with index:
         try:
             capture, article = find_capture(index, capture_id)
         except CiteError as exc:
-            raise MorgueError(str(exc)) from None
+            resource = resource_by_id(index.db, capture_id)
+            if resource is None:
+                raise MorgueError(str(exc)) from None
+            _show_resource(data.warc_dir, resource, mode)
+            return
+        resources = resources_of(index.db, capture["url"])
     if decoded and mode != "raw":
         raise click.BadParameter("--decoded goes with --raw", param_hint="--decoded")
     if mode == "json":
@@ -90,14 +96,9 @@ def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decod
         click.echo((article["title"] or "") + "\n\n" + article["text"])
         return
     if mode in ("raw", "headers"):
-        try:
-            record = read_record(data.warc_dir, capture["warc_file"], capture["warc_offset"])
-        except WarcReadError as exc:
-            raise MorgueError(str(exc)) from None
+        record = _read_row(data.warc_dir, capture)
         if mode == "headers":
-            click.echo(f"{capture['warc_file']} offset {capture['warc_offset']}")
-            for name, value in record.warc_headers:
-                click.echo(f"{name}: {value}")
+            _echo_warc_headers(capture, record)
             if record.status is not None:
                 click.echo(f"\n{record.protocol} {record.status}")
                 for name, value in record.http_headers:
@@ -129,6 +130,54 @@ def show_command(capture_id: str, data_dir: Path | None, mode: str | None, decod
                f"length {capture['warc_length']}")
     click.echo(f"  record:      {capture['record_id']}")
     click.echo(f"  payload:     {capture['payload_digest']}")
+    for resource in resources:
+        click.echo(f"  {resource['kind'] + ':':<12} {resource['id']}  {resource['url']} "
+                   f"({resource['content_type'] or '?'}, {resource['payload_length']} bytes)")
+
+
+def _read_row(warc_dir: Path, row: Mapping[str, Any]) -> Any:
+    """The WARC (or ARC) record an index row points at; a one-line error if it cannot be read."""
+    from archive.warc_reader import WarcReadError, read_record
+
+    try:
+        return read_record(warc_dir, row["warc_file"], row["warc_offset"])
+    except WarcReadError as exc:
+        raise MorgueError(str(exc)) from None
+
+
+def _echo_warc_headers(row: Mapping[str, Any], record: Any) -> None:
+    click.echo(f"{row['warc_file']} offset {row['warc_offset']}")
+    for name, value in record.warc_headers:
+        click.echo(f"{name}: {value}")
+
+
+def _show_resource(warc_dir: Path, resource: dict[str, Any], mode: str | None) -> None:
+    """``morgue show`` of a resource record another tool wrote beside a page (Browsertrix's extracted
+    text, screenshots, thumbnails): its description, its headers, or its content as stored."""
+    if mode in ("raw", "headers", "text"):
+        record = _read_row(warc_dir, resource)
+        if mode == "headers":
+            _echo_warc_headers(resource, record)
+        elif mode == "text" and resource["kind"] != "text":
+            raise MorgueError(f"{resource['id']} is a {resource['kind']} ({resource['content_type']}), "
+                              "not text; use --raw to write its bytes")
+        else:
+            sys.stdout.buffer.write(record.payload)
+            sys.stdout.buffer.flush()
+        return
+    if mode == "json":
+        click.echo(json.dumps({"resource": resource}, indent=2, ensure_ascii=False))
+        return
+    click.echo(click.style(f"{resource['kind']} of {resource['target_url']}", bold=True)
+               + f"  [{resource['id']}]")
+    click.echo(f"  record:      {resource['url']} ({resource['record_type']}, "
+               f"{resource['content_type'] or '?'}, {resource['payload_length']} bytes)")
+    click.echo(f"  captured:    {resource['captured_at']}")
+    click.echo(f"  warc:        {resource['warc_file']} offset {resource['warc_offset']} "
+               f"length {resource['warc_length']}")
+    click.echo(f"  record id:   {resource['record_id']}")
+    click.echo(f"  payload:     {resource['payload_digest']}")
+    click.echo("  (morgue show --raw ID writes its content; --headers its WARC headers)")
 
 
 @click.command("cite")
@@ -160,7 +209,8 @@ def cite_command(capture_id: str, data_dir: Path | None, fmt: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
 def verify_command(data_dir: Path | None, seeds_dir: Path, repair: bool, quiet: bool) -> None:
     """Check every WARC file to the end (gzip members, records, digests, revisit targets) and every index
-    row against its record. Exits 1 if anything is wrong."""
+    row against its record. Files imported from other tools are read as import read them: what they bend
+    is listed as deviations; damage is not. Exits 1 if anything is damaged or wrong."""
     from archive.verify import repair_archive, verify_archive
 
     data = open_data(data_dir)
@@ -183,12 +233,24 @@ def verify_command(data_dir: Path | None, seeds_dir: Path, repair: bool, quiet: 
         lock.release()
     for problem in report.problems:
         click.echo(str(problem))
+    for line in _deviation_lines(report.deviations):
+        click.echo(f"deviation of an imported file: {line}")
+    for problem in report.known_damage:
+        click.echo(f"damaged since it was imported (its records here were not imported): {problem}")
     if busy and not quiet:
         click.echo("note: a crawl is writing to this archive; files still open were not checked", err=True)
     if not quiet:
         n = len(report.problems)
-        click.echo(f"{len(report.files)} WARC files, {report.records} records, "
-                   f"{report.index_rows} index rows: {n or 'no'} problem{'s' if n != 1 else ''}",
+        foreign = sum(1 for f in report.files if f.foreign)
+        dev = len(report.deviations)
+        deviations = (f"; {dev} deviation{'s' if dev != 1 else ''} from the format in imported files, "
+                      "as they were imported (not damage)") if dev else ""
+        imported = f" ({foreign} imported)" if foreign else ""
+        known = len(report.known_damage)
+        deviations += (f"; {known} unreadable stretch{'es' if known != 1 else ''} in imported files, "
+                       "known since their import") if known else ""
+        click.echo(f"{len(report.files)} WARC files{imported}, {report.records} records, "
+                   f"{report.index_rows} index rows: {n or 'no'} problem{'s' if n != 1 else ''}{deviations}",
                    err=True)
     if report.problems:
         sys.exit(1)
@@ -273,33 +335,105 @@ def export_command(wacz_path: Path, data_dir: Path | None, site: str | None, sin
 
 
 @click.command("import")
-@click.argument("warcs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @data_option
 @_seeds_option
 @click.option("--all-pages", is_flag=True,
               help="Try every HTML page as an article (default: only URLs that look like articles).")
-def import_command(warcs: tuple[Path, ...], data_dir: Path | None, seeds_dir: Path, all_pages: bool) -> None:
-    """Index WARC files written by other tools (wget --warc-file, Browsertrix, warcio...). Each file is
-    copied unchanged into the archive's warc/ folder and indexed; a broken file is refused."""
-    from archive.importer import ImportError_, import_warcs
+@click.option("--dry-run", is_flag=True, help="Check the files and say what would be imported and what "
+                                              "is off in them; change nothing.")
+def import_command(files: tuple[Path, ...], data_dir: Path | None, seeds_dir: Path, all_pages: bool,
+                   dry_run: bool) -> None:
+    """Import what other tools archived: WARC files (wget --warc-file, wpull, warcio, Browsertrix...), ARC
+    files (.arc, .arc.gz) and WACZ packages. Each file is read as leniently as warcio reads it, what it
+    bends is reported with its offset, and it is copied unchanged into the archive's warc/ folder and
+    indexed. A file with a record that does not match its digest is refused before anything is imported;
+    in a file with cut or corrupt stretches, the records that can be read are imported and the stretches
+    reported (the file is still kept byte for byte)."""
+    from archive.importer import ImportError_, import_files
     from crawler.discovery import looks_like_article
 
-    data = open_data(data_dir, create=True)
-    lock = _locked(data.path)
+    article_filter = None if all_pages else looks_like_article
     try:
-        with Index(data.db_path) as index:
-            result = import_warcs(list(warcs), data.path, index, rules_for=_rules_for(seeds_dir),
-                                  article_filter=None if all_pages else looks_like_article)
+        if dry_run:
+            result = _dry_import(list(files), data_dir, article_filter)
+        else:
+            data = open_data(data_dir, create=True)
+            lock = _locked(data.path)
+            try:
+                with Index(data.db_path) as index:
+                    result = import_files(list(files), data.path, index, rules_for=_rules_for(seeds_dir),
+                                          article_filter=article_filter)
+            finally:
+                lock.release()
     except ImportError_ as exc:
         raise MorgueError(str(exc)) from None
-    finally:
-        lock.release()
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    for line in _deviation_lines(result.deviations):
+        click.echo(f"{'deviation' if dry_run else 'warning'}: {line}", err=True)
+    for problem in result.damage:
+        click.echo(f"damaged: {problem} (what is there is not imported; the file is kept as it is)", err=True)
+    n_dev = len(result.deviations)
+    deviations = (f"; {n_dev} deviation{'s' if n_dev != 1 else ''} from the WARC/ARC format (listed above; "
+                  "the files are kept as they are)") if n_dev else ""
+    n_dmg = len(result.damage)
+    deviations += (f"; {n_dmg} unreadable stretch{'es' if n_dmg != 1 else ''} (listed above; the records "
+                   "around them are imported)") if n_dmg else ""
+    if dry_run:
+        for plan in result.files:
+            state = "already here" if plan.present else f"would be copied to warc/{plan.name}"
+            damaged = f", {len(plan.damage)} unreadable stretches" if plan.damage else ""
+            click.echo(f"{plan.origin}: {plan.fmt}, {plan.records} records, {plan.captures} captures "
+                       f"({plan.new_captures} not yet indexed), {len(plan.deviations)} deviations{damaged}; "
+                       f"{state}")
+        pages = f", {result.pages} page titles from pages.jsonl" if result.pages else ""
+        click.echo(f"dry run: {len(result.files)} file(s) would be imported{pages}{deviations}; "
+                   "nothing was changed")
+        return
     s = result.stats
+    assert s is not None
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(s.outcomes.items())) or "no articles"
-    click.echo(f"imported {len(warcs)} file(s) ({len(result.already_present)} already here): "
-               f"{s.captures} new captures, {s.skipped} already indexed; articles: {outcomes}")
+    click.echo(f"imported {len(result.files)} file(s) ({len(result.already_present)} already here): "
+               f"{s.captures} new captures, {s.skipped} already indexed; articles: {outcomes}{deviations}")
+
+
+def _dry_import(files: list[Path], data_dir: Path | None, article_filter: Any) -> Any:
+    """``import_files`` in a dry run: the index is read (if there is one) but never opened for writing,
+    migrated or locked, so the data directory is left exactly as it was."""
+    import sqlite3
+    from contextlib import closing
+
+    from archive.datadir import DataDir, default_data_dir
+    from archive.importer import import_files
+
+    data = DataDir(data_dir or default_data_dir())
+    if data.path.exists() and not data.exists() and (
+            data.path.is_file() or any(not p.name.startswith(".") for p in data.path.iterdir())):
+        data.check(create=False)  # refuses a file, or a folder that is not a data directory
+    if not data.db_path.exists():
+        return import_files(files, data.path, None, dry_run=True, article_filter=article_filter)
+    with closing(sqlite3.connect(f"file:{data.db_path}?mode=ro", uri=True)) as conn:
+        def indexed(capture_id: str) -> bool:
+            return conn.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone() is not None
+
+        return import_files(files, data.path, None, dry_run=True, indexed=indexed,
+                            article_filter=article_filter)
+
+
+def _deviation_lines(problems: list[Any], per_kind: int = 5) -> list[str]:
+    """Each deviation as a line, at most ``per_kind`` of one kind per file, then how many more there are."""
+    lines: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for problem in problems:
+        key = (problem.file, problem.kind)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= per_kind:
+            lines.append(str(problem))
+    for (name, kind), count in seen.items():
+        if count > per_kind:
+            lines.append(f"{name}: {kind}: {count - per_kind} more like the above")
+    return lines
 
 
 # -- versions / diff / timemap ------------------------------------------------------------------------
