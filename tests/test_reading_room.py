@@ -136,6 +136,12 @@ def test_home_says_what_is_in_the_archive(archive: Archive, room: ReadingRoom) -
     assert '<a href="/morgue/crawl_history?site=gazette">2</a>' in sites
     assert 'action="/-/search"' in page
     assert f'href="/-/article/{archive.ids[EDITED][-1]}"' in page  # latest articles, newest first
+    tables = re.search(r'<p><a href="/morgue">morgue</a>:(.*?)— or write your own', page, re.S).group(1)
+    named = re.findall(r'<a href="/morgue/(\w+)">\1</a>', tables)
+    assert named[:4] == ["articles", "captures", "crawls", "sites"] and len(named) == 5
+    assert not any(name.startswith("articles_fts") for name in named)  # full-text tables stay hidden
+    listing = get(room, "/.json")  # datasette's own listing stays
+    assert listing.status_code == 200 and listing.json()["morgue"]["tables_count"] >= len(named)
 
 
 # -- search -----------------------------------------------------------------------------------------------

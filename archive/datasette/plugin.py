@@ -33,6 +33,7 @@ from archive.datasette.archived import (
 from archive.datasette.article import article_context
 from archive.datasette.feeds import EDITS_FEED, feed_routes, search_feed_url
 from archive.datasette.guard import not_found_guard
+from archive.datasette.home import home_view
 from archive.datasette.summary import archive_summary
 from archive.datasette.table_search import table_search
 from archive.renders import render_set
@@ -139,6 +140,7 @@ def register_routes(datasette: Any) -> list[tuple[str, Any]]:
     if _data_dir(datasette) is None:
         return []
     return [
+        (r"^/$", home_view),  # before datasette's index view, which inspects every table on each visit
         (r"^/-/search$", _answers_errors(search_view)),
         (r"^/-/search/facets$", _answers_errors(facets_view)),
         (r"^/-/article/(?P<id>[^/]+)$", _answers_errors(article_view)),
