@@ -10,8 +10,9 @@ the text, the median and worst latency per query of ``Index.search`` and, as the
 same run, of the naive query (rank every match, no bound; ``--no-naive`` skips it), with the ratio; then
 per query the reading room's search page (served by datasette in-process: the results and their total)
 against ``Index.search``, the ratio, and the facets request the page makes afterwards; and the home page
-against the slowest of the summary queries it runs. Targets: typical query < 20 ms median, any < 300 ms;
-search page <= 1.5x the query + 10 ms; home page <= 2x its slowest query.
+against the slowest of the summary queries it runs (and datasette's index view, ``/.json``, which served
+the home page before morgue did). Targets: typical query < 20 ms median, any < 300 ms; search page <= 1.5x
+the query + 10 ms; home page <= 2x its slowest query (+ 10 ms, as the search page's target allows).
 """
 
 from __future__ import annotations
@@ -243,9 +244,13 @@ def main() -> None:
             for name, sql in home_queries.items()}
     slowest = max(each, key=lambda name: each[name][0])
     home = timed(lambda: room.get("/"), options.repeats)  # after the queries: they are measured warm
+    target = 2 * each[slowest][0] + 10
+    inspected = timed(lambda: room.get("/.json"), options.repeats)  # what datasette's index view did
+    print(f"datasette's index view (/.json: its table inspection, without rendering) {inspected[0]:.1f} ms")
     print("reading room home page: " + ", ".join(f"{n} {t[0]:.1f} ms" for n, t in each.items())
           + f"; page {home[0]:.1f}/{home[1]:.1f} ms med/max = {home[0] / each[slowest][0]:.2f}x the slowest "
-          f"({slowest}); target <= 2x")
+          f"({slowest}); target <= 2x, and with the search page's 10 ms for the page's own rendering "
+          f"<= {target:.1f} ms: {'yes' if home[0] <= target else 'NO'}")
 
 
 if __name__ == "__main__":
