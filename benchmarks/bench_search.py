@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
+    parser.add_argument("--home-only", action="store_true", help="only the home page against its queries")
     options = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"search-{options.articles}.db"
@@ -206,10 +207,13 @@ def main() -> None:
     print(f"index: {size / 2**20:.0f} MiB for {text / 2**20:.0f} MiB of text = {size / text:.2f}x")
     index = Index(path, readonly=True)
     raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    room = Room(path)
+    if options.home_only:
+        home_page(raw, room, path, options.repeats)
+        return
     queries = pick_queries(raw)
     print(f"{'query':<27} {'order':<7} {'matches':>8} {'morgue med/max ms':>18} {'naive med/max ms':>17} "
           f"{'speed-up':>8}")
-    room = Room(path)
     pages = []
     for label, query in queries.items():
         matches = raw.execute(
@@ -239,18 +243,35 @@ def main() -> None:
               f"{target:>8.1f} {'yes' if page[0] <= target else 'NO':>3} {facets[0]:>18.1f}")
     print("target: page <= 1.5x query + 10 ms (medians), every query, best match and newest first")
     print()
+    home_page(raw, room, path, options.repeats)
+
+
+def home_page(raw: sqlite3.Connection, room: Room, path: Path, repeats: int) -> None:
+    """The home page against the slowest summary query it runs: as kept between changes of the index,
+    and rendered afresh (the first view after a change: the index file's time is moved back each time)."""
     home_queries = {"totals": TOTALS_SQL, "sites": SITES_SQL, "latest articles": RECENT_SQL}
-    each = {name: timed(lambda sql=sql: raw.execute(sql).fetchall(), options.repeats)
+    each = {name: timed(lambda sql=sql: raw.execute(sql).fetchall(), repeats)
             for name, sql in home_queries.items()}
     slowest = max(each, key=lambda name: each[name][0])
-    home = timed(lambda: room.get("/"), options.repeats)  # after the queries: they are measured warm
-    target = 2 * each[slowest][0] + 10
-    inspected = timed(lambda: room.get("/.json"), options.repeats)  # what datasette's index view did
+    quickest = each[slowest][0]
+    home = timed(lambda: room.get("/"), repeats)  # after the queries: they are measured warm
+    moved = iter(range(10**6))
+
+    def fresh() -> None:
+        moment = time.time() - 3600 - next(moved)
+        os.utime(path, (moment, moment))
+        room.get("/")
+
+    rendered = timed(fresh, repeats)
+    inspected = timed(lambda: room.get("/.json"), repeats)  # what datasette's index view did
+    target = 2 * quickest + 10
     print(f"datasette's index view (/.json: its table inspection, without rendering) {inspected[0]:.1f} ms")
     print("reading room home page: " + ", ".join(f"{n} {t[0]:.1f} ms" for n, t in each.items())
-          + f"; page {home[0]:.1f}/{home[1]:.1f} ms med/max = {home[0] / each[slowest][0]:.2f}x the slowest "
-          f"({slowest}); target <= 2x, and with the search page's 10 ms for the page's own rendering "
-          f"<= {target:.1f} ms: {'yes' if home[0] <= target else 'NO'}")
+          + f"; the slowest ({slowest}) {quickest:.1f} ms; target <= 2x, and with the search page's 10 ms "
+          f"for the page's own rendering <= {target:.1f} ms")
+    for label, (median, worst) in (("kept", home), ("rendered after a change", rendered)):
+        print(f"  page {label}: {median:.1f}/{worst:.1f} ms med/max = {median / quickest:.2f}x the slowest; "
+              f"<= {target:.1f} ms: {'yes' if median <= target else 'NO'}")
 
 
 if __name__ == "__main__":
