@@ -8,14 +8,13 @@ the index keeps up to date (``archive.datasette.summary``, filled in by the plug
 datasette's.
 
 What remains is rendering the sites table, which costs more than the queries, so the page is kept once
-rendered until the index changes: the key is when it last changed (``feeds.index_changed``, whole seconds,
-and none while that second is not over — a page rendered then is not kept, so a later write in the same
-second cannot leave a stale page behind). Only for anonymous visitors (the page names no one then).
+rendered until the index changes: its key is the index files' inode, size and modification time, and no
+page is kept during the second of a write (``feeds.index_changed`` says none then), so a later write in the
+same clock tick cannot leave a stale page behind. Only for anonymous visitors (the page names no one then).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,34 @@ HOME_TABLES = 5  # tables named on the home page, as datasette's index view name
 _FIRST = ("articles", "captures", "crawls", "sites")  # what a reader looks for first; then by name
 
 
-_KEPT: dict[tuple[int, Path], tuple[datetime, str]] = {}  # (reading room, data dir) -> (changed, page)
+_KEPT: dict[tuple[int, Path], tuple[tuple[int, ...], str]] = {}  # (room, data dir) -> (files' state, page)
+
+
+def _state(data_dir: Path) -> tuple[int, ...]:
+    """The index files as they stand (inode, size, modification time in ns): any write changes one of
+    them, whichever way the clock that stamps them goes."""
+    state: list[int] = []
+    for path in (data_dir / "morgue.db", data_dir / "morgue.db-wal"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            state += [0, 0, 0]
+            continue
+        state += [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+    return tuple(state)
 
 
 async def home_view(request: Any, datasette: Any) -> Response:
     await datasette.ensure_permissions(request.actor, ["view-instance"])
     data_dir = Path(datasette.morgue_data_dir)
-    changed = index_changed(data_dir) if request.actor is None else None
-    key = (id(datasette), data_dir)
+    settled = request.actor is None and index_changed(data_dir) is not None
+    key, state = (id(datasette), data_dir), _state(data_dir)
     kept = _KEPT.get(key)
-    if changed is not None and kept is not None and kept[0] == changed:
+    if settled and kept is not None and kept[0] == state:
         return Response.html(kept[1])
     html = await _render(request, datasette)
-    if changed is not None:
-        _KEPT[key] = (changed, html)
+    if settled:
+        _KEPT[key] = (state, html)
     return Response.html(html)
 
 
