@@ -2,7 +2,9 @@
 
 Run as ``python tests/hostile_server.py --port 0 [--articles N] [--delay S]``; prints
 ``READY http://127.0.0.1:PORT``. ``/sitemap.xml`` lists every hostile page and the first five normal
-articles; ``/normal-sitemap.xml`` lists all N normal articles (a bigger site to kill a crawl in).
+articles; ``/normal-sitemap.xml`` lists all N normal articles (a bigger site to kill a crawl in). With
+``--hold FILE`` it also lists ``/articles/held.html``, which is answered only once FILE exists: a crawl
+of it keeps running until the test says so, however fast the machine is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 BOMB_SIZE = 2 * 1024**3  # what the gzip bomb inflates to
 
@@ -79,6 +82,7 @@ def _sitemap(base: str, paths: list[str]) -> bytes:
 class _State:
     articles = 5
     delay = 0.0
+    hold = ""  # a file whose existence releases /articles/held.html
     bomb: bytes | None = None
 
 
@@ -119,7 +123,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/sitemap.xml":
             self._send(200, _sitemap(base, [*HOSTILE, *normal[:5]]), "application/xml")
         elif path == "/normal-sitemap.xml":
-            self._send(200, _sitemap(base, normal), "application/xml")
+            held = ["/articles/held.html"] if _State.hold else []
+            self._send(200, _sitemap(base, [*normal, *held]), "application/xml")
+        elif path == "/articles/held.html" and _State.hold:
+            while not Path(_State.hold).exists():
+                time.sleep(0.05)
+            self._send(200, article_html(1005).encode(), "text/html; charset=utf-8")
         elif path == "/bulky-sitemap.xml":  # articles between incompressible pages: fills a disk fast
             bulky = [p for n, a in enumerate(normal) for p in (a, f"/bulky/{n}.html")]
             self._send(200, _sitemap(base, bulky), "application/xml")
@@ -202,11 +211,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--articles", type=int, default=5)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--bomb", action="store_true", help="build the gzip bomb before READY (~7 s)")
+    parser.add_argument("--hold", default="", help="answer /articles/held.html once this file exists")
     args = parser.parse_args(argv)
     if args.bomb:
         gzip_bomb()
     _State.articles = args.articles
     _State.delay = args.delay
+    _State.hold = args.hold
     server = _QuietServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)

@@ -10,15 +10,20 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO, run_morgue
-from tests.test_crash_resume import big_site  # noqa: F401 - the fixture
-
-__all__ = ["big_site"]
+from tests.hostile_server import running
 
 
-def test_second_writer_refuses_while_a_crawl_runs(tmp_path: Path, big_site: str) -> None:  # noqa: F811
+def test_second_writer_refuses_while_a_crawl_runs(tmp_path: Path) -> None:
+    release = tmp_path / "release"  # the site answers its held page, and the crawl can end, once it exists
+    with running("--articles", "120", "--delay", "0.02", "--hold", str(release)) as site:
+        _second_writer_refuses(tmp_path, site, release)
+
+
+def _second_writer_refuses(tmp_path: Path, big_site: str, release: Path) -> None:
     seed = tmp_path / "big.toml"
     seed.write_text(f'name = "big"\nsitemaps = ["{big_site}/normal-sitemap.xml"]\n'
-                    "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n", encoding="utf-8")
+                    "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+                    "DOWNLOAD_TIMEOUT = 900\n", encoding="utf-8")
     data = tmp_path / "data"
     first = subprocess.Popen([sys.executable, "-m", "morgue.cli", "crawl", str(seed), "--data", str(data)],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -46,6 +51,7 @@ def test_second_writer_refuses_while_a_crawl_runs(tmp_path: Path, big_site: str)
         assert reader.code == 0, reader.stderr
         assert first.poll() is None, "the first crawl must still be running for the checks to mean much"
     finally:
+        release.touch()
         out, err = first.communicate(timeout=240)
     assert first.returncode == 0, err[-2000:]
     check = run_morgue("verify", "--data", str(data))
