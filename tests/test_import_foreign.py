@@ -12,11 +12,9 @@ import asyncio
 import gzip
 import hashlib
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from contextlib import closing
@@ -31,6 +29,7 @@ from warcio.warcwriter import WARCWriter
 from archive.reading_room import make_datasette
 from tests import foreign_files as ff
 from tests.conftest import SiteProcess, run_morgue
+from tests.pywb_server import running_wayback
 from tests.test_import import _wget
 
 SITE = "http://harbour.example"
@@ -505,21 +504,7 @@ def test_imported_arc_files_are_exported_to_wacz_as_warc(tmp_path: Path) -> None
         for member in members:
             (collection / member).write_bytes(zf.read(member))
     (collection / "indexes" / "index.cdxj").write_text("\n".join(cdxj) + "\n")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([wayback, "-p", str(port), "-b", "127.0.0.1"], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with running_wayback(wayback, tmp_path) as port:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/morgue/20140127171112id_/{_url('arc2')}",
                                     timeout=30) as response:
             assert b"arctwozebra" in response.read()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

@@ -16,12 +16,10 @@ import io
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import struct
 import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 import zlib
@@ -32,6 +30,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import REPO, run_morgue
+from tests.pywb_server import running_wayback
 from tests.replay_host import REPLAY_BASE, replaywebpage_dir, serve_replay
 from tests.test_reindex import EDITED, build_archive
 
@@ -203,18 +202,7 @@ def test_replays_in_pywb(exported: tuple[Path, str, Path], tmp_path: Path) -> No
                 (collection / name).write_bytes(zf.read(name))
         (collection / "indexes" / "index.cdxj").write_text("\n".join(_cdxj(zf)) + "\n")
         pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode().splitlines()][1:]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([wayback, "-p", str(port), "-b", "127.0.0.1"], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with running_wayback(wayback, tmp_path) as port:
         edited = [p for p in pages if p["url"] == base_url + EDITED]
         for page, word in zip(edited, ("bathymetric", "hydrographic"), strict=True):
             ts = "".join(ch for ch in page["ts"] if ch.isdigit())[:14]
@@ -224,9 +212,6 @@ def test_replays_in_pywb(exported: tuple[Path, str, Path], tmp_path: Path) -> No
                 if response.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
             assert word.encode() in body
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _replay_frame(page: Any, url: str, seconds: float = 120) -> Any:
