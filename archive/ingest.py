@@ -338,7 +338,7 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             template = (learner.stored_version(where.template_version)
                         if where is not None and where.template_version is not None else None)
             template = template or learner.replay_template(capture.get("crawl_id"))
-            return template.to_dict() if template is not None else None
+            return learner.dict_of(template) if template is not None else None
         return learner.template_dict()
 
     known_sites = _known_sites(index)

@@ -92,6 +92,7 @@ class SiteTemplates:
         self.pending: list[Pending] = []
         self.saved_note: str | None = None
         self.stored: list[tuple[int | None, Template]] = []  # replay: (learned in crawl, version)
+        self._dicts: dict[int, tuple[Template, dict[str, Any]]] = {}  # version -> (template, its dict)
 
     @property
     def replaying(self) -> bool:
@@ -156,14 +157,15 @@ class SiteTemplates:
         return self.learner.template
 
     def template_dict(self) -> dict[str, Any] | None:
-        """The current template as the extraction workers take it; made once per version, not per page
+        """The current template as the extraction workers take it."""
+        return self.dict_of(self.template) if self.template is not None else None
+
+    def dict_of(self, template: Template) -> dict[str, Any]:
+        """A version as the extraction workers take it; made once per version, not per page
         (``dataclasses.asdict`` copies every list: ~3 ms of the crawl process per page)."""
-        template = self.template
-        if template is None:
-            return None
-        cached = getattr(self, "_dict", None)
+        cached = self._dicts.get(template.version)
         if cached is None or cached[0] is not template:
-            cached = self._dict = (template, template.to_dict())
+            cached = self._dicts[template.version] = (template, template.to_dict())
         return cached[1]
 
     def observe(self, extraction: Mapping[str, Any], pending: Pending | None = None) -> Template | None:
