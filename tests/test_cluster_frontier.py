@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler.cluster.connection import connect
-from crawler.cluster.frontier import Frontier, seed_from_json, seed_to_json
+from crawler.cluster.frontier import Frontier, seed_from_json, seed_to_json, worker_id
 from crawler.cluster.indexer import writer_of
 from morgue.seeds import Seed
+from tests.conftest import REPO
 from tests.redis_fixture import redis_server_fixture  # noqa: F401 - the redis_url fixture
 
 
@@ -34,6 +38,59 @@ def test_pop_moves_to_in_flight_and_dead_workers_work_is_requeued(redis_url: str
     assert not f.start_round("s")  # work left: the seen-set stays
     f.pop("s", "w2")
     assert f.requeue("s", "w2", force=True) == 1
+
+
+_REGISTER = """
+import sys
+from crawler.cluster.connection import connect
+from crawler.cluster.frontier import Frontier, worker_id
+Frontier(connect(sys.argv[1])).heartbeat(worker_id(), 0.3)
+print(worker_id(), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_worker_of_this_machine_is_judged_by_its_process_not_its_heartbeat(redis_url: str) -> None:
+    """A worker whose heartbeat is late while its process runs (a reactor held up by extraction, a loaded
+    machine) keeps its requests; one whose process is gone (even before it was waited for) loses them at
+    once, whatever its heartbeat says; a process that merely reuses a dead worker's pid is not it."""
+    f = Frontier(connect(redis_url))
+    other = subprocess.Popen([sys.executable, "-c", _REGISTER, redis_url], cwd=REPO, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert other.stdout is not None
+        worker = other.stdout.readline().strip()
+        assert worker.endswith(f"-{other.pid}")
+        f.add("s", "fp1", b"req-1", 1)
+        assert f.pop("s", worker) is not None
+        while f.alive(worker):  # the 0.3 s heartbeat expires; the process goes on
+            time.sleep(0.05)
+        assert f.reap("s") == {}
+        assert f.pending("s") == 1 and f.queued("s") == 0
+        f.heartbeat(worker, 30)  # a heartbeat in Redis says nothing once the process is gone
+        other.kill()
+        while Path(f"/proc/{other.pid}/stat").exists() and "Z" not in _state(other.pid):
+            time.sleep(0.05)
+        assert f.reap("s") == {worker: 1}  # not yet waited for (a zombie): dead all the same
+        assert f.queued("s") == 1
+    finally:
+        other.kill()
+        other.wait()
+    me = worker_id()
+    f.server.hset("morgue:workers", me, "1")  # a worker that started at boot and died: this pid is reused
+    assert f.pop("s", me) is not None
+    assert f.reap("s") == {me: 1}
+    f.heartbeat(me, 30)
+    assert f.pop("s", me) is not None
+    f.server.delete(f.alive_key(me))
+    assert f.reap("s") == {}  # registered by this very process: alive
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_seed_round_trip_and_writer_names() -> None:

@@ -9,7 +9,13 @@ Keys (all under ``morgue:``): ``seeds`` (hash site -> seed JSON), ``site:<s>:que
 PriorityQueue layout), ``site:<s>:seen`` (set of request fingerprints), ``site:<s>:inflight:<w>`` and
 ``site:<s>:inflight-score:<w>`` (hashes token -> request / priority score), ``site:<s>:holders`` (set of
 workers with an in-flight hash), ``site:<s>:round`` (hash: the current round's ``id`` and ``started``),
-``alive:<w>`` (heartbeat), ``tokens`` (counter).
+``alive:<w>`` (heartbeat), ``workers`` (hash worker -> its process's start time), ``tokens`` (counter).
+
+Whether a worker is dead is judged, for a worker on this machine, by its process (its pid runs and
+started when the worker registered), and for one elsewhere by its heartbeat. A worker whose reactor is
+held up (a long extraction, a machine under load) keeps its requests on its own machine however late its
+heartbeat is, so a request is fetched twice only when its worker really died, or when a worker elsewhere
+stayed silent for the whole TTL.
 
 A round is one crawl of a site by the cluster, from the enqueue that finds the site idle to the last
 request done: its id goes into the workers' warcinfo records, and the indexer keeps a ``crawls`` row per
@@ -23,6 +29,7 @@ import os
 import uuid
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from archive.warc_writer import file_host
@@ -71,6 +78,34 @@ return n
 def worker_id() -> str:
     """``host-pid``, as the worker's WARC file names end (see archive.warc_writer.file_host)."""
     return f"{file_host()}-{os.getpid()}"
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc: a later process that reuses the
+    pid has another), "" where there is no /proc but the pid runs, None when no such process runs (a
+    zombie, killed but not yet waited for by its parent, runs no more)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return ""
+        return ""
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # from field 3, the state
+    return None if fields[0] in ("Z", "X") else fields[19]  # field 22, starttime
+
+
+def local_pid(worker: str) -> int | None:
+    """The pid of a worker named by ``worker_id`` on this machine; None for one elsewhere."""
+    host, _, pid = worker.rpartition("-")
+    return int(pid) if host == file_host() and pid.isdigit() else None
 
 
 def seed_to_json(seed: Seed) -> str:
@@ -178,10 +213,26 @@ class Frontier:
         done: dict[str, int] = {}
         for raw in self.server.smembers(self.holders_key(site)):
             worker = raw.decode()
-            n = self.requeue(site, worker)
+            local = self.runs_here(worker)
+            if local is True:
+                continue  # its process runs: late heartbeats are a busy reactor, not a death
+            n = self.requeue(site, worker, force=local is False)
             if n >= 0:
                 done[worker] = n
+                self.server.hdel(f"{PREFIX}workers", worker)
         return done
+
+    def runs_here(self, worker: str) -> bool | None:
+        """Whether a worker of this machine still runs: its pid is alive and is the process that
+        registered (``heartbeat``); None for a worker elsewhere, judged by its heartbeat."""
+        pid = local_pid(worker)
+        if pid is None:
+            return None
+        started = process_start(pid)
+        if started is None:
+            return False
+        recorded = self.server.hget(f"{PREFIX}workers", worker)
+        return recorded is None or recorded.decode() == started
 
     @staticmethod
     def round_key(site: str) -> str:
@@ -224,10 +275,16 @@ class Frontier:
 
     # -- workers --------------------------------------------------------------------------------------
     def heartbeat(self, worker: str, ttl: float) -> None:
-        self.server.set(self.alive_key(worker), "1", px=max(1, int(ttl * 1000)))
+        pipe = self.server.pipeline()
+        pipe.set(self.alive_key(worker), "1", px=max(1, int(ttl * 1000)))
+        pid = local_pid(worker)
+        if pid == os.getpid():  # this process: registered with its start time (see runs_here)
+            pipe.hset(f"{PREFIX}workers", worker, process_start(pid) or "")
+        pipe.execute()
 
     def alive(self, worker: str) -> bool:
         return bool(self.server.exists(self.alive_key(worker)))
 
     def leave(self, worker: str) -> None:
         self.server.delete(self.alive_key(worker))
+        self.server.hdel(f"{PREFIX}workers", worker)
