@@ -485,13 +485,15 @@ def ingest_files(index: Index, paths: Iterable[Path], *, rules_for: RulesFor | N
             where = stored.get(item.record_id)
             template = template_for(learner, item.capture, where)
             tried = template["version"] if template and learner and learner.replaying else None
-            found, how = _reusable(where, reuse, rules, template, stats) if reuse else (None, None)
+            # Only a template the archive holds (replayed) makes a stored extraction out of date: one this
+            # filing learns itself never went into the archive, so the crawl's extraction stands; nor does
+            # the filing learn from stored extractions (it would file versions the archive never had).
+            found, how = (_reusable(where, reuse, rules, template, stats,
+                                    check_template=learner is not None and learner.replaying)
+                          if reuse else (None, None))
             if found is not None:
                 done: Future[Any] = Future()
-                kept = strip_known(found.extraction, blocks)
-                if kept is not None and found.observation is not None:
-                    kept["observation"] = found.observation  # what the crawl's template learner saw
-                done.set_result((None, kept))
+                done.set_result((None, strip_known(found.extraction, blocks)))
                 window.append((item, done, tried, how))
             else:
                 window.append((item, run(extract_archived, item.path.parent, item.capture["warc_file"],

@@ -225,7 +225,7 @@ class SiteTemplates:
                  "fitted": 0, "fallbacks": 0, "updated_at": _stamp(now)}, pk=("site", "version"))
         index.commit()
 
-    def reextract(self, index: Index,
+    def reextract(self, index: Index | None,
                   extract: Callable[[Pending, dict[str, Any]], Mapping[str, Any] | None] | None = None,
                   rules: Mapping[str, Any] | None = None, blocks: Iterable[str] = (),
                   fitted: Callable[[Pending, Mapping[str, Any], dict[str, Any]], None] | None = None) -> int:
@@ -234,7 +234,8 @@ class SiteTemplates:
         the old design; a page that fits none keeps its text. ``extract(pending, template)`` returns
         the extraction (default: read from the WARC file with ``rules`` and the site's ``blocks``);
         ``fitted(pending, extraction, template)`` is told of each page a version fitted (the crawl
-        stores the new extraction). Returns the number of article rows changed."""
+        stores the new extraction; without an ``index``, a cluster worker's, it is the only record of the
+        correction). Returns the number of article rows changed (of pages a version fitted, without one)."""
         versions = [t.to_dict() for t in reversed(self.learner.learned_now)]
         if self.template is not None and self.template not in self.learner.learned_now:
             versions.insert(0, self.template.to_dict())
@@ -262,12 +263,13 @@ class SiteTemplates:
                     continue
                 result = extract(item, template)
                 if result and result.get("template") and (result.get("text") or "").strip():
-                    changed += update_text(index, item.article_id, result)
+                    changed += update_text(index, item.article_id, result) if index is not None else 1
                     if fitted is not None:
                         fitted(item, result, template)
                     break
         self.pending.clear()
-        index.commit()
+        if index is not None:
+            index.commit()
         return changed
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import time
 import zlib
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -156,6 +157,7 @@ class WarcWriter:
         self._name: str | None = None
         self._warcinfo_id: str | None = None
         self._writer: _Sha256WARCWriter | None = None
+        self._opened_at = 0.0  # time.monotonic() when the current file was opened
         self.closed_files: list[Path] = []
 
     # -- file lifecycle -------------------------------------------------------------------------------
@@ -175,6 +177,7 @@ class WarcWriter:
         while (self.directory / name).exists() or (self.directory / (name + OPEN_SUFFIX)).exists():
             name = self._new_name()
         self._name = name
+        self._opened_at = time.monotonic()
         # unbuffered: each record reaches the OS whole in _write, or is cut off again there
         self._file = open(self.directory / (name + OPEN_SUFFIX), "xb", buffering=0)  # noqa: SIM115
         self._writer = _Sha256WARCWriter(self._file, gzip=False, warc_version="1.1")
@@ -200,6 +203,13 @@ class WarcWriter:
         self._name = None
         self._writer = None
         return final
+
+    def close_if_older(self, seconds: float) -> Path | None:
+        """Close the current file once it has been open ``seconds`` (0: never): an indexer files only
+        closed files, so a writer that fills its files slowly would otherwise keep pages from it."""
+        if self._file is not None and seconds > 0 and time.monotonic() - self._opened_at >= seconds:
+            return self.close()
+        return None
 
     def flush(self, *, sync: bool = False) -> None:
         """Push buffered bytes to the OS (and to disk with ``sync``)."""

@@ -1,17 +1,19 @@
 """Pages per second with 1 and with 3 cluster workers on the same local site (same machine, same run), and
 the indexer's lag while 3 workers crawl.
 
-    python benchmarks/bench_cluster.py [PAGES] [--lag-only]
+    python benchmarks/bench_cluster.py [PAGES] [--lag-only] [--age SECONDS]
 
 Starts a private redis-server and the benchmark site; each run crawls the whole site into a fresh data
 directory with DOWNLOAD_DELAY=0 and per-host concurrency 8 (cluster-wide), then `morgue index` files it.
 On a 2-core machine three workers share two cores with extraction, so the speed-up is bounded by them.
 
-Lag run: 3 workers rotating their WARC files every ``ROTATE`` bytes and `morgue index --follow` beside
-them, all on this machine. Every second it samples the articles fetched (the site's request log) and the
-articles filed (the index): the lag is the difference. It prints the lag through the run and its trend
-(least-squares slope over the crawl, in pages per second, against the fetch rate): flat means one
-indexer keeps up. The sawtooth's height is the pages in the files still open (3 x a file's worth).
+Lag run: 3 workers closing their WARC files every ``--age`` seconds (MORGUE_CLUSTER_WARC_MAX_AGE,
+default 5 here) and `morgue index --follow` beside them, all on this machine. Every second it samples the
+articles fetched (the site's request log) and the articles filed (the index): the lag is the difference,
+pages fetched but not yet searchable. It prints the lag series and its trend (least-squares slope over the
+crawl, in pages per second, against the fetch rate): flat means one indexer keeps up; and each article's
+delay from fetch to searchable (its file's ``ingested_files.ingested_at`` minus the site's log of the
+fetch), whose mean over the first and the last third of the crawl should be the same.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def run(workers: int, url: str, seed: Path, data: Path) -> float:
     return time.perf_counter() - start - 1.0
 
 
-ROTATE = 2_000_000  # bytes per WARC file in the lag run: about 25 benchmark pages
+AGE = 5.0  # seconds a worker's WARC file stays open in the lag run (MORGUE_CLUSTER_WARC_MAX_AGE)
 
 
 def _filed(db: Path) -> int:
@@ -93,9 +95,30 @@ def _slope(points: list[tuple[float, int]]) -> float:
     return sum((t - mx) * (v - my) for t, v in points) / var if var else 0.0
 
 
-def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
+def _delays(db: Path, site: object) -> list[tuple[float, float]]:
+    """(fetched at, seconds until searchable) per article: the site's log of the fetch against the
+    moment the indexer filed the article's WARC file (whole seconds)."""
+    from datetime import datetime
+
+    fetched = {str(r["path"]): float(r["end"]) for r in site.requests()}  # type: ignore[attr-defined]
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = conn.execute("SELECT a.fetched_url, f.ingested_at FROM articles a "
+                            "JOIN ingested_files f ON f.name = a.warc_file").fetchall()
+    finally:
+        conn.close()
+    out = []
+    for url, at in rows:
+        path = "/" + url.split("/", 3)[3]
+        if path in fetched:
+            filed = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+            out.append((fetched[path], filed - fetched[path]))
+    return sorted(out)
+
+
+def lag_run(url: str, seed: Path, data: Path, site: object, pages: int, age: float = AGE) -> None:
     subprocess.run(["redis-cli", "-u", url, "flushall"], check=True, capture_output=True)
-    rotate = ["-s", f"MORGUE_WARC_MAX_SIZE={ROTATE}"]
+    rotate = ["-s", f"MORGUE_CLUSTER_WARC_MAX_AGE={age}"]
     start = time.perf_counter()
     procs = [morgue("crawl", "--cluster", url, str(seed), "--data", str(data), *SETTINGS, *rotate)]
     procs += [morgue("worker", "--cluster", url, "--data", str(data), *SETTINGS, *rotate) for _ in range(2)]
@@ -118,8 +141,10 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
         print("lag run: no samples while crawling")
         return
     rate = samples[-1][1] / crawl_end
-    print(f"lag run: 3 workers + morgue index --follow, {pages} articles in {crawl_end:.1f}s "
-          f"({rate:.1f} pages/s); filed all {drained:.1f}s after the crawl ended")
+    print(f"lag run: 3 workers (files closed every {age:g}s) + morgue index --follow, {pages} articles in "
+          f"{crawl_end:.1f}s ({rate:.1f} pages/s); filed all {drained:.1f}s after the crawl ended")
+    print("lag series (pages fetched, not yet filed; one sample a second): "
+          + " ".join(str(lag) for lag in lags))
     step = max(1, len(samples) // 10)
     print("   t(s)  fetched  filed  lag  closed files not filed")
     for t, f, i, b in samples[::step]:
@@ -131,11 +156,19 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int) -> None:
           f"trend {_slope(crawling):+.2f} pages/s against {rate:.1f} pages/s fetched")
     print(f"indexer backlog (closed files not filed yet): mean {sum(backlog) / max(1, len(backlog)):.2f}, "
           f"max {max(backlog, default=0)} files")
+    delays = [d for _, d in _delays(data / "morgue.db", site)]
+    if delays:
+        third = max(1, len(delays) // 3)
+        head, tail = delays[:third], delays[-third:]
+        print(f"fetch to searchable: mean {sum(head) / len(head):.1f}s for the first third of the articles, "
+              f"{sum(tail) / len(tail):.1f}s for the last; max {max(delays):.1f}s ({len(delays)} articles)")
 
 
 def main() -> None:
     lag_only = "--lag-only" in sys.argv
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    age = float(argv.pop(argv.index("--age") + 1)) if "--age" in argv else AGE
+    args = [a for a in argv if not a.startswith("--")]
     pages = int(args[0]) if args else 400
     tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     port = _free_port()
@@ -155,7 +188,7 @@ def main() -> None:
             print(f"{n} worker(s): {fetched} articles in {seconds:.1f}s = {results[n]:.1f} pages/s")
         if results:
             print(f"speed-up 1 -> 3 workers: {results[3] / results[1]:.2f}x on {os.cpu_count()} cores")
-        lag_run(url, seed, tmp / "data-lag", site, pages)
+        lag_run(url, seed, tmp / "data-lag", site, pages, age)
     finally:
         site.process.terminate()
         redis.terminate()

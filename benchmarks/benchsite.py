@@ -44,10 +44,25 @@ def site_pages(key: str) -> list[bytes]:
     return pages
 
 
+def one_template_pages(count: int) -> list[bytes]:
+    """``count`` articles in exactly one design: one demo article, each copy's headline and paragraphs
+    numbered apart. Whichever pages a crawl learns the site's template from, it learns the same one, so
+    crawls that see the pages in different orders (a cluster's workers, one machine) build one index."""
+    import re
+
+    demo = REPO / "morgue" / "demo_site"
+    page = sorted(demo.glob("news/20*/*/*.html"))[0].read_bytes().replace(b"{{BASE}}", b"")
+    return [re.sub(rb"</(p|h1)>", b" (%d)</\\1>" % i, page) for i in range(count)]
+
+
 def build_site(root: Path, count: int, site: str | None = None) -> list[str]:
     """Write ``count`` pages under root/a/ and sitemaps listing them; returns the page paths. The pages
-    are the whole corpus (many publishers, so no common template), or one ``site`` of shared/sites."""
-    pages = site_pages(site) if site else corpus_pages()
+    are the whole corpus (many publishers, so no common template), one ``site`` of shared/sites, or
+    (``site="one-template"``) ``one_template_pages``."""
+    if site == "one-template":
+        pages = one_template_pages(count)
+    else:
+        pages = site_pages(site) if site else corpus_pages()
     (root / "a").mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):

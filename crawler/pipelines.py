@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from archive.extractions import store_extraction
 from archive.ingest import article_url, charset_of, file_article
 from archive.site_blocks import SiteBlockLearner, strip_blocks
-from archive.site_templates import Pending, SiteTemplates, template_record
+from archive.site_templates import MAX_REEXTRACT, Pending, SiteTemplates, template_record
 from crawler.extract_pool import ExtractionCrashed, ExtractionPool, unextractable
 from crawler.session import session_for
 
@@ -33,6 +33,7 @@ class ArticlePipeline:
         self.pool = ExtractionPool(workers, crawler.settings.getint("MORGUE_EXTRACT_TASKS_PER_WORKER", 0))
         self.learner: SiteBlockLearner | None = None
         self.templates: SiteTemplates | None = None
+        self.captures: dict[tuple[str, int], Mapping[str, Any]] = {}  # a cluster worker's teacher pages
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArticlePipeline:
@@ -52,9 +53,15 @@ class ArticlePipeline:
         return self.learner
 
     def _templates(self, session: Any) -> SiteTemplates | None:
-        """The site's template learner; none in a cluster worker (the indexer re-extracts)."""
+        """The site's template learner: from the index; in a cluster worker, the site's template shared
+        through Redis (crawler.cluster.templates), so that pages are extracted once, here."""
         if self.templates is None and session.index is not None:
             self.templates = SiteTemplates.from_index(session.index, session.site)
+        elif self.templates is None and self.crawler.settings.get("MORGUE_CLUSTER_URL"):
+            from crawler.cluster.templates import worker_templates
+
+            self.templates = worker_templates(self.crawler.settings["MORGUE_CLUSTER_URL"], session.site,
+                                              session.data.db_path)
         return self.templates
 
     def _known_blocks(self, session: Any) -> Any:
@@ -64,10 +71,11 @@ class ArticlePipeline:
     def close_spider(self) -> None:
         """Learn from the whole crawl, then strip newly learned blocks from the articles extracted before
         they were known (runs before the archive session closes)."""
-        if self.learner is None:
-            return
         session = session_for(self.crawler)
         if session.index is None:
+            self._finish_worker_templates(session)
+            return
+        if self.learner is None:
             return
         self.learner.learn()
         self.learner.save(session.index, self.learner.learned_now)  # with final page counts
@@ -104,6 +112,41 @@ class ArticlePipeline:
         stats.set_value("morgue/template/recent_fallback_rate", round(learner.fallback_rate(), 3))
         stats.set_value("morgue/template/articles_corrected", corrected)
         stats.set_value("morgue/template/none", learner.why_not if t is None else "")
+
+    def _finish_worker_templates(self, session: Any) -> None:
+        """A cluster worker's end: its teacher pages (extracted before the site had a template) through
+        the versions it used, each correction stored beside its page, as a single-machine crawl does."""
+        templates = self.templates
+        if templates is None or not self.captures:
+            return
+        seed = getattr(getattr(self.crawler, "spider", None), "seed", None)
+        rules = seed.extract if seed is not None else None
+        session.writer.flush()
+
+        def fitted(page: Pending, extraction: Mapping[str, Any], template: dict[str, Any]) -> None:
+            capture = self.captures.get((page.warc_file, page.offset))
+            if capture is None:
+                return
+            url = article_url(capture["url"], extraction.get("canonical_url"))
+            try:
+                self._archive_used(session, template)
+                store_extraction(session.writer, capture, url, extraction, rules, (), text=False,
+                                 template=template)
+            except OSError as exc:
+                self._cannot_write(page.url, exc)
+
+        corrected = templates.reextract(None, rules=rules, fitted=fitted)
+        self.crawler.stats.set_value("morgue/template/articles_corrected", corrected)
+        t = templates.template
+        self.crawler.stats.set_value("morgue/template/version", t.version if t is not None else 0)
+
+    def _archive_used(self, session: Any, template: Mapping[str, Any] | None) -> None:
+        """A cluster worker archives each template version before the first extraction naming it."""
+        to_archive = getattr(self.templates, "to_archive", None)
+        new = to_archive(template) if to_archive is not None else None
+        if new is not None:
+            uri, body, content_type = template_record(session.site, new)
+            session.writer.write_resource(uri, body, content_type)
 
     def _store_correction(self, session: Any, page: Pending, extraction: Mapping[str, Any],
                           rules: Mapping[str, Any] | None, blocks: tuple[str, ...],
@@ -199,8 +242,18 @@ class ArticlePipeline:
             # A cluster worker: no index to judge new/version/unchanged; the text resource marks the page
             # as an article and `morgue index` files it from the WARC file, as reindex does.
             url = article_url(capture["url"], extraction.get("canonical_url"))
-            store_extraction(session.writer, capture, url, extraction, rules_mapping, given["known"],
-                             text=True)
+            if templates is not None:
+                pending = Pending("", item["url"], session.data.warc_dir, capture["warc_file"],
+                                  capture["warc_offset"])
+                if not extraction.get("template") and len(self.captures) < MAX_REEXTRACT:
+                    self.captures[(capture["warc_file"], capture["warc_offset"])] = capture
+                templates.observe({**extraction, "observation": observation}, pending)
+            try:
+                self._archive_used(session, given["template"])
+                store_extraction(session.writer, capture, url, extraction, rules_mapping, given["known"],
+                                 text=True, template=given["template"], observation=observation)
+            except OSError as exc:  # disk full: the record is cut back; stop, as crawler.capture does
+                self._cannot_write(item["url"], exc)
             session.count("archived_articles")
             stats.inc_value("morgue/articles/archived")
             item["outcome"] = "archived"

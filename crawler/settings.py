@@ -99,6 +99,9 @@ MORGUE_CLUSTER_URL = None
 MORGUE_CLUSTER_IDLE = 10.0
 MORGUE_CLUSTER_HEARTBEAT = 30.0
 MORGUE_CLUSTER_POLL = 0.5
+# A cluster worker closes its WARC file after this many seconds open (0: only at MORGUE_WARC_MAX_SIZE and
+# at the end), so that `morgue index --follow` files its pages this soon after they were fetched.
+MORGUE_CLUSTER_WARC_MAX_AGE = 30.0
 MORGUE_CLUSTER_POLITENESS_ENABLED = True
 MORGUE_CLUSTER_HOST_POLL = 0.02
 MORGUE_CLUSTER_LEASE_HEADER = False  # send X-Morgue-Lease-Granted (for checking politeness in tests)

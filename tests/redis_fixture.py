@@ -112,13 +112,14 @@ class NewsSite:
         return hits
 
 
-def start_news_site(root: Path, count: int, *, delay: float = 0.0) -> NewsSite:
-    """``count`` article pages (the benchmark generator's: real pages under distinct URLs), a sitemap index
-    and robots.txt, served by a threading server that logs start and end time of every request."""
+def start_news_site(root: Path, count: int, *, delay: float = 0.0, pages: str | None = None) -> NewsSite:
+    """``count`` article pages (the benchmark generator's: real pages under distinct URLs; ``pages``
+    "one-template" for one publisher's design), a sitemap index and robots.txt, served by a threading
+    server that logs start and end time of every request."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import benchsite
 
-    paths = benchsite.build_site(root, count)
+    paths = benchsite.build_site(root, count, pages)
     log = root.parent / f"{root.name}-requests.jsonl"
     process = subprocess.Popen([sys.executable, "-c", _SERVER, str(root), str(log), str(delay)],
                                stdout=subprocess.PIPE, text=True)

@@ -104,13 +104,33 @@ def _rounds_in_warcinfo(warc_dir: Path) -> set[str]:
             for p in warc_dir.glob("*.warc.gz")}
 
 
+def _templates_and_extractions(warc_dir: Path) -> tuple[dict[str, set[bytes]], dict[str, object]]:
+    """The template records in the workers' files ({uri: bodies}), and per response the template its
+    last stored extraction names (the one an indexer files)."""
+    from archive.extractions import is_extraction_record
+    from archive.site_templates import TEMPLATE_URN_PREFIX
+    from archive.warc_reader import iter_records
+
+    templates: dict[str, set[bytes]] = {}
+    named: dict[str, object] = {}
+    for path in sorted(warc_dir.glob("*.warc.gz")):
+        for record in iter_records(path):
+            if record.url.startswith(TEMPLATE_URN_PREFIX):
+                templates.setdefault(record.url, set()).add(record.payload)
+            elif is_extraction_record(record.pointer.record_type, record.content_type):
+                named[str(record.warc_header("WARC-Concurrent-To"))] = json.loads(record.payload)["template"]
+    return templates, named
+
+
 def _writers(warc_dir: Path) -> set[str]:
     return {p.name.removesuffix(".warc.gz").rsplit("-", 1)[1] for p in warc_dir.glob("*.warc.gz")}
 
 
 def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_path: Path,
                                                                           redis_url: str) -> None:
-    site = start_news_site(tmp_path / "site", ARTICLES)
+    """On a site in one template: the workers share the template the first of them learned (through
+    Redis), extract every page through it where they fetch it, and the indexer extracts none again."""
+    site = start_news_site(tmp_path / "site", ARTICLES, pages="one-template")
     try:
         seed = seed_for(tmp_path / "bench.toml", site)
         single = run_morgue("crawl", str(seed), "--data", str(tmp_path / "single"), *COMMON)
@@ -126,6 +146,15 @@ def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_pa
         assert len(_writers(data / "warc")) >= 2  # the work really was shared
         assert not list((data / "warc").glob("*.open"))
         assert not (data / "morgue.db").exists()  # workers never write the index
+        # one template version, learned by one worker, archived by every worker that used it, named by
+        # the last stored extraction of every page (the pages it was learned from were corrected at the
+        # end of their worker's crawl, as one machine's crawl corrects them)
+        templates, named = _templates_and_extractions(data / "warc")
+        assert list(templates) == ["urn:morgue:template:bench:v1"]
+        [body] = templates["urn:morgue:template:bench:v1"]
+        assert len(named) == ARTICLES
+        assert {(t["version"] if isinstance(t, dict) else t) for t in named.values()} == {1}
+        assert len({json.dumps(t, sort_keys=True) for t in named.values()}) == 1
 
         indexed = run_morgue("index", "--data", str(data))
         assert indexed.code == 0, indexed.stderr
@@ -135,6 +164,9 @@ def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_pa
         assert _articles(data / "morgue.db") == _articles(tmp_path / "single" / "morgue.db")
         assert _article_facts(data / "morgue.db") == _article_facts(tmp_path / "single" / "morgue.db")
         assert len(_articles(data / "morgue.db")) == ARTICLES
+        # the test means something: the site's template served every page
+        through = "SELECT count(*) AS n FROM articles WHERE removed LIKE '%template v1:%'"
+        assert _rows(data / "morgue.db", through)[0]["n"] == ARTICLES
 
         # one crawls row for the round, named in every worker's warcinfo, filled by the indexer
         crawls = _rows(data / "morgue.db", "SELECT * FROM crawls")
@@ -162,6 +194,7 @@ def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_pa
         # the round's row is rebuilt from the WARC files alike
         rebuilt = run_morgue("reindex", "--reuse", "--data", str(data))
         assert rebuilt.code == 0, rebuilt.stderr
+        assert f"{ARTICLES} stored extractions filed, 0 pages extracted" in rebuilt.stdout
         assert _rows(data / "morgue.db", "SELECT * FROM crawls") == crawls
         assert _article_facts(data / "morgue.db") == _article_facts(tmp_path / "single" / "morgue.db")
     finally:

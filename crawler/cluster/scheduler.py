@@ -48,6 +48,7 @@ class ClusterScheduler(Scheduler):
         self.poll = poll
         self.frontier = Frontier(server)
         self.round_id = round_id
+        self.max_age = crawler.settings.getfloat("MORGUE_CLUSTER_WARC_MAX_AGE", 0)
         self._round_over = False
         self._idle_since: float | None = None
         self._loop: task.LoopingCall | None = None
@@ -102,7 +103,12 @@ class ClusterScheduler(Scheduler):
 
     def _wake_engine(self) -> None:
         """The engine asks the scheduler for work after each download and every 5 s; requests other
-        workers queue meanwhile are noticed sooner this way."""
+        workers queue meanwhile are noticed sooner this way. Also closes this worker's WARC file once it
+        has been open ``MORGUE_CLUSTER_WARC_MAX_AGE`` seconds, so that the indexer, which files closed
+        files only, files its pages within that time however slowly the file fills."""
+        session = getattr(self.crawler, "_morgue_session", None)  # crawler.session, once it exists
+        if self.max_age > 0 and session is not None:
+            session.writer.close_if_older(self.max_age)
         if self.round_id is not None and not self._round_over:
             current = self.frontier.current_round(self.site)
             self._round_over = current is not None and current[0] != self.round_id
