@@ -125,6 +125,22 @@ def test_rotation_at_the_size_limit(tmp_path: Path) -> None:
             assert next(iter(ArchiveIterator(fh))).rec_type == "warcinfo"
 
 
+def test_a_file_open_too_long_is_closed_and_the_next_record_opens_another(tmp_path: Path) -> None:
+    """Cluster workers close files by age (MORGUE_CLUSTER_WARC_MAX_AGE), so an indexer files them soon."""
+    writer = WarcWriter(tmp_path)
+    first = writer.write_exchange(exchange(url="https://news.example/1"))
+    assert writer.close_if_older(0) is None  # 0: never by age
+    assert writer.close_if_older(3600) is None  # not that old
+    writer._opened_at -= 120  # opened two minutes ago
+    closed = writer.close_if_older(60)
+    assert closed == tmp_path / first.warc_file and closed.exists()
+    assert not list(tmp_path.glob("*" + OPEN_SUFFIX)) and writer.close_if_older(60) is None  # none open
+    second = writer.write_exchange(exchange(url="https://news.example/2"))
+    writer.close()
+    assert second.warc_file != first.warc_file
+    assert read_record(tmp_path, first.warc_file, first.offset).url == "https://news.example/1"
+
+
 def test_a_failed_write_leaves_no_partial_record(tmp_path: Path) -> None:
     class Exploding(io.BytesIO):
         def read(self, *args: object) -> bytes:
