@@ -156,12 +156,14 @@ def lag_run(url: str, seed: Path, data: Path, site: object, pages: int, age: flo
           f"trend {_slope(crawling):+.2f} pages/s against {rate:.1f} pages/s fetched")
     print(f"indexer backlog (closed files not filed yet): mean {sum(backlog) / max(1, len(backlog)):.2f}, "
           f"max {max(backlog, default=0)} files")
-    delays = [d for _, d in _delays(data / "morgue.db", site)]
+    timed = _delays(data / "morgue.db", site)
+    delays = [d for _, d in timed]
     if delays:
         third = max(1, len(delays) // 3)
         head, tail = delays[:third], delays[-third:]
         print(f"fetch to searchable: mean {sum(head) / len(head):.1f}s for the first third of the articles, "
-              f"{sum(tail) / len(tail):.1f}s for the last; max {max(delays):.1f}s ({len(delays)} articles)")
+              f"{sum(tail) / len(tail):.1f}s for the last; max {max(delays):.1f}s ({len(delays)} articles); "
+              f"trend {_slope(timed) * 60:+.2f}s per minute of crawl")
 
 
 def main() -> None:
