@@ -85,7 +85,7 @@ def _backlog(data: Path) -> int:
         return len(closed)
 
 
-def _slope(points: list[tuple[float, int]]) -> float:
+def _slope(points: list[tuple[float, float]]) -> float:
     n = len(points)
     if n < 2:
         return 0.0
