@@ -86,6 +86,25 @@ def test_a_worker_of_this_machine_is_judged_by_its_process_not_its_heartbeat(red
     assert f.reap("s") == {}  # registered by this very process: alive
 
 
+def test_the_indexer_takes_a_killed_writer_for_dead_before_it_is_waited_for() -> None:
+    """An .open file's writer on this machine is dead once its process is (a zombie included), so the
+    indexer finishes its file; a writer elsewhere is unknown here (the heartbeat decides)."""
+    from archive.warc_writer import file_host
+    from crawler.cluster.indexer import default_alive
+
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert default_alive(file_host(), other.pid) is True
+        other.kill()
+        while Path(f"/proc/{other.pid}/stat").exists() and "Z" not in _state(other.pid):
+            time.sleep(0.05)
+        assert default_alive(file_host(), other.pid) is False
+    finally:
+        other.wait()
+    assert default_alive(file_host(), other.pid) is False
+    assert default_alive("elsewhere", other.pid) is None
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

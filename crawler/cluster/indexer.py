@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from archive.site_blocks import blocks_lookup, relearn_sites
 from archive.verify import scan_file, seal_open_file
 from archive.warc_reader import warc_files
 from archive.warc_writer import OPEN_SUFFIX, file_host
+from crawler.cluster.frontier import process_start
 
 __all__ = ["IndexPass", "index_once", "follow", "seal_dead_files", "writer_of"]
 
@@ -57,22 +57,12 @@ def writer_of(name: str) -> tuple[str, int] | None:
     return parts[1], int(parts[2])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 AliveCheck = Callable[[str, int], bool | None]
 
 
 def default_alive(host: str, pid: int) -> bool | None:
     """True/False for a writer on this machine; None (unknown) for one elsewhere."""
-    return _pid_alive(pid) if host == file_host() else None
+    return process_start(pid) is not None if host == file_host() else None  # a zombie is dead
 
 
 def seal_dead_files(warc_dir: Path, backups: Path, alive: AliveCheck = default_alive) -> list[str]:
