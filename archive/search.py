@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BOUND", "choose_rowids", "count_matches", "rows_with_snippets", "search_rows"]
+__all__ = ["BOUND", "choose_page", "choose_rowids", "count_matches", "rows_with_snippets", "search_rows"]
 
 BOUND = 5000
 JOINED = "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid"
@@ -62,17 +62,38 @@ def choose_rowids(
     """Rowids of the articles to show, in ``order`` ("rank", "newest" or "filed"). ``where`` is extra SQL
     (" AND articles.x = :x") over the ``articles`` table with its ``params``. Raises
     sqlite3.OperationalError on a bad FTS query."""
+    return choose_page(conn, query, where=where, params=params, order=order, limit=limit, offset=offset)[0]
+
+
+def choose_page(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    where: str = "",
+    params: Mapping[str, Any] | None = None,
+    order: str = "rank",
+    limit: int = 20,
+    offset: int = 0,
+    count_within: int = 0,
+) -> tuple[list[int], int | None]:
+    """``choose_rowids``, and the number of articles that match with the ``where`` conditions when at most
+    ``count_within`` match the query at all: the query then walks every match anyway, and a window count
+    in it costs less than counting them in a second pass (a phrase's matches are checked word by word
+    each time). None when more match, or when the page is past the last match (no row to carry it)."""
     values = {**(params or {}), "q": query, "limit": limit, "offset": offset, "bound": BOUND}
     page = " LIMIT :limit OFFSET :offset"
     if not query:
         by = "rowid DESC" if order == "filed" else "sort_date DESC, id"
         sql = f"SELECT rowid FROM articles WHERE 1{where} ORDER BY {by}{page}"
-        return [row[0] for row in conn.execute(sql, values)]
+        return [row[0] for row in conn.execute(sql, values)], None
     if order == "filed":
         sql = (f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q{where} "
                f"ORDER BY articles_fts.rowid DESC{page}")
-        return [row[0] for row in conn.execute(sql, values)]
-    many = count_matches(conn, query) >= BOUND
+        return [row[0] for row in conn.execute(sql, values)], None
+    matches = count_matches(conn, query)
+    many = matches >= BOUND
+    counted = 0 < count_within and matches <= count_within
+    chosen = "articles.rowid, count(*) OVER ()" if counted else "articles.rowid"
     if order == "newest":
         if many:
             sql = (
@@ -82,7 +103,7 @@ def choose_rowids(
             )
         else:
             sql = (
-                f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q{where} "
+                f"SELECT {chosen} {JOINED} WHERE articles_fts MATCH :q{where} "
                 f"ORDER BY articles.sort_date DESC{page}"
             )
     else:
@@ -95,10 +116,12 @@ def choose_rowids(
             ).fetchone()[0]
             floor = " AND articles_fts.rowid >= :floor"
         sql = (
-            f"SELECT articles.rowid {JOINED} WHERE articles_fts MATCH :q{floor}{where} "
+            f"SELECT {chosen} {JOINED} WHERE articles_fts MATCH :q{floor}{where} "
             f"ORDER BY articles_fts.rank{page}"
         )
-    return [row[0] for row in conn.execute(sql, values)]
+    rows = conn.execute(sql, values).fetchall()
+    total = rows[0][1] if counted and rows else (0 if counted and not offset else None)
+    return [row[0] for row in rows], total
 
 
 def rows_with_snippets(

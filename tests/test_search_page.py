@@ -72,3 +72,20 @@ def test_more_than_count_cap_matches_are_labelled_as_an_estimate(tmp_path: Path)
     exact = asyncio.run(room.client.get("/-/search/facets", params={"q": "ferry"})).text
     assert f'data-total-text="{COUNT_CAP:,}"' in exact and "More than" not in exact
     assert _site_facet(exact) == {f"site{i}": len(range(i, COUNT_CAP, 3)) for i in range(3)}
+
+
+def test_a_total_the_page_query_counts_itself_is_the_filtered_number(tmp_path: Path) -> None:
+    """When few enough articles match the words for the page's own query to count them (a window count,
+    no second pass), the total is still the number matching with the filters, on every page and order."""
+    _index(tmp_path, many=90, few=70)  # "ferry" in 70 articles, over three sites: 24, 23 and 23
+    room = make_datasette(tmp_path)
+
+    def total(**params: str) -> str:
+        page = asyncio.run(room.client.get("/-/search", params={"q": "ferry", **params})).text
+        return re.search(r'<span class="morgue-total"[^>]*>([^<]*)</span>', page).group(1)
+
+    assert total() == "70" and total(order="newest") == "70" and total(page="2") == "70"
+    by_site = {f"site{i}": len(range(i, 70, 3)) for i in range(3)}
+    for site, n in by_site.items():
+        assert total(site=site) == str(n) and total(site=site, order="newest") == str(n)
+        assert total(site=site, page="2") == str(n)

@@ -186,7 +186,7 @@ async def _matches(datasette: Any, req: search_mod.SearchRequest) -> list[dict[s
     req.order, req.page = "filed", 1
     db = datasette.get_database("morgue")
     try:
-        rows, _total, _capped = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
+        rows, _total, _capped, _more = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
     except sqlite3.OperationalError as exc:  # the search language should never let this happen
         raise FeedError(400, f"The search engine could not read the query {req.q!r} ({exc})") from exc
     except QueryInterrupted as exc:

@@ -173,9 +173,8 @@ async def search_view(request: Any, datasette: Any) -> Response:
     try:
         if req.unsearchable:
             raise _Unsearchable(req.message or "Nothing to search for.")
-        rows, total, capped = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
-        more = len(rows) > search_mod.PAGE_SIZE
-        results = [search_mod.result_view(r) for r in rows[: search_mod.PAGE_SIZE]]
+        rows, total, capped, more = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
+        results = [search_mod.result_view(r) for r in rows]
         if req.with_facets and results:
             facets = await _facets(datasette, req)
     except _Unsearchable as exc:

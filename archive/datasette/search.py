@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from archive.datasette.display import HL_CLOSE, HL_OPEN, highlight_html, human_date, json_list
 from archive.query_language import translate
-from archive.search import choose_rowids, count_matches, rows_with_snippets
+from archive.search import choose_page, count_matches, rows_with_snippets
 
 __all__ = ["SearchRequest", "FILTERS", "run_search", "count_total", "facet_sql", "FACETS", "PAGE_SIZE",
            "TOTAL_CAP", "COUNT_CAP"]
@@ -132,14 +132,16 @@ TOTAL_CAP = 100  # the results page counts this far ("100+"), at the query's spe
 COUNT_CAP = 10_000  # the facets, which come after the results, count this far
 
 
-def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of results (PAGE_SIZE + 1 rows, to know whether there is a next page), the number of
-    matches counted up to TOTAL_CAP, and whether that stopped short (more match). Runs on a datasette read
-    connection (``execute_fn``)."""
+def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[str, Any]], int, bool, bool]:
+    """One page of results (snippets for those rows only), the number of matches counted up to TOTAL_CAP,
+    whether that stopped short (more match), and whether there is a next page (one row past the page is
+    chosen to know). The total comes from the page's own query when it walks every match anyway (at most
+    TOTAL_CAP + 1 match the words), else from a count that stops one past TOTAL_CAP. Runs on a datasette
+    read connection (``execute_fn``)."""
     if req.unsearchable:
-        return [], 0, False  # nothing in the query can be searched: req.message says why
+        return [], 0, False, False  # nothing in the query can be searched: req.message says why
     where, params = _where(req)
-    rowids = choose_rowids(
+    rowids, counted = choose_page(
         conn,
         req.match,
         where=where,
@@ -147,14 +149,17 @@ def run_search(conn: sqlite3.Connection, req: SearchRequest) -> tuple[list[dict[
         order=req.order,
         limit=PAGE_SIZE + 1,
         offset=(req.page - 1) * PAGE_SIZE,
+        count_within=TOTAL_CAP + 1,
     )
-    rows = rows_with_snippets(conn, req.match, rowids, columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
+    more = len(rowids) > PAGE_SIZE
+    rows = rows_with_snippets(conn, req.match, rowids[:PAGE_SIZE], columns=RESULT_COLUMNS, extra=HIGHLIGHTS)
     if not req.match:
         rows = [{**row, "snippet": None, "title_hl": None} for row in rows]
-    if len(rows) <= PAGE_SIZE and (rows or req.page == 1):  # the last page: the rows say how many
-        return rows, (req.page - 1) * PAGE_SIZE + len(rows), False
-    total = count_matches(conn, req.match, where=where, params=params, cap=TOTAL_CAP + 1)
-    return rows, min(total, TOTAL_CAP), total > TOTAL_CAP  # one past the cap: exactly TOTAL_CAP is not "+"
+    if not more and (rows or req.page == 1):  # the last page: the rows say how many, however many
+        return rows, (req.page - 1) * PAGE_SIZE + len(rows), False, more
+    if counted is None:
+        counted = count_matches(conn, req.match, where=where, params=params, cap=TOTAL_CAP + 1)
+    return rows, min(counted, TOTAL_CAP), counted > TOTAL_CAP, more  # one past the cap is "+"
 
 
 def count_total(conn: sqlite3.Connection, req: SearchRequest) -> int:
