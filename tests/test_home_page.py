@@ -58,3 +58,29 @@ def test_home_page_follows_every_write(tmp_path: Path) -> None:
         _file(index, 5)
     _written_ago(tmp_path, 20)  # a write in a later second than the kept page's
     assert _articles(room) == 5
+
+
+def test_the_kept_page_is_sent_as_datasette_sent_it_and_only_to_anonymous_visitors(tmp_path: Path) -> None:
+    """The kept page is answered in front of datasette's stack (``home.kept_home``): the same status,
+    headers and bytes as the page datasette rendered; a visitor with a cookie or an Authorization header
+    goes through datasette, and what datasette renders for a signed-in actor is never kept for others."""
+    with Index(tmp_path / "morgue.db") as index:
+        _file(index, 1)
+    _written_ago(tmp_path, 60)
+    room = make_datasette(tmp_path)
+    rendered = asyncio.run(room.client.get("/"))
+    kept = asyncio.run(room.client.get("/"))
+    assert (kept.status_code, kept.headers.items(), kept.content) == (
+        rendered.status_code, rendered.headers.items(), rendered.content)
+    assert kept.headers["content-type"] == "text/html; charset=utf-8" and "editor" not in kept.text
+    signed = room.sign({"a": {"id": "editor"}}, "actor")
+    for _ in range(2):
+        mine = asyncio.run(room.client.get("/", cookies={"ds_actor": signed}))
+        assert mine.status_code == 200 and "<strong>editor</strong>" in mine.text
+        assert mine.headers["cache-control"] == "private, no-store"
+    anonymous = asyncio.run(room.client.get("/"))
+    assert anonymous.content == rendered.content and "editor" not in anonymous.text
+    with Index(tmp_path / "morgue.db") as index:
+        _file(index, 2)
+    _written_ago(tmp_path, 30)
+    assert _articles(room) == 2 and _articles(room) == 2  # the wrapper keeps no page the index moved past

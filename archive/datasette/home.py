@@ -11,23 +11,33 @@ What remains is rendering the sites table, which costs more than the queries, so
 rendered until the index changes: its key is the index files' inode, size and modification time, and no
 page is kept during the second of a write (``feeds.index_changed`` says none then), so a later write in the
 same clock tick cannot leave a stale page behind. Only for anonymous visitors (the page names no one then).
+
+A kept page is served by an ASGI wrapper in front of datasette (``kept_home``, installed by the plugin's
+``asgi_wrapper`` hook) as the bytes it was sent as: through datasette's stack (its CSRF wrapper, router,
+permission check and response headers) even a kept page cost several times the summary queries it shows.
+The wrapper answers only requests that carry no cookie and no Authorization header — the requests
+datasette itself treats as anonymous and not personalised — with the headers datasette sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from archive.datasette.feeds import index_changed
 from datasette import Response
 
-__all__ = ["home_view", "HOME_TABLES"]
+__all__ = ["home_view", "kept_home", "HOME_TABLES"]
+
+Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Cookie, Authorization")]
 
 HOME_TABLES = 5  # tables named on the home page, as datasette's index view names five
 _FIRST = ("articles", "captures", "crawls", "sites")  # what a reader looks for first; then by name
 
 
-_KEPT: dict[tuple[int, Path], tuple[tuple[int, ...], str]] = {}  # (room, data dir) -> (files' state, page)
+_KEPT: dict[tuple[int, Path], tuple[tuple[int, ...], bytes]] = {}  # (room, data dir) -> (files' state, page)
 
 
 def _state(data_dir: Path) -> tuple[int, ...]:
@@ -44,18 +54,47 @@ def _state(data_dir: Path) -> tuple[int, ...]:
     return tuple(state)
 
 
+def _kept(datasette: Any) -> bytes | None:
+    """The page kept for this room, if the index files are as they were when it was rendered."""
+    data_dir = Path(datasette.morgue_data_dir)
+    kept = _KEPT.get((id(datasette), data_dir))
+    if kept is None or index_changed(data_dir) is None or kept[0] != _state(data_dir):
+        return None
+    return kept[1]
+
+
 async def home_view(request: Any, datasette: Any) -> Response:
     await datasette.ensure_permissions(request.actor, ["view-instance"])
     data_dir = Path(datasette.morgue_data_dir)
-    settled = request.actor is None and index_changed(data_dir) is not None
-    key, state = (id(datasette), data_dir), _state(data_dir)
-    kept = _KEPT.get(key)
-    if settled and kept is not None and kept[0] == state:
-        return Response.html(kept[1])
-    html = await _render(request, datasette)
-    if settled:
-        _KEPT[key] = (state, html)
-    return Response.html(html)
+    anonymous = request.actor is None
+    body = _kept(datasette) if anonymous else None
+    if body is None:
+        state = _state(data_dir)  # before rendering: a write meanwhile makes the page kept under it stale
+        settled = anonymous and index_changed(data_dir) is not None
+        body = (await _render(request, datasette)).encode("utf-8")
+        if settled:
+            _KEPT[(id(datasette), data_dir)] = (state, body)
+    return Response(body, content_type="text/html; charset=utf-8")
+
+
+def kept_home(datasette: Any) -> Callable[[Asgi], Asgi]:
+    """An ASGI wrapper answering an anonymous GET of ``/`` with the kept page, when there is one."""
+
+    def wrap(app: Asgi) -> Asgi:
+        async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if (scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path") == "/"
+                    and not scope.get("query_string") and datasette.setting("base_url") == "/"
+                    and not any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])):
+                body = _kept(datasette)
+                if body is not None:
+                    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await app(scope, receive, send)
+
+        return serve
+
+    return wrap
 
 
 async def _render(request: Any, datasette: Any) -> str:

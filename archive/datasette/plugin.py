@@ -33,7 +33,7 @@ from archive.datasette.archived import (
 from archive.datasette.article import article_context
 from archive.datasette.feeds import EDITS_FEED, feed_routes, search_feed_url
 from archive.datasette.guard import not_found_guard
-from archive.datasette.home import home_view
+from archive.datasette.home import home_view, kept_home
 from archive.datasette.summary import archive_summary
 from archive.datasette.table_search import table_search
 from archive.renders import render_set
@@ -128,11 +128,12 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
 
 @hookimpl
 def asgi_wrapper(datasette: Any) -> Any:
-    """404 for paths no route serves, and datasette's table search read by morgue's search language."""
+    """The kept home page served before datasette's stack, 404 for paths no route serves, and datasette's
+    table search read by morgue's search language."""
     if _data_dir(datasette) is None:
         return None
-    guard = not_found_guard(datasette)
-    return lambda app: guard(table_search(app))
+    kept, guard = kept_home(datasette), not_found_guard(datasette)
+    return lambda app: kept(guard(table_search(app)))
 
 
 @hookimpl
