@@ -9,10 +9,12 @@ near-universal words, rarely side by side), each best-match and newest-first. Pr
 the text, the median and worst latency per query of ``Index.search`` and, as the baseline measured in the
 same run, of the naive query (rank every match, no bound; ``--no-naive`` skips it), with the ratio; then
 per query the reading room's search page (served by datasette in-process: the results and their total)
-against ``Index.search``, the ratio, and the facets request the page makes afterwards; and the home page
-against the slowest of the summary queries it runs (and datasette's index view, ``/.json``, which served
-the home page before morgue did). Targets: typical query < 20 ms median, any < 300 ms; search page <= 1.5x
-the query + 10 ms; home page <= 2x its slowest query (+ 10 ms, as the search page's target allows).
+against ``Index.search``, the ratio, whether it meets the target, and the facets request the page makes
+afterwards; and the home page, kept and rendered after a change, against the slowest of the summary
+queries it runs (and datasette's index view, ``/.json``, which served the home page before morgue did),
+with what the in-process client alone costs. Targets: typical query < 20 ms median, any < 300 ms; search
+page <= 1.5x the query + 10 ms; home page <= 2x its slowest query. The load average is printed at the
+start and the end: the machine may be shared, and the medians move with it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -154,8 +158,26 @@ class Room:
         self.get("/")  # datasette's startup, once
 
     def get(self, path: str, params: dict[str, str] | None = None) -> None:
+        self.body(path, params)
+
+    def body(self, path: str, params: dict[str, str] | None = None) -> bytes:
         response = self.loop.run_until_complete(self.ds.client.get(path, params=params))
         assert response.status_code == 200, (path, params, response.status_code)
+        return response.content
+
+    def bare(self, body: bytes) -> None:
+        """The same client asking an ASGI app that only sends ``body``: what the measuring itself costs."""
+
+        async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+            await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                        "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+            await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+        async def ask() -> httpx.Response:  # as datasette's client asks: a client per request
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+                return await client.get("http://localhost/")
+
+        assert self.loop.run_until_complete(ask()).status_code == 200
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -187,10 +209,11 @@ def main() -> None:
     )
     parser.add_argument("--articles", type=int, default=200_000)
     parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
     parser.add_argument("--home-only", action="store_true", help="only the home page against its queries")
     options = parser.parse_args()
+    print(f"load average at the start: {_load()}")
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"search-{options.articles}.db"
     if options.rebuild or not path.exists():
@@ -210,6 +233,7 @@ def main() -> None:
     room = Room(path)
     if options.home_only:
         home_page(raw, room, path, options.repeats)
+        print(f"load average at the end: {_load()}")
         return
     queries = pick_queries(raw)
     print(f"{'query':<27} {'order':<7} {'matches':>8} {'morgue med/max ms':>18} {'naive med/max ms':>17} "
@@ -237,41 +261,62 @@ def main() -> None:
     print()
     print(f"{'reading room search page':<27} {'order':<7} {'query ms':>9} {'page ms':>8} {'page/query':>10} "
           f"{'1.5q+10':>8} {'ok':>3} {'facets ms (after)':>18}")
+    missed = []
     for label, order, ours, page, facets in pages:
         target = 1.5 * ours[0] + 10
+        if page[0] > target:
+            missed.append(f"{label} {order} ({ours[0]:.1f} -> {page[0]:.1f} ms)")
         print(f"{label:<27} {order:<7} {ours[0]:>9.1f} {page[0]:>8.1f} {page[0] / max(ours[0], 1e-6):>9.2f}x "
               f"{target:>8.1f} {'yes' if page[0] <= target else 'NO':>3} {facets[0]:>18.1f}")
     print("target: page <= 1.5x query + 10 ms (medians), every query, best match and newest first")
+    print(f"{len(pages) - len(missed)} of {len(pages)} page/query pairs meet the target"
+          + (f"; missed: {', '.join(missed)}" if missed else ""))
     print()
     home_page(raw, room, path, options.repeats)
+    print(f"load average at the end: {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{n:.1f}" for n in os.getloadavg()) + f" ({os.cpu_count()} cores)"
 
 
 def home_page(raw: sqlite3.Connection, room: Room, path: Path, repeats: int) -> None:
     """The home page against the slowest summary query it runs: as kept between changes of the index,
-    and rendered afresh (the first view after a change: the index file's time is moved back each time)."""
+    and rendered afresh (the first view after a change: the index file's time is moved back each time).
+    The queries are timed on a plain connection, the page through datasette's in-process client, as the
+    search pages are; the client's own cost is shown by a bare ASGI app answering the page's bytes."""
     home_queries = {"totals": TOTALS_SQL, "sites": SITES_SQL, "latest articles": RECENT_SQL}
     each = {name: timed(lambda sql=sql: raw.execute(sql).fetchall(), repeats)
             for name, sql in home_queries.items()}
     slowest = max(each, key=lambda name: each[name][0])
     quickest = each[slowest][0]
-    home = timed(lambda: room.get("/"), repeats)  # after the queries: they are measured warm
     moved = iter(range(10**6))
 
-    def fresh() -> None:
+    def written_before() -> None:  # the index's last write an hour back, a second further each time
         moment = time.time() - 3600 - next(moved)
         os.utime(path, (moment, moment))
+
+    written_before()  # the page is kept only once the second of the last write is over (the set-up wrote)
+    home = timed(lambda: room.get("/"), repeats)  # after the queries: they are measured warm
+
+    def fresh() -> None:
+        written_before()
         room.get("/")
 
     rendered = timed(fresh, repeats)
+    written_before()
+    body = room.body("/")
+    bare = timed(lambda: room.bare(body), repeats)
     inspected = timed(lambda: room.get("/.json"), repeats)  # what datasette's index view did
-    target = 2 * quickest + 10
+    target = 2 * quickest
     print(f"datasette's index view (/.json: its table inspection, without rendering) {inspected[0]:.1f} ms")
     print("reading room home page: " + ", ".join(f"{n} {t[0]:.1f} ms" for n, t in each.items())
-          + f"; the slowest ({slowest}) {quickest:.1f} ms; target <= 2x, and with the search page's 10 ms "
-          f"for the page's own rendering <= {target:.1f} ms")
+          + f"; the slowest ({slowest}) {quickest:.1f} ms; target <= 2x = {target:.1f} ms")
     for label, (median, worst) in (("kept", home), ("rendered after a change", rendered)):
         print(f"  page {label}: {median:.1f}/{worst:.1f} ms med/max = {median / quickest:.2f}x the slowest; "
-              f"<= {target:.1f} ms: {'yes' if median <= target else 'NO'}")
+              f"<= 2x: {'yes' if median <= target else 'NO'}")
+    print(f"  the in-process client alone (a bare ASGI app sending the page's {len(body):,} bytes): "
+          f"{bare[0]:.1f}/{bare[1]:.1f} ms")
 
 
 if __name__ == "__main__":
