@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BOUND", "choose_page", "choose_rowids", "count_matches", "rows_with_snippets", "search_rows"]
+__all__ = ["BOUND", "choose_page", "count_matches", "rows_with_snippets", "search_rows"]
 
 BOUND = 5000
 JOINED = "FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid"
@@ -49,22 +49,6 @@ def count_matches(
     return int(conn.execute(sql, {**(params or {}), "q": query, "cap": cap}).fetchone()[0])
 
 
-def choose_rowids(
-    conn: sqlite3.Connection,
-    query: str,
-    *,
-    where: str = "",
-    params: Mapping[str, Any] | None = None,
-    order: str = "rank",
-    limit: int = 20,
-    offset: int = 0,
-) -> list[int]:
-    """Rowids of the articles to show, in ``order`` ("rank", "newest" or "filed"). ``where`` is extra SQL
-    (" AND articles.x = :x") over the ``articles`` table with its ``params``. Raises
-    sqlite3.OperationalError on a bad FTS query."""
-    return choose_page(conn, query, where=where, params=params, order=order, limit=limit, offset=offset)[0]
-
-
 def choose_page(
     conn: sqlite3.Connection,
     query: str,
@@ -76,10 +60,12 @@ def choose_page(
     offset: int = 0,
     count_within: int = 0,
 ) -> tuple[list[int], int | None]:
-    """``choose_rowids``, and the number of articles that match with the ``where`` conditions when at most
-    ``count_within`` match the query at all: the query then walks every match anyway, and a window count
-    in it costs less than counting them in a second pass (a phrase's matches are checked word by word
-    each time). None when more match, or when the page is past the last match (no row to carry it)."""
+    """Rowids of the articles to show, in ``order`` ("rank", "newest" or "filed"); ``where`` is extra SQL
+    (" AND articles.x = :x") over the ``articles`` table with its ``params``. With them, the number of
+    articles matching with those conditions when at most ``count_within`` match the words at all: the
+    query then walks every match anyway, and a window count in it costs less than a second pass over them
+    (a phrase's matches are checked word by word each time). None when more match, or when the page is
+    past the last match (no row to carry the count). Raises sqlite3.OperationalError on a bad FTS query."""
     values = {**(params or {}), "q": query, "limit": limit, "offset": offset, "bound": BOUND}
     page = " LIMIT :limit OFFSET :offset"
     if not query:
@@ -167,5 +153,5 @@ def search_rows(
     if site:
         where += " AND articles.site = :site"
         params["site"] = site
-    rowids = choose_rowids(conn, query, where=where, params=params, order=order, limit=limit)
+    rowids, _counted = choose_page(conn, query, where=where, params=params, order=order, limit=limit)
     return rows_with_snippets(conn, query, rowids)
