@@ -87,3 +87,22 @@ def test_debug_shows_a_traceback(tmp_path: Path) -> None:
     seed.write_text('name = "x"\nfoo = 1\n')
     result = run_morgue("--debug", "crawl", str(seed), "--data", str(tmp_path / "data"))
     assert result.code != 0 and "Traceback" in result.stderr and "SeedError" in result.stderr
+
+
+def test_search_reads_a_pasted_page_and_broken_text_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """A 10,000-character query and a query with bytes that are not text (a lone surrogate, once decoded)
+    are searched as their readable beginning: the message says so, and the query is not echoed back whole
+    or broken; control characters alone are a one-line error."""
+    from archive.index import Index
+
+    Index(tmp_path / "morgue.db").close()
+    data = ("--data", str(tmp_path))
+    broken = "harbour\udced\udca0\udc80\udcff"  # the bytes ED A0 80 FF as Python passes them on
+    for query, said in (("harbour " * 1250, "longer than 1,000 characters"),
+                        (broken, "not valid text were left out: searched for harbour")):
+        result = run_morgue("search", query, *data)
+        assert result.code == 0 and "Traceback" not in result.stderr
+        assert result.stderr.splitlines()[0].count(said) == 1
+        assert result.stderr.endswith("no articles match\n")
+        assert len(result.stderr) < 1200 and "\ufffd" not in result.stderr
+    assert "control characters were left out" in one_line_error(run_morgue("search", "\x01\x02", *data))

@@ -40,8 +40,8 @@ def search_command(query: str, data_dir: Path | None, limit: int, order: str, si
         for hit in hits:
             click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
         return
-    if not hits:
-        click.echo(f"no articles match {query!r}", err=True)
+    if not hits:  # after a message the query is named there as searched (cleaned, cut to its beginning)
+        click.echo("no articles match" + ("" if hits.message else f" {query!r}"), err=True)
         return
     for hit in hits:
         date = (hit.published or hit.captured_at or "")[:10]
