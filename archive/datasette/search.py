@@ -2,8 +2,9 @@
 
 The result list comes from ``archive.search`` (the same row choice as ``morgue search``: snippets only for
 the page shown, an indexed date order, a bounded rank for very common words), so a search stays fast on a
-large archive. One set of filter conditions serves the list, the total and every facet; the total and the
-facets count at most COUNT_CAP matches.
+large archive. One set of filter conditions serves the list, the total and every facet. The page's total
+counts to TOTAL_CAP (in the page's own query when so few match the words that it walks them all anyway),
+the facets and their total to COUNT_CAP.
 """
 
 from __future__ import annotations
