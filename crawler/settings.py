@@ -56,6 +56,16 @@ TWISTED_REACTOR = None
 
 ADDONS = {"crawler.addon.MorgueAddon": 0}
 
+# Per-response costs of Scrapy's that a crawl of many small responses (a page's requisites) pays for nothing
+# (benchmarks/bench_crawl.py --requisites; cProfile of the crawl process): CONCURRENT_ITEMS (100) starts that
+# many cooperative tasks for every response, though a callback here yields one item or a few requests; the
+# generator-return check re-parses a callback's source with ast whenever its bound-method cache misses
+# (every response: a new bound method each time); DownloaderStats serializes every request and response to
+# count their bytes (stats nothing in morgue reads).
+CONCURRENT_ITEMS = 4
+WARN_ON_GENERATOR_RETURN_VALUE = False
+DOWNLOADER_STATS = False
+
 # morgue's own settings (see crawler/addon.py for the components they configure).
 MORGUE_DATA = "morgue-data"
 MORGUE_WARC_ENABLED = True
