@@ -138,7 +138,7 @@ class Index:
 
     def _wrote(self, batch: int | None = None) -> None:
         self._pending += 1
-        if self._pending >= (batch or self.commit_every):
+        if self._pending >= max(batch or 0, self.commit_every):
             self.commit()
 
     def commit(self) -> None:
@@ -159,9 +159,10 @@ class Index:
         self.close()
 
     # -- writing --------------------------------------------------------------------------------------
-    def add_capture(self, row: Mapping[str, Any]) -> bool:
-        """Record one capture; returns False if its WARC record is already indexed (idempotent)."""
-        return self._insert_new("captures", row)
+    def add_capture(self, row: Mapping[str, Any], *, batch: int | None = None) -> bool:
+        """Record one capture; returns False if its WARC record is already indexed (idempotent). With
+        ``batch``, the row is committed with the next write that commits, or once ``batch`` are pending."""
+        return self._insert_new("captures", row, batch)
 
     def add_render(self, row: Mapping[str, Any]) -> bool:
         """Record one rendered-view record (``archive.renders``); False if it is already indexed."""
@@ -171,14 +172,14 @@ class Index:
         """Record one resource record of an imported file (a text, a screenshot); False if indexed."""
         return self._insert_new("resources", row)
 
-    def _insert_new(self, table: str, row: Mapping[str, Any]) -> bool:
+    def _insert_new(self, table: str, row: Mapping[str, Any], batch: int | None = None) -> bool:
         self._begin()
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO [{}] ({}) VALUES ({})".format(
                 table, ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)),
             list(row.values()),
         )
-        self._wrote()
+        self._wrote(batch)
         return cursor.rowcount > 0
 
     def latest_article(self, url: str) -> dict[str, Any] | None:

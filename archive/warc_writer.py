@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -175,6 +176,9 @@ class WarcWriter:
         self._writer: _Sha256WARCWriter | None = None
         self._opened_at = 0.0  # time.monotonic() when the current file was opened
         self.closed_files: list[Path] = []
+        # Called before a file is closed (rotation or the end): whoever indexes this writer's records in
+        # batches commits them then, while the file is still ``.open`` and so still repaired after a crash.
+        self.before_close: Callable[[], None] | None = None
 
     # -- file lifecycle -------------------------------------------------------------------------------
     @property
@@ -208,6 +212,8 @@ class WarcWriter:
         """Flush, fsync and rename the current file to its final name; returns that path."""
         if self._file is None or self._name is None:
             return None
+        if self.before_close is not None:
+            self.before_close()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

@@ -245,6 +245,39 @@ def measure_ratios(root: Path, base: str, paths: list[str], work: Path, options:
         )
 
 
+def expected_requisites(root: Path, base: str, paths: list[str]) -> set[str]:
+    """Every requisite URL the styled site's pages name, style sheets followed (what a crawl must archive)."""
+    from archive.requisites import STYLESHEET, css_requisites, html_requisites
+
+    found: set[str] = set()
+    todo = [r for p in paths for r in html_requisites((root / p.lstrip("/")).read_bytes(), base + p)]
+    while todo:
+        requisite = todo.pop()
+        if requisite.url in found:
+            continue
+        found.add(requisite.url)
+        if requisite.resource_type == STYLESHEET:
+            css = root / requisite.url[len(base):].lstrip("/")
+            todo.extend(css_requisites(css.read_text(encoding="utf-8"), requisite.url))
+    return found
+
+
+def archived_requisites(data: Path) -> tuple[set[str], int]:
+    """URLs the index files as requisites archived whole (HTTP 200), and the WARC response records
+    carrying a WARC-Resource-Type, read back with warcio."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with closing(sqlite3.connect(data / "morgue.db")) as db:
+        indexed = {url for (url,) in db.execute(
+            "SELECT url FROM captures WHERE kind = 'requisite' AND status = 200")}
+    records = 0
+    for path in sorted((data / "warc").glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            records += sum(1 for r in ArchiveIterator(fh)
+                           if r.rec_type == "response" and r.rec_headers.get_header("WARC-Resource-Type"))
+    return indexed, records
+
+
 def measure_requisites(work: Path, pages: int) -> None:
     """Articles per second with page requisites against without, on the same styled site, in this run."""
     root = work / "styled"
@@ -252,7 +285,9 @@ def measure_requisites(work: Path, pages: int) -> None:
     server, base = serve(root)
     try:
         sitemap = write_sitemaps(root, base, paths)
-        rates, cpu = {}, {}
+        expected = expected_requisites(root, base, paths)
+        incomplete = []
+        rates, cpu, main_cpu = {}, {}, {}
         two = ("MORGUE_REQUISITES_CONCURRENCY=0",)  # the requisites slot at the pages' 2 connections
         runs = (("none", "none", ()), ("article, 2 connections", "article", two), ("article", "article", ()))
         for label, mode, settings in runs:
@@ -260,13 +295,23 @@ def measure_requisites(work: Path, pages: int) -> None:
             spent: list[float] = []
             crawl(sitemap, data, requisites=mode, settings=settings, cpu_out=spent)
             with closing(sqlite3.connect(data / "morgue.db")) as db:
-                seconds, requisites = db.execute(
-                    "SELECT seconds, requisites FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
+                seconds, requisites, errors = db.execute(
+                    "SELECT seconds, requisites, errors_by_kind FROM crawls ORDER BY id DESC LIMIT 1"
+                ).fetchone()
                 articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
             rates[label] = articles / seconds
             cpu[label] = spent[0] / articles if spent else float("nan")
+            main_cpu[label] = CPU.get("main", float("nan")) / articles
             print(f"requisites = \"{label}\": {articles} articles in {seconds:.1f}s = {rates[label]:6.1f} "
-                  f"articles/s, {requisites or 0} requisites archived")
+                  f"articles/s, {requisites or 0} requisites archived, errors {errors}")
+            # the same work in every run: all articles, and (with requisites) every one the site names
+            indexed, records = archived_requisites(data)
+            want = expected if mode != "none" else set()
+            print(f"  check: {articles} of {len(paths)} articles; requisites named by the site {len(want)}, "
+                  f"indexed {len(indexed & want)} (missing {len(want - indexed)}), "
+                  f"WARC records with WARC-Resource-Type {records}")
+            if articles != len(paths) or indexed != want or records != len(want):
+                incomplete.append(label)
         print(f"  ratio with requisites at the pages' 2 connections per host / without: "
               f"{rates['article, 2 connections'] / rates['none']:.2f}x")
         ratio = rates["article"] / rates["none"]
@@ -274,6 +319,11 @@ def measure_requisites(work: Path, pages: int) -> None:
         print(f"  CPU seconds per article (all processes): {cpu['none'] * 1000:.0f} ms without, "
               f"{cpu['article'] * 1000:.0f} ms with requisites = {cpu['none'] / cpu['article']:.2f}x "
               "(the ratio a CPU-bound crawl would reach; the wall-clock one swings with the machine's load)")
+        print(f"  crawl process alone (one thread: the bottleneck): "
+              f"{main_cpu['none'] * 1000:.0f} ms without, "
+              f"{main_cpu['article'] * 1000:.0f} ms with = {main_cpu['none'] / main_cpu['article']:.2f}x")
+        if incomplete:
+            sys.exit(f"incomplete crawls (the ratios compare different work): {', '.join(incomplete)}")
     finally:
         server.terminate()
         server.wait()

@@ -126,6 +126,8 @@ def session_for(crawler: Crawler) -> ArchiveSession:
                if settings.get("MORGUE_CLUSTER_ROUND") else {}),
         },
     )
+    if index is not None:
+        writer.before_close = index.commit  # requisites' rows are batched (crawler.capture)
     session = ArchiveSession(data=data, index=index, writer=writer, site=site, crawl_id=crawl_id,
                              resumed=settings.getbool("MORGUE_RESUMED"))
     session.known = index.known_urls() if index is not None else _read_known_urls(data.db_path)

@@ -65,6 +65,8 @@ ADDONS = {"crawler.addon.MorgueAddon": 0}
 CONCURRENT_ITEMS = 4
 WARN_ON_GENERATOR_RETURN_VALUE = False
 DOWNLOADER_STATS = False
+# Scrapy's default disk queue, naming each request's callback without inspecting the whole spider each time.
+SCHEDULER_DISK_QUEUE = "crawler.queues.PickleLifoDiskQueue"
 
 # morgue's own settings (see crawler/addon.py for the components they configure).
 MORGUE_DATA = "morgue-data"
