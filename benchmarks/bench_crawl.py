@@ -298,25 +298,29 @@ def measure_requisites(work: Path, pages: int) -> None:
                 seconds, requisites, errors = db.execute(
                     "SELECT seconds, requisites, errors_by_kind FROM crawls ORDER BY id DESC LIMIT 1"
                 ).fetchone()
-                articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+                filed = db.execute("SELECT count(*) FROM articles").fetchone()[0]
+                articles = db.execute("SELECT count(*) FROM captures WHERE url LIKE ? AND status = 200",
+                                      [f"{base}/a/%"]).fetchone()[0]
             rates[label] = articles / seconds
             cpu[label] = spent[0] / articles if spent else float("nan")
             main_cpu[label] = CPU.get("main", float("nan")) / articles
-            print(f"requisites = \"{label}\": {articles} articles in {seconds:.1f}s = {rates[label]:6.1f} "
-                  f"articles/s, {requisites or 0} requisites archived, errors {errors}")
+            print(f"requisites = \"{label}\": {articles} article pages in {seconds:.1f}s = "
+                  f"{rates[label]:6.1f} articles/s, {requisites or 0} requisites archived, errors {errors}")
             # the same work in every run: all articles, and (with requisites) every one the site names
             indexed, records = archived_requisites(data)
             want = expected if mode != "none" else set()
-            print(f"  check: {articles} of {len(paths)} articles; requisites named by the site {len(want)}, "
-                  f"indexed {len(indexed & want)} (missing {len(want - indexed)}), "
-                  f"WARC records with WARC-Resource-Type {records}")
+            print(f"  check: {articles} of {len(paths)} article pages archived, {filed} filed as articles; "
+                  f"requisites named by the site {len(want)}, indexed {len(indexed & want)} "
+                  f"(missing {len(want - indexed)}), WARC records with WARC-Resource-Type {records}")
+            if filed != articles:  # extraction's outcome (e.g. a site template that empties a page)
+                print(f"  note: {articles - filed} archived article pages were not filed as articles")
             if articles != len(paths) or indexed != want or records != len(want):
                 incomplete.append(label)
         print(f"  ratio with requisites at the pages' 2 connections per host / without: "
               f"{rates['article, 2 connections'] / rates['none']:.2f}x")
         ratio = rates["article"] / rates["none"]
         print(f"  ratio with / without requisites: {ratio:.2f}x  (target >= 0.85x)")
-        print(f"  CPU seconds per article (all processes): {cpu['none'] * 1000:.0f} ms without, "
+        print(f"  CPU seconds per article page (all processes): {cpu['none'] * 1000:.0f} ms without, "
               f"{cpu['article'] * 1000:.0f} ms with requisites = {cpu['none'] / cpu['article']:.2f}x "
               "(the ratio a CPU-bound crawl would reach; the wall-clock one swings with the machine's load)")
         print(f"  crawl process alone (one thread: the bottleneck): "

@@ -88,11 +88,13 @@ def test_the_disk_queue_pushes_what_scrapy_would(tmp_path: Path) -> None:
     crawler = get_crawler(NewsSpider)
     crawler.spider = spider = NewsSpider(seed=seed_from_url("https://news.example/"))
     queue = PickleLifoDiskQueue(crawler, str(tmp_path / "queue"))
+    image, failed = spider.parse_requisite, spider.requisite_failed
     requests = [
-        Request("https://news.example/a.html", callback=spider.parse_article, meta={"morgue_role": "article"}),
-        Request("https://cdn.example/1.png", callback=spider.parse_requisite, errback=spider.requisite_failed,
+        Request("https://news.example/a.html", callback=spider.parse_article,
+                meta={"morgue_role": "article"}),
+        Request("https://cdn.example/1.png", callback=image, errback=failed,
                 meta={"morgue_role": "requisite"}, priority=1),
-        Request("https://cdn.example/2.png", callback=spider.parse_requisite, errback=spider.requisite_failed),
+        Request("https://cdn.example/2.png", callback=image, errback=failed),
         Request("https://news.example/sitemap.xml"),
     ]
     expected = [r.to_dict(spider=spider) for r in requests]
