@@ -21,6 +21,7 @@ from typing import Any
 from archive.index import Index, text_hash
 from extract.template import Template
 from extract.template_learner import TemplateLearner
+from extract.template_meta import describe_learned
 
 __all__ = ["SiteTemplates", "TTL_DAYS", "Pending", "template_rows", "TEMPLATE_URN_PREFIX", "template_record",
            "read_template_record"]
@@ -292,17 +293,31 @@ def _store_recorded(index: Index, site: str, recorded: list[tuple[int | None, Te
     index.commit()
 
 
+#: Fields a re-extraction through a template may correct besides the text (its learned metadata sources).
+_CORRECTED = ("title", "authors", "published", "modified", "description")
+
+
 def update_text(index: Index, article_id: str, extraction: Mapping[str, Any]) -> int:
-    """Replace an article row's text and removed list with a re-extraction of the same capture."""
-    rows = list(index.db.query("SELECT text, removed FROM articles WHERE id = ?", [article_id]))
+    """Replace an article row's text and removed list with a re-extraction of the same capture, and the
+    metadata the re-extraction has (read from the template's learned sources; a field it lacks keeps
+    the row's value)."""
+    rows = list(index.db.query(f"SELECT text, removed, {', '.join(_CORRECTED)} FROM articles WHERE id = ?",
+                               [article_id]))
+    if not rows:
+        return 0
     text = extraction["text"]
     removed = json.dumps(extraction.get("removed") or [], ensure_ascii=False)
-    if not rows or (rows[0]["text"], rows[0]["removed"]) == (text, removed):
+    fields = {"text": text, "removed": removed}
+    for name in _CORRECTED:
+        value = extraction.get(name)
+        if value:
+            fields[name] = json.dumps(value) if name == "authors" else value  # as Index.add_article
+    if all(rows[0][k] == v for k, v in fields.items()):
         return 0
-    index.db.execute(
-        "UPDATE articles SET text = ?, removed = ?, text_hash = ?, word_count = ?, extractor = ? "
-        "WHERE id = ?", [text, removed, text_hash(text), len(text.split()), extraction.get("extractor"),
-                         article_id])
+    fields.update(text_hash=text_hash(text), word_count=len(text.split()),
+                  extractor=extraction.get("extractor"))
+    index.db.execute(f"UPDATE articles SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                     [*fields.values(), article_id])
     return 1
 
 
@@ -326,4 +341,5 @@ def describe(rows: Iterable[Mapping[str, Any]]) -> list[str]:
             out.append("  drops link-only paragraphs inside the body")
         for key, (dropped, on) in sorted(t.drop.items(), key=lambda kv: -kv[1][0]):
             out.append(f"  drop {key}  (furniture on {dropped} of {on} pages)")
+        out.extend(f"  {line}" for line in describe_learned(t.meta))
     return out

@@ -22,12 +22,13 @@ from .blocks import block_hash
 from .boilerplate.phrases import PAYWALL, TRIGGER_WORDS, is_appeal
 from .boilerplate.structure import clean_text, find_boxes, keyword_hits, remove_boxes
 from .decode import decode_html
-from .metadata import Metadata, extract_metadata
+from .metadata import Metadata, extract_metadata, page_sources
 from .model import Extraction, RemovedBlock
 from .rules import SiteRules
 from .template import Template, apply, observe
+from .template_meta import observe_metadata, read_learned
 
-EXTRACTOR_VERSION = "2"
+EXTRACTOR_VERSION = "3"
 TRAFILATURA_SETTINGS = {"include_comments": False}
 EXTRACTOR = f"morgue-extract/{EXTRACTOR_VERSION} trafilatura/{trafilatura.__version__} " + " ".join(
     f"{k}={v}" for k, v in TRAFILATURA_SETTINGS.items()
@@ -121,7 +122,14 @@ def _extract(
     tree = _parse(html, encoding)
     if tree is None:
         return None
-    md = extract_metadata(tree, url)
+    sources = page_sources(tree)
+    learned = template.meta if template is not None else None
+    notes: dict[str, str] | None = None
+    if learned:  # a fitted page reads them from where its site keeps them; the rest as every page does
+        known, notes = read_learned(tree, sources, learned)
+        md = extract_metadata(tree, url, sources=sources, known=known)
+    else:
+        md = extract_metadata(tree, url, sources=sources)
     etree.strip_elements(tree, "script", "style", "template", with_tail=False)
     removed: list[RemovedBlock] = []
     why: str | None = None
@@ -133,13 +141,18 @@ def _extract(
             where = f"template v{template.version}"
             removed.extend(RemovedBlock(text, "template", f"{where}: {template.why_dropped(path)}")
                            for path, text in fit.dropped)
-            return _finish(fit.paragraphs, md, removed, known_repeated, layers, where, None)
+            result = _finish(fit.paragraphs, md, removed, known_repeated, layers, where, None)
+            if result is not None:
+                result.metadata_from = notes
+            return result
         if not fallback:
             return None
         why = f"template v{template.version}: {fit.problem}"
         tree = _parse(html, encoding)  # the template's pass may have cut rule boxes: start clean
         if tree is None:
             return None
+        if learned:  # a page that does not fit gets the full metadata extraction too
+            md = extract_metadata(tree, url, sources=sources)
         etree.strip_elements(tree, "script", "style", "template", with_tail=False)
         removed = []
     pristine = copy.deepcopy(tree) if learn else None
@@ -170,6 +183,8 @@ def _extract(
         result.fallback = why
         if pristine is not None:
             result.observation = observe(pristine, result.text)
+            if result.observation is not None:
+                result.observation["meta"] = observe_metadata(pristine, sources, md)
     return result
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -117,17 +118,31 @@ def _split_keywords(values: list[str]) -> list[str]:
     return out
 
 
-def extract_metadata(tree: HtmlElement, url: str | None = None) -> Metadata:
-    """Metadata of a parsed page; never raises on odd values."""
-    meta = _meta_tags(tree)
+#: The meta tags each field is read from, in the order the full pipeline tries them (a learned template
+#: names one of them: ``extract.template_meta``).
+TITLE_KEYS = ("og:title", "twitter:title")
+AUTHOR_KEYS = ("author", "article:author", "parsely-author", "dc.creator", "sailthru.author")
+PUBLISHED_KEYS = ("article:published_time", "og:published_time", "datepublished", "date", "pubdate",
+                  "publish-date", "dc.date", "dcterms.created", "sailthru.date", "parsely-pub-date")
+MODIFIED_KEYS = ("article:modified_time", "og:updated_time", "datemodified", "last-modified",
+                 "dcterms.modified")
+DESCRIPTION_KEYS = ("og:description", "description", "twitter:description")
+#: The JSON-LD article field of each learnable field.
+LD_FIELDS = {"title": "headline", "authors": "author", "published": "datePublished",
+             "modified": "dateModified", "description": "description"}
 
-    def first(*keys: str) -> str | None:
-        for key in keys:
-            if meta.get(key):
-                return _clean(meta[key][0])
-        return None
 
-    md = Metadata()
+@dataclass
+class Sources:
+    """A page's structured metadata, read once: its meta tags, its JSON-LD article and publisher name."""
+
+    meta: dict[str, list[str]]
+    article: dict
+    publisher_name: str | None
+
+
+def page_sources(tree: HtmlElement) -> Sources:
+    """The meta tags and JSON-LD of a parsed page (before its scripts are stripped)."""
     article: dict = {}
     publisher_name = None
     for obj in _json_ld_objects(tree):
@@ -139,41 +154,78 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> Metadata:
             and not publisher_name
         ):
             publisher_name = _clean(obj.get("name"))
+    return Sources(_meta_tags(tree), article, publisher_name)
 
-    md.title = first("og:title", "twitter:title") or _clean(article.get("headline"))
-    if not md.title:
-        md.title = _clean(extract_title(tree))
-    md.authors = _names(article.get("author")) if article.get("author") else []
-    if not md.authors:
-        for key in ("author", "article:author", "parsely-author", "dc.creator", "sailthru.author"):
-            md.authors = [a for a in _names(meta.get(key, [])) if not a.startswith(("http", "www."))]
+
+def meta_value(sources: Sources, field_name: str, key: str) -> Any:
+    """One meta tag's value as ``field_name`` takes it (names for authors, ISO dates, clean text)."""
+    values = sources.meta.get(key)
+    if not values:
+        return [] if field_name == "authors" else None
+    if field_name == "authors":
+        return [a for a in _names(values) if not a.startswith(("http", "www."))]
+    if field_name in ("published", "modified"):
+        return iso_date(_clean(values[0]))
+    return _clean(values[0])
+
+
+def ld_value(sources: Sources, field_name: str) -> Any:
+    """The JSON-LD article's value for ``field_name``, as the field takes it."""
+    value = sources.article.get(LD_FIELDS[field_name])
+    if field_name == "authors":
+        return _names(value) if value else []
+    if field_name in ("published", "modified"):
+        return iso_date(value)
+    return _clean(value)
+
+
+def rel_authors(tree: HtmlElement) -> list[str]:
+    """Names in rel=author links (at most five, first occurrence each)."""
+    names = [a for a in (_clean(x.text_content()) for x in tree.xpath("//a[@rel='author']")) if a][:5]
+    return list(dict.fromkeys(names))
+
+
+def extract_metadata(tree: HtmlElement, url: str | None = None, *, sources: Sources | None = None,
+                     known: Mapping[str, Any] | None = None) -> Metadata:
+    """Metadata of a parsed page; never raises on odd values. Fields in ``known`` (read from a site
+    template's learned sources) are taken as given, and their own, costlier, search is skipped."""
+    if sources is None:
+        sources = page_sources(tree)
+    known = known or {}
+    meta, article, publisher_name = sources.meta, sources.article, sources.publisher_name
+
+    def first(*keys: str) -> str | None:
+        for key in keys:
+            if meta.get(key):
+                return _clean(meta[key][0])
+        return None
+
+    md = Metadata()
+    if "title" in known:
+        md.title = known["title"]
+    else:
+        md.title = first(*TITLE_KEYS) or ld_value(sources, "title")
+        if not md.title:
+            md.title = _clean(extract_title(tree))
+    if "authors" in known:
+        md.authors = list(known["authors"])
+    else:
+        md.authors = ld_value(sources, "authors")
+        for key in AUTHOR_KEYS:
             if md.authors:
                 break
-    if not md.authors:
-        md.authors = [a for a in (_clean(x.text_content()) for x in tree.xpath("//a[@rel='author']")) if a][
-            :5
-        ]
-        md.authors = list(dict.fromkeys(md.authors))
-    md.published = iso_date(article.get("datePublished")) or iso_date(
-        first(
-            "article:published_time",
-            "og:published_time",
-            "datepublished",
-            "date",
-            "pubdate",
-            "publish-date",
-            "dc.date",
-            "dcterms.created",
-            "sailthru.date",
-            "parsely-pub-date",
-        )
-    )
-    if not md.published:
-        times = tree.xpath("//time[@datetime]/@datetime")
-        md.published = iso_date(times[0]) if times else None
-    md.modified = iso_date(article.get("dateModified")) or iso_date(
-        first("article:modified_time", "og:updated_time", "datemodified", "last-modified", "dcterms.modified")
-    )
+            md.authors = meta_value(sources, "authors", key)
+        if not md.authors:
+            md.authors = rel_authors(tree)
+    if "published" in known:
+        md.published = known["published"]
+    else:
+        md.published = ld_value(sources, "published") or iso_date(first(*PUBLISHED_KEYS))
+        if not md.published:
+            times = tree.xpath("//time[@datetime]/@datetime")
+            md.published = iso_date(times[0]) if times else None
+    md.modified = known["modified"] if "modified" in known else (
+        ld_value(sources, "modified") or iso_date(first(*MODIFIED_KEYS)))
     publisher = article.get("publisher")
     md.site_name = (
         first("og:site_name", "application-name")
@@ -187,9 +239,8 @@ def extract_metadata(tree: HtmlElement, url: str | None = None) -> Metadata:
         or _clean(article.get("inLanguage"))
     )
     md.language = re.split(r"[-_]", lang.strip())[0].lower() if lang and lang.strip() else None
-    md.description = first("og:description", "description", "twitter:description") or _clean(
-        article.get("description")
-    )
+    md.description = known["description"] if "description" in known else (
+        first(*DESCRIPTION_KEYS) or ld_value(sources, "description"))
     md.section = first("article:section") or _clean(article.get("articleSection"))
     md.tags = _split_keywords(
         meta.get("article:tag", []) or meta.get("news_keywords", []) or meta.get("keywords", [])

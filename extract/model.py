@@ -41,6 +41,8 @@ class Extraction:
     template: str | None = None  # "template vN" when the site's learned template produced the text
     fallback: str | None = None  # why a template was given but the full pipeline ran
     observation: dict[str, Any] | None = None  # what this page teaches a site template (extract(learn=))
+    #: through a template with learned metadata sources: per field, the source read or why not
+    metadata_from: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -277,9 +277,14 @@ class Template:
     drop_links: bool = False  # the teacher drops link-only paragraphs inside the container
     pages: int = 0  # teacher pages it was learned from
     version: int = 1
+    #: where title, authors, dates and lead are read on a fitted page (``extract.template_meta``)
+    meta: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not data["meta"]:
+            del data["meta"]  # a template without learned metadata keeps the form (and digest) it had
+        return data
 
     def why_dropped(self, key: str) -> str:
         """The reason a removed-block list gives for a block this template dropped."""
@@ -294,7 +299,9 @@ class Template:
         return cls(container=list(data["container"]), drop=drop,
                    chars=list(data.get("chars", [0, 0])), outside=int(data.get("outside", 0)),
                    pages=int(data.get("pages", 0)), version=int(data.get("version", 1)),
-                   drop_links=bool(data.get("drop_links", False)))
+                   drop_links=bool(data.get("drop_links", False)),
+                   meta={str(k): [dict(e) for e in v if isinstance(e, Mapping)]
+                         for k, v in (data.get("meta") or {}).items() if isinstance(v, list)})
 
 
 def learn(observations: Sequence[Mapping[str, Any] | None], version: int = 1, min_pages: int = MIN_PAGES
@@ -326,12 +333,15 @@ def learn(observations: Sequence[Mapping[str, Any] | None], version: int = 1, mi
     # keep only the outermost of nested furniture paths, and no path its descriptor anywhere covers
     drop = {p: v for p, v in drop.items() if p.startswith("*/") or not (
         any(q in drop for q in _prefixes(p)) or drop.get(anywhere(p.rsplit("/", 1)[-1])) == v)}
+    from .template_meta import learn_metadata  # it names elements with this module's descriptors
+
     chars = [o["chars"] for o in same]
     kept_links = sum(o.get("links", [0, 0])[0] for o in same)
     dropped_links = sum(o.get("links", [0, 0])[1] for o in same)
     return Template(container=list(chain), drop=drop, chars=[min(chars), max(chars)],
                     outside=max(o["outside"] for o in same), pages=len(same), version=version,
-                    drop_links=dropped_links >= 2 and dropped_links >= 4 * kept_links), ""
+                    drop_links=dropped_links >= 2 and dropped_links >= 4 * kept_links,
+                    meta=learn_metadata([o.get("meta") for o in same])), ""
 
 
 #: Bare tags too common to drop everywhere on the evidence of a few pages.

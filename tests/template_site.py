@@ -135,3 +135,41 @@ def write_seed(tmp: Path, base_url: str, name: str = "harbour", settings: str = 
     seed.write_text(f'name = "{name}"\nsitemaps = ["{base_url}/sitemap.xml"]\nallow = ["/news/"]\n'
                     f"[settings]\n{settings}", encoding="utf-8")
     return seed
+
+
+SITE_NAME = "The Harbour Post"
+
+
+def author(n: int) -> str:
+    return ("Ada Quayle", "Ben Tiller", "Cora Marsh", "Dan Ferris")[n % 4]
+
+
+def published(n: int) -> str:
+    return f"2026-04-{1 + n % 28:02d}T07:30:00+00:00"
+
+
+def lead(n: int) -> str:
+    return f"The {WORDS[n % len(WORDS)]} question divides the harbour town, report {n} finds."
+
+
+def meta_page(n: int, *, jsonld: bool = True, ticker: bool = False) -> str:
+    """Article ``n`` of a site whose metadata lives in places a template learns: the headline in an
+    ``h1`` that the ``<title>`` repeats (its og:title is the site's name on every page), the author in
+    JSON-LD and a meta tag, the date only in the byline's ``<time>``, the lead in meta description and a
+    standfirst paragraph. ``jsonld=False`` leaves the JSON-LD out; ``ticker`` puts a "latest" box with
+    another ``<time>`` before the article (the first ``<time>`` of the page is then not the article's)."""
+    body = paragraphs(n)
+    ld = ('<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+          f'"author": {{"@type": "Person", "name": "{author(n)}"}}}}</script>') if jsonld else ""
+    head = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title(n)} | {SITE_NAME}'
+            f'</title><meta property="og:title" content="{SITE_NAME}"><meta name="author" '
+            f'content="{author(n)}"><meta name="description" content="{lead(n)}">{ld}</head>')
+    box = ('<aside class="ticker"><h3>Latest</h3><p><time datetime="2025-12-24T18:00:00+00:00">Updated '
+           'at six</time> <a href="/news/latest.html">Tide tables</a></p></aside>') if ticker else ""
+    story = (f'<article class="story"><h1 class="headline">{title(n)}</h1><p class="standfirst">{lead(n)}</p>'
+             f'<div class="byline">By <span class="name">{author(n)}</span>, <time class="published" '
+             f'datetime="{published(n)}">April {1 + n % 28}</time></div>'
+             f'<div class="story-body story-{n}" id="story-{n}">{"".join(f"<p>{p}</p>" for p in body)}'
+             "</div></article>")
+    nav = '<header class="masthead"><nav><a href="/">Home</a> <a href="/news/">News</a></nav></header>'
+    return f'{head}<body>{nav}{box}<div class="layout">{story}{_sidebar(n)}</div></body></html>'

@@ -100,6 +100,8 @@ def extract_command(paths: tuple[Path, ...], url: str | None, as_json: bool, exp
             else:
                 how = "by the full pipeline" + (f" ({no_template})" if site else "")
             click.echo(f"# {path}: extracted {how}", err=as_json)
+            for name, source in (result.metadata_from or {}).items():
+                click.echo(f"# {path}: {name} from {source}", err=as_json)
             click.echo(f"# {path}: {len(result.removed)} block(s) removed", err=as_json)
             for block in result.removed:
                 click.echo(f"- [{block.reason}] {block.detail}: {block.text[:120]}", err=as_json)
