@@ -33,11 +33,13 @@ import trafilatura
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from extract import extract_article  # noqa: E402
-from extract.article import extract_with_layers  # noqa: E402
+from extract.article import _parse, extract_with_layers  # noqa: E402
 from extract.decode import decode_html  # noqa: E402
-from extract.evaluate import f1_of, leaked_appeals, score_page  # noqa: E402
+from extract.evaluate import f1_of, leaked_appeals, same_title, score_page  # noqa: E402
+from extract.metadata import extract_metadata, page_sources  # noqa: E402
 from extract.template import MIN_PAGES  # noqa: E402
 from extract.template_learner import extract_site  # noqa: E402
+from extract.template_meta import read_learned  # noqa: E402
 
 SETS = ("scrapinghub", "fundus", "wcxb")
 
@@ -65,6 +67,17 @@ def run_trafilatura(html: str, url: str) -> str:
 def run_morgue(html: str, url: str) -> str:
     result = extract_article(html, url)
     return result.text if result else ""
+
+
+def morgue_fields(html: str, url: str) -> dict:
+    """Single-page morgue's whole result (title, authors, dates... beside the text)."""
+    result = extract_article(html, url)
+    return result.to_dict() if result else {}
+
+
+def trafilatura_title(html: str, url: str) -> str | None:
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True)
+    return doc.title if doc is not None else None
 
 
 def layer_runner(layers: frozenset[str]):
@@ -101,29 +114,72 @@ def crawl_site(pages: list, min_pages: int) -> tuple[list[str], float, dict]:
             "fallbacks": learner.fallbacks, "fitted": learner.fitted,
             "why_not": learner.why_not, "drop": len(t.drop) if t else 0,
             "through": sum(bool(r.get("template")) for r in results)}
+    info["results"] = results
     return [r.get("text", "") for r in results], cpu, info
 
 
 def template_cost(pages: list) -> None:
     """CPU of a page that fits its site's template, against trafilatura on the same pages: what a long
-    crawl of one site tends to once the template is learned."""
+    crawl of one site tends to once the template is learned; and of the metadata step alone on the
+    fitted pages, with the learned sources against the full metadata extraction."""
     ours = theirs = 0.0
-    fitted = 0
+    fitted: list = []
     for html, url, versions in pages:
         start = time.process_time()
         for template in reversed(versions):
             result = extract_article(html, url, template=template)
             if result is not None and result.template:
-                fitted += 1
+                fitted.append((html, url, template))
                 break
         ours += time.process_time() - start
         start = time.process_time()
         trafilatura.extract(html, url=url, with_metadata=True)
         theirs += time.process_time() - start
     if pages:
-        print(f"pages of sites with a template ({len(pages)}, {fitted} fit): through the template "
+        print(f"pages of sites with a template ({len(pages)}, {len(fitted)} fit): through the template "
               f"{1000 * ours / len(pages):.1f} ms/page, trafilatura.extract(with_metadata=True) "
               f"{1000 * theirs / len(pages):.1f} ms/page: {ours / max(theirs, 1e-9):.2f}x")
+    learned = full = 0.0
+    read = 0
+    for html, url, template in fitted:
+        tree = _parse(html, None)
+        start = time.process_time()
+        extract_metadata(tree, url)
+        full += time.process_time() - start
+        start = time.process_time()
+        sources = page_sources(tree)
+        known, _ = read_learned(tree, sources, template.meta)
+        extract_metadata(tree, url, sources=sources, known=known)
+        learned += time.process_time() - start
+        read += len(known)
+    if fitted:
+        print(f"metadata of the {len(fitted)} fitted pages: from the learned sources "
+              f"{1000 * learned / len(fitted):.2f} ms/page ({read} fields read from them), full metadata "
+              f"extraction {1000 * full / len(fitted):.2f} ms/page: {learned / max(full, 1e-9):.2f}x")
+
+
+def metadata_scores(groups: dict, site_results: dict, single: dict) -> None:
+    """Title against the ground truth (the only metadata it has), and for authors, published date and
+    lead (no ground truth) how many pages have one and how many agree with single-page morgue."""
+    titles = {"trafilatura": 0, "morgue": 0, "morgue-site": 0}
+    n = 0
+    have = {k: {"morgue": 0, "morgue-site": 0} for k in ("authors", "published", "description")}
+    agree = dict.fromkeys(have, 0)
+    for key, pages in sorted(groups.items()):
+        for i, (meta, _) in enumerate(pages):
+            n += 1
+            ours, alone = site_results[key][i], single[key][i]
+            titles["trafilatura"] += same_title(meta["title"], single[key][i].get("_traf_title"))
+            titles["morgue"] += same_title(meta["title"], alone.get("title"))
+            titles["morgue-site"] += same_title(meta["title"], ours.get("title"))
+            for field in have:
+                have[field]["morgue"] += bool(alone.get(field))
+                have[field]["morgue-site"] += bool(ours.get(field))
+                agree[field] += ours.get(field) == alone.get(field)
+    print("titles equal to the ground truth's: " + ", ".join(f"{k} {v} of {n}" for k, v in titles.items()))
+    for field, counts in have.items():
+        print(f"{field} (no ground truth): pages with one: morgue {counts['morgue']}, morgue-site "
+              f"{counts['morgue-site']}; morgue-site equal to single-page morgue on {agree[field]} of {n}")
 
 
 def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> None:
@@ -135,19 +191,25 @@ def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> N
     cpu_total = {"trafilatura+md": 0.0, "morgue-site": 0.0, "morgue": 0.0}
     by_period: dict[str, dict[str, list]] = {}
     through_template: list = []
+    site_results: dict = {}
+    single: dict = {}
     for (site, period), pages in sorted(groups.items()):
         texts: dict[str, list[str]] = {"trafilatura": [], "morgue": []}
         cpu = {"trafilatura+md": 0.0, "morgue": 0.0}
+        single[site, period] = []
         for meta, html in pages:
             texts["trafilatura"].append(run_trafilatura(html, meta["url"]))
             t1 = time.process_time()
             trafilatura.extract(html, url=meta["url"], with_metadata=True)
             t2 = time.process_time()
-            texts["morgue"].append(run_morgue(html, meta["url"]))
+            fields = morgue_fields(html, meta["url"])
             t3 = time.process_time()
+            texts["morgue"].append(fields.get("text", ""))
+            single[site, period].append({**fields, "_traf_title": trafilatura_title(html, meta["url"])})
             cpu["trafilatura+md"] += t2 - t1
             cpu["morgue"] += t3 - t2
         texts["morgue-site"], cpu["morgue-site"], info = crawl_site(pages, min_pages)
+        site_results[site, period] = info["results"]
         if info["learned"]:
             through_template.extend((html, meta["url"], info["learned"]) for meta, html in pages)
         for key in ("trafilatura", "morgue", "morgue-site"):
@@ -182,6 +244,7 @@ def bench_sites(sites: Path, min_pages: int, show_leaks: bool, curve: bool) -> N
           f"{1000 * cpu_total['morgue'] / n:.1f} ms, trafilatura.extract(with_metadata=True) "
           f"{1000 * cpu_total['trafilatura+md'] / n:.1f} ms; morgue-site / trafilatura = "
           f"{cpu_total['morgue-site'] / cpu_total['trafilatura+md']:.2f}x")
+    metadata_scores(groups, site_results, single)
     template_cost(through_template)
     if curve:
         print("\nF1 against the number of pages the template is learned from (all sites and periods):")

@@ -108,3 +108,11 @@ def is_appeal(sentence: str) -> bool:
 def leaked_appeals(truth: str, predicted: str) -> list[str]:
     """The extraneous sentences that are donation, subscription, membership or newsletter appeals."""
     return [s for s in extraneous_sentences(truth, predicted) if is_appeal(s)]
+
+
+def same_title(truth: str | None, predicted: str | None) -> bool:
+    """Whether an extracted title is the ground truth's: equal but for case and runs of spaces."""
+    def norm(text: str | None) -> str:
+        return " ".join((text or "").split()).casefold()
+
+    return bool(norm(truth)) and norm(truth) == norm(predicted)

@@ -107,12 +107,13 @@ def odd_page(n: int) -> str:
 
 
 def write_site(root: Path, templates: list[str]) -> list[str]:
-    """Article pages /news/<n>.html (template per article as given) and a sitemap; returns the paths."""
+    """Article pages /news/<n>.html (template per article as given: "a", "b", "hijack", "odd" or "meta")
+    and a home page; returns the paths."""
     (root / "news").mkdir(parents=True, exist_ok=True)
     paths = []
     for n, template in enumerate(templates, start=1):
         path = f"/news/{n}.html"
-        html = odd_page(n) if template == "odd" else page(n, template)
+        html = odd_page(n) if template == "odd" else meta_page(n) if template == "meta" else page(n, template)
         (root / path.lstrip("/")).write_text(html, encoding="utf-8")
         paths.append(path)
     (root / "index.html").write_text("<html><body><p>Home</p></body></html>", encoding="utf-8")

@@ -113,7 +113,8 @@ def test_learned_metadata_is_archived_and_an_older_record_replays_unchanged() ->
 def test_templates_lists_the_learned_sources() -> None:
     template = _learned(range(1, 7)).template
     row = {"site": "harbour", "version": 1, "status": "active", "template": json.dumps(template.to_dict()),
-           "learned_at": "x", "expires_at": "y", "pages_learned": 4, "fitted": 2, "fallbacks": 0, "note": None}
+           "learned_at": "x", "expires_at": "y", "pages_learned": 4, "fitted": 2, "fallbacks": 0,
+           "note": None}
     lines = describe([row])
     assert ("  title: div.layout > article.story > h1.headline (inside the page's <title> on 4 of 4 pages)"
             in lines)

@@ -10,7 +10,18 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import run_morgue, start_site
-from tests.template_site import FAST, NEWSLETTER, SHARE, paragraphs, write_seed, write_site, write_sitemap
+from tests.template_site import (
+    FAST,
+    NEWSLETTER,
+    SHARE,
+    author,
+    paragraphs,
+    published,
+    title,
+    write_seed,
+    write_site,
+    write_sitemap,
+)
 
 
 def _rows(data: Path, sql: str) -> list[dict]:
@@ -63,6 +74,12 @@ def test_crawl_learns_a_template_survives_a_redesign_and_reindex_relearns_it(tmp
         assert "harbour v2 [active]" in shown.stdout and "harbour v1 [replaced]" in shown.stdout
         assert "  body: div.layout > article.story > div#story-.story-.story-body" in shown.stdout
         assert "  drop */div.share-tools  (furniture on " in shown.stdout
+        # where the metadata lives, as learned from the teachers (version 2: the redesign's headline)
+        assert ("  title: <meta og:title> (agreed with the full extraction on 4 of 4 pages), then "
+                "main.content-v > h1.headline (agreed with the full extraction on 4 of 4 pages)"
+                ) in shown.stdout
+        assert ("  published: <meta article:published_time> (agreed with the full extraction on "
+                in shown.stdout)
         as_json = [json.loads(line) for line in run_morgue("templates", "--json", "--data", str(data))
                    .stdout.splitlines()]
         assert {r["version"] for r in as_json} == {1, 2} and all(r["template"]["container"] for r in as_json)
@@ -78,6 +95,8 @@ def test_crawl_learns_a_template_survives_a_redesign_and_reindex_relearns_it(tmp
         assert "# site harbour: template v2" in ok.stdout
         assert f"# {good}: extracted through harbour's template v2" in ok.stdout
         assert "[template] template v2: " in ok.stdout
+        assert f"# {good}: title from learned <meta og:title>" in ok.stdout
+        assert f"# {good}: published from learned <meta article:published_time>" in ok.stdout
         off = run_morgue("extract", str(other), "--data", str(data), "--site", "harbour", "--explain")
         assert off.code == 0, off.stderr
         assert (f"# {other}: extracted by the full pipeline: harbour's template v2 does not fit (container "
@@ -140,6 +159,39 @@ def test_a_fast_crawl_extracts_the_pages_after_the_teachers_through_the_template
             n = int(row["url"].rsplit("/", 1)[1].split(".")[0])
             assert [p for p in paragraphs(n) if p not in " ".join(row["text"].split())] == [], row["url"]
             assert any(b["reason"] == "template" for b in json.loads(row["removed"])), row["url"]
+    finally:
+        site.process.terminate()
+        site.process.wait(timeout=10)
+
+
+def test_metadata_learned_from_the_teachers_corrects_their_rows_at_the_end_and_survives_reindex(
+        tmp_path: Path) -> None:
+    """The site's og:title is its own name: the teachers are filed with it, the later pages with the
+    headline the template learned; the end-of-crawl re-extraction corrects the teachers' titles, and a
+    reindex replaying the archived template gives every row the same metadata again."""
+    root = tmp_path / "site"
+    paths = write_site(root, ["meta"] * 10)
+    site = start_site(root, tmp_path / "requests.jsonl")
+    try:
+        write_sitemap(root, site.base_url, paths)
+        seed = write_seed(tmp_path, site.base_url)
+        data = tmp_path / "data"
+        result = run_morgue("crawl", str(seed), "--data", str(data), "-s", "MORGUE_EXTRACT_WORKERS=1")
+        assert result.code == 0, result.stderr
+        assert "  template: v1, " in result.stdout
+        sql = "SELECT url, title, authors, published, text FROM articles ORDER BY url"
+        rows = _rows(data, sql)
+        assert len(rows) == 10
+        for row in rows:
+            n = int(row["url"].rsplit("/", 1)[1].split(".")[0])
+            assert (row["title"], json.loads(row["authors"]), row["published"]) == (
+                title(n), [author(n)], published(n)), row["url"]
+        shown = run_morgue("templates", "harbour", "--data", str(data))
+        assert ("  title: div.layout > article.story > h1.headline (inside the page's <title> on "
+                in shown.stdout)
+        again = run_morgue("reindex", "--data", str(data))
+        assert again.code == 0, again.stderr
+        assert _rows(data, sql) == rows
     finally:
         site.process.terminate()
         site.process.wait(timeout=10)
