@@ -4,7 +4,10 @@ Pure bookkeeping over extractions (no pages, no index), so the crawl, reindex, t
 share it; ``archive.site_templates`` stores what it learns. Until a template exists every page goes
 through the full pipeline and teaches (its ``observation``). With a template, a page that does not fit
 falls back and teaches too; when most of the latest pages fall back the site was redesigned, and a new
-template version is learned from the fallback pages alone.
+template version is learned from the fallback pages alone — those among the latest pages: a site's
+minority of pages of another kind (galleries, live pages) falls back now and then, and their
+observations, gathered over a long crawl, must not become a "redesign" the day a few of them come
+together (that made a one-template site learn three versions in one 400-page run).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ KEEP = 3 * MIN_PAGES  # observations kept while no template fits (the latest one
 EAGER = 50  # a site without a template teaches on every page until this many pages were seen...
 SAMPLE = 10  # ...then on one page in this many (observing costs a tree copy and a walk)
 WINDOW = 8  # latest pages judged for a redesign...
-REDESIGN = 0.5  # ...which is declared when this share of them fell back
+REDESIGN = 0.75  # ...which is declared when this share of them fell back (6 of 8: pages of another kind
+# that make up a tenth of a site do that once in ~40,000 windows; a redesign after 6 pages of the new design)
 
 
 class TemplateLearner:
@@ -32,6 +36,8 @@ class TemplateLearner:
         self.min_pages = min_pages
         self.observations: deque[Mapping[str, Any]] = deque(maxlen=max(KEEP, min_pages))
         self.recent: deque[bool] = deque(maxlen=WINDOW)  # True: fitted the template
+        self.judged = 0  # pages judged against a template so far
+        self.judged_at: deque[int] = deque(maxlen=max(KEEP, min_pages))  # of each observation, with one
         self.counts: dict[int, list[int]] = {}  # version -> [pages fitted, pages fallen back]
         self.why_not = ""  # why no template could be learned (last attempt)
         self.learned_now: list[Template] = []  # versions learned by this learner
@@ -63,28 +69,39 @@ class TemplateLearner:
         if self.template is not None and judged:
             self.counts.setdefault(self.template.version, [0, 0])[0 if fits else 1] += 1
             self.recent.append(fits)
+            self.judged += 1
         elif self.template is not None and observation:
             # extracted while the template was being learned (pages in flight): judged by where its
             # body sits, so a redesign is seen however fast the pages came
             fits = list(observation["container"]) == list(self.template.container)
             self.recent.append(fits)
+            self.judged += 1
         if fits:
             return  # a page of the current design teaches nothing new
         if observation:
             self.observations.append(observation)
+            self.judged_at.append(self.judged)
+
+    def _teachers(self) -> list[Mapping[str, Any]]:
+        """The observations a new version is learned from: all of them before the first template, the
+        fallbacks among the latest ``WINDOW`` judged pages after it."""
+        if self.template is None:
+            return list(self.observations)
+        return [o for o, at in zip(self.observations, self.judged_at, strict=True)
+                if at > self.judged - WINDOW]
 
     def fallback_rate(self) -> float:
         """Share of the latest pages that fell back to the full pipeline."""
         return self.recent.count(False) / len(self.recent) if self.recent else 0.0
 
     def redesigned(self) -> bool:
-        return (self.template is not None and len(self.recent) >= WINDOW // 2
+        return (self.template is not None and len(self.recent) == WINDOW
                 and self.fallback_rate() >= REDESIGN)
 
     def due(self) -> bool:
         if self.template is None:
             return len(self.observations) >= self.min_pages
-        return self.redesigned() and len(self.observations) >= self.min_pages
+        return self.redesigned() and len(self._teachers()) >= self.min_pages
 
     def learn(self, version: int | None = None) -> Template | None:
         """A new template version from the pages seen since the last one, when they agree; it replaces
@@ -92,7 +109,7 @@ class TemplateLearner:
         if version is None:
             version = (self.template.version + 1) if self.template is not None else (
                 max((t.version for t in self.learned_now), default=0) + 1)
-        template, self.why_not = learn(list(self.observations), version, self.min_pages)
+        template, self.why_not = learn(self._teachers(), version, self.min_pages)
         if template is None:
             return None
         if self.template is not None:
@@ -100,6 +117,7 @@ class TemplateLearner:
         self.template = template
         self.learned_now.append(template)
         self.observations.clear()
+        self.judged_at.clear()
         self.recent.clear()
         return template
 

@@ -110,3 +110,16 @@ def test_too_few_pages_learn_nothing() -> None:
     observations = [extract_article(page(n, "a"), _url(n), learn=True).observation for n in (1, 2)]
     template, why = learn(observations)
     assert template is None and why == "2 page(s) to learn from, 4 needed"
+
+
+def test_pages_of_another_kind_coming_together_are_not_a_redesign() -> None:
+    """A site whose pages are mostly of one template, with now and then a page of another kind: a few of
+    those in a row (half of the latest pages) fall back without starting a new version, and a page of
+    the site's own template still goes through the one version learned."""
+    kinds = ["a"] * 10 + ["b"] + ["a"] * 5 + ["b"] + ["a"] * 5 + ["b", "a", "b", "b", "b"] + ["a"] * 6
+    learner = TemplateLearner()
+    results = _run(learner, [(n, page(n, kind)) for n, kind in enumerate(kinds, start=1)])
+    _no_body_lost(results)
+    assert [t.version for t in learner.learned_now] == [1] and learner.redesigns == 0
+    assert learner.counts[1] == [kinds.count("a") - 4, kinds.count("b")]
+    assert all(r["template"] == "template v1" for r in results[-6:])
