@@ -45,7 +45,11 @@ _META_KEYS = {"title": TITLE_KEYS, "authors": AUTHOR_KEYS, "published": PUBLISHE
               "modified": MODIFIED_KEYS, "description": DESCRIPTION_KEYS}
 #: Elements a field may be read from (the element's text; for dates its ``datetime`` attribute).
 _DOM_TAGS = {"title": ("h1", "h2", "h3"), "published": ("time",), "modified": ("time",),
-             "description": ("p", "h2", "h3", "h4")}
+             "description": ("p", "h2", "h3", "h4"), "authors": ("span", "a", "p", "div", "address", "li")}
+MAX_BYLINE = 120  # characters of a byline element
+MAX_CHILDREN = 6  # a byline has a few child elements at most (never a container's many)
+_BY = re.compile(r"^(by|from)\s+", re.IGNORECASE)
+_NAME_SEP = re.compile(r"\s*(?:,|&|\||\band\b)\s*")
 AGREE = 0.6  # share of the teacher pages (that have the field) a source must agree on
 MIN_AGREE = 2  # and at least this many pages
 MAX_TEXT = {"title": 300, "description": 1000}
@@ -68,9 +72,20 @@ def _text(el: HtmlElement) -> str:
     return _SPACE.sub(" ", el.text_content()).strip()
 
 
+def byline_names(text: str) -> list[str]:
+    """The names in a byline's text ("By Ada Quayle and Ben Tiller" -> both names)."""
+    names = [n.strip() for n in _NAME_SEP.split(_BY.sub("", text.strip()))]
+    return list(dict.fromkeys(n for n in names if n))
+
+
 def _dom_value(field: str, el: HtmlElement) -> Any:
     if field in ("published", "modified"):
         return iso_date(el.get("datetime"))
+    if field == "authors":
+        if len(el) > MAX_CHILDREN:
+            return None
+        text = _text(el)
+        return byline_names(text) if 0 < len(text) <= MAX_BYLINE else None
     text = _text(el)
     return text if text and len(text) <= MAX_TEXT[field] else None
 
@@ -105,9 +120,11 @@ def observe_metadata(tree: HtmlElement, sources: Sources, md: Metadata) -> dict[
         headings = 0
         for el in body.iter(*wanted):
             for f in wanted[el.tag]:
+                if f in ("description", "authors") and values[f] is None:
+                    continue
                 v = _norm(_dom_value(f, el))
-                if v is None or (f == "description" and v != values[f]):
-                    continue  # of the paragraphs, only one holding the teacher's lead is a candidate
+                if v is None or (f in ("description", "authors") and v != values[f]):
+                    continue  # of the paragraphs (spans...), only one holding the teacher's lead (names)
                 if f == "title":
                     headings += 1
                     if headings > MAX_HEADINGS:

@@ -14,6 +14,7 @@ from extract.template_learner import TemplateLearner
 from tests.template_site import SITE_NAME, author, lead, meta_page, page, published, title
 
 BYLINE_TIME = "dom:div.layout/article.story/div.byline/time.published"
+BYLINE_NAME = "dom:div.layout/article.story/div.byline/span.name"
 
 
 def _url(n: int) -> str:
@@ -39,7 +40,8 @@ def test_learned_sources_are_read_on_fitted_pages() -> None:
     # repeats, not from what the teacher answered
     assert meta["title"] == [{"source": "dom:div.layout/article.story/h1.headline", "agree": [4, 4],
                               "in_title": True}]
-    assert [e["source"] for e in meta["authors"]] == ["ld"]  # JSON-LD first: the full pipeline reads it first
+    # JSON-LD first (the full extraction reads it first), then the byline's name element
+    assert [e["source"] for e in meta["authors"]] == ["ld", BYLINE_NAME]
     assert meta["published"] == [{"source": BYLINE_TIME, "agree": [4, 4]}]
     assert [e["source"] for e in meta["description"]] == ["meta:description",
                                                            "dom:div.layout/article.story/p.standfirst"]
@@ -66,9 +68,15 @@ def test_a_page_without_the_learned_source_gets_the_field_from_the_full_extracti
     n = 11
     no_ld = extract_article(meta_page(n, jsonld=False), _url(n), template=template)
     assert no_ld is not None and no_ld.template == "template v1"
-    assert no_ld.authors == [author(n)]  # from its meta tag, as the full extraction finds it
-    assert no_ld.metadata_from["authors"] == "full extraction (JSON-LD article missing)"
+    assert no_ld.authors == [author(n)]  # from the byline, the second learned source
+    assert no_ld.metadata_from["authors"] == "learned div.layout > article.story > div.byline > span.name"
     assert no_ld.metadata_from["title"].startswith("learned ")
+    # nor the byline's name element: the full extraction finds the author in the meta tag
+    plain = meta_page(n, jsonld=False).replace(f'<span class="name">{author(n)}</span>', author(n))
+    neither = extract_article(plain, _url(n), template=template)
+    assert neither is not None and neither.template == "template v1" and neither.authors == [author(n)]
+    assert neither.metadata_from["authors"] == ("full extraction (JSON-LD article missing; div.layout > "
+                                                "article.story > div.byline > span.name missing)")
     # a headline the page's <title> does not repeat is not trusted: the full extraction's title instead
     html = meta_page(n).replace(f"<title>{title(n)} | ", "<title>Breaking | ")
     odd = extract_article(html, _url(n), template=template)
@@ -136,3 +144,11 @@ def test_a_template_without_meta_learns_none_from_pages_that_disagree() -> None:
     t = learner.template
     assert isinstance(t, Template) and "title" in t.meta
     assert "published" not in t.meta
+
+
+def test_byline_names() -> None:
+    from extract.template_meta import byline_names
+
+    assert byline_names("By Ada Quayle and Ben Tiller") == ["Ada Quayle", "Ben Tiller"]
+    assert byline_names("by Cora Marsh, Dan Ferris & Ada Quayle") == ["Cora Marsh", "Dan Ferris", "Ada Quayle"]
+    assert byline_names("Sandra Anderson") == ["Sandra Anderson"] and byline_names("  ") == []
