@@ -150,5 +150,6 @@ def test_byline_names() -> None:
     from extract.template_meta import byline_names
 
     assert byline_names("By Ada Quayle and Ben Tiller") == ["Ada Quayle", "Ben Tiller"]
-    assert byline_names("by Cora Marsh, Dan Ferris & Ada Quayle") == ["Cora Marsh", "Dan Ferris", "Ada Quayle"]
+    assert byline_names("by Cora Marsh, Dan Ferris & Ada Quayle") == ["Cora Marsh", "Dan Ferris",
+                                                                      "Ada Quayle"]
     assert byline_names("Sandra Anderson") == ["Sandra Anderson"] and byline_names("  ") == []
