@@ -24,8 +24,9 @@ KEEP = 3 * MIN_PAGES  # observations kept while no template fits (the latest one
 EAGER = 50  # a site without a template teaches on every page until this many pages were seen...
 SAMPLE = 10  # ...then on one page in this many (observing costs a tree copy and a walk)
 WINDOW = 8  # latest pages judged for a redesign...
-REDESIGN = 0.75  # ...which is declared when this share of them fell back (6 of 8: pages of another kind
-# that make up a tenth of a site do that once in ~40,000 windows; a redesign after 6 pages of the new design)
+REDESIGN = 0.75  # ...which is declared when this share of them fell back (3 of the first 4 after a version
+# was learned, 6 of 8 later: pages of another kind that make up a tenth of a site do that in one version of
+# ~300, and in one window of ~40,000 later, where half of them did every ~200 pages)
 
 
 class TemplateLearner:
@@ -95,7 +96,7 @@ class TemplateLearner:
         return self.recent.count(False) / len(self.recent) if self.recent else 0.0
 
     def redesigned(self) -> bool:
-        return (self.template is not None and len(self.recent) == WINDOW
+        return (self.template is not None and len(self.recent) >= WINDOW // 2
                 and self.fallback_rate() >= REDESIGN)
 
     def due(self) -> bool:
