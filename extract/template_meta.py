@@ -45,7 +45,7 @@ _META_KEYS = {"title": TITLE_KEYS, "authors": AUTHOR_KEYS, "published": PUBLISHE
               "modified": MODIFIED_KEYS, "description": DESCRIPTION_KEYS}
 #: Elements a field may be read from (the element's text; for dates its ``datetime`` attribute).
 _DOM_TAGS = {"title": ("h1", "h2", "h3"), "published": ("time",), "modified": ("time",),
-             "description": ("p", "h2", "h3", "h4"), "authors": ("span", "a", "p", "div", "address", "li")}
+             "description": ("p", "h2", "h3", "h4")}
 MAX_BYLINE = 120  # characters of a byline element
 MAX_CHILDREN = 6  # a byline has a few child elements at most (never a container's many)
 _BY = re.compile(r"^(by|from)\s+", re.IGNORECASE)
@@ -94,6 +94,33 @@ def _chain_key(el: HtmlElement) -> str:
     return "dom:" + "/".join(_chain(el))
 
 
+_TAG_FIELDS = {"h1": ("title",), "h2": ("title",), "h3": ("title",), "time": ("published", "modified")}
+_HOLDER_DEPTH = 3  # a text's element and two above it (a name in <a> in <span> in the byline <div>)
+
+
+def _holders(body: HtmlElement, needles: Sequence[str]) -> dict[str, list[HtmlElement]]:
+    """Per needle, the elements whose text holds it: each matching text node's element and a few above
+    it (one XPath scan of the page's text for all needles: reading every element's text in Python costs
+    several times more)."""
+    query = " or ".join(f"contains(., $s{i})" for i in range(len(needles)))
+    args = {f"s{i}": n for i, n in enumerate(needles)}
+    out: dict[str, dict[HtmlElement, None]] = {n: {} for n in needles}
+    for node in body.xpath(f".//text()[{query}]", **args):
+        el = node.getparent()
+        if el is not None and getattr(node, "is_tail", False):
+            el = el.getparent()
+        for needle in needles:
+            if needle not in node:
+                continue
+            up = el
+            for _ in range(_HOLDER_DEPTH):
+                if up is None or not isinstance(up.tag, str) or up.tag in ("body", "html"):
+                    break
+                out[needle][up] = None
+                up = up.getparent()
+    return {n: list(els) for n, els in out.items()}
+
+
 def _doc_title(tree: HtmlElement) -> str | None:
     head = tree.find("head")
     el = head.find("title") if head is not None else None
@@ -111,27 +138,40 @@ def observe_metadata(tree: HtmlElement, sources: Sources, md: Metadata) -> dict[
         for key in _META_KEYS[f]:
             if (v := _norm(meta_value(sources, f, key))) is not None:
                 candidates[f].setdefault("meta:" + key, v)
-    if (v := _norm(rel_authors(tree))) is not None:
-        candidates["authors"]["rel-author"] = v
+    if values["authors"] is not None and (v := _norm(rel_authors(tree))) is not None:
+        candidates["authors"]["rel-author"] = v  # (none without the teacher's authors: it reads them last)
+    doc_title = _norm(_doc_title(tree))
     body = tree.find("body")
     if body is not None:
-        wanted = {tag: [f for f, tags in _DOM_TAGS.items() if tag in tags] for tags in _DOM_TAGS.values()
-                  for tag in tags}
         headings = 0
-        for el in body.iter(*wanted):
-            for f in wanted[el.tag]:
-                if f in ("description", "authors") and values[f] is None:
-                    continue
+        for el in body.iter("h1", "h2", "h3", "time"):
+            for f in _TAG_FIELDS[el.tag]:
                 v = _norm(_dom_value(f, el))
-                if v is None or (f in ("description", "authors") and v != values[f]):
-                    continue  # of the paragraphs (spans...), only one holding the teacher's lead (names)
+                if v is None:
+                    continue
                 if f == "title":
                     headings += 1
-                    if headings > MAX_HEADINGS:
+                    # only a heading that is the teacher's title or that the <title> holds can be learned
+                    if headings > MAX_HEADINGS or not (v == values[f] or (
+                            doc_title and len(v) >= MIN_HEADLINE and v in doc_title)):
                         continue
+                elif v != values[f]:
+                    continue
                 candidates[f].setdefault(_chain_key(el), v)
-    doc_title = _doc_title(tree)
-    return {"values": values, "candidates": candidates, "doc_title": _norm(doc_title)}
+        # the byline and the lead: only the elements holding the teacher's first author's name or the
+        # start of its lead (found by lxml's own text search, not by reading every element's text)
+        needles = {"authors": md.authors[0] if md.authors else None,
+                   "description": " ".join((md.description or "").split()[:4]) or None}
+        wanted = {f: n for f, n in needles.items() if n}
+        found = _holders(body, sorted(set(wanted.values()))) if wanted else {}
+        for f, needle in wanted.items():
+            for el in found[needle]:
+                if f == "description" and el.tag not in _DOM_TAGS["description"]:
+                    continue
+                v = _norm(_dom_value(f, el))
+                if v is not None and v == values[f]:
+                    candidates[f].setdefault(_chain_key(el), v)
+    return {"values": values, "candidates": candidates, "doc_title": doc_title}
 
 
 def _agreeing(pages: Sequence[Mapping[str, Any]], field: str, structured: bool) -> tuple[str, int] | None:
