@@ -79,3 +79,19 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert "morgue search" in result.stdout and "morgue serve" in result.stdout
     found = run_morgue("search", "Fresnel", "--data", str(tmp_path / "demo"), "--json")
     assert "lighthouse-keeper-cottage" in found.stdout
+
+
+def test_crawl_summary_counts_pages_without_article_text(demo_site: SiteProcess, tmp_path: Path) -> None:
+    """A page in the sitemap whose HTML holds no article text is archived but not filed: the summary
+    says how many, so articles never vanish from the count unexplained."""
+    page = demo_site.root / "culture" / "2026" / "11" / "shanty-festival.html"
+    page.write_text("<html><head><title>Shanty festival</title></head><body><div><img src='/a.png'>"
+                    "</div></body></html>", encoding="utf-8")
+    seed = write_seed(tmp_path / "gazette.toml", demo_site.base_url)
+    result = run_morgue("crawl", str(seed), "--data", str(tmp_path / "data"))
+    assert result.code == 0, result.stderr
+    assert "13 new articles" in result.stdout
+    assert "not articles: 1 archived HTML page(s) had no article text to file" in result.stdout
+    with sqlite3.connect(tmp_path / "data" / "morgue.db") as db:  # archived all the same
+        kept = db.execute("SELECT count(*) FROM captures WHERE url LIKE '%/shanty-festival.html'").fetchone()
+    assert kept[0] == 1

@@ -51,6 +51,9 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
         problems = json.loads(s.get("errors_by_kind") or "{}")
         if problems:  # each kind of fault with its count: timeout 2, dataloss 1, too_large 1, ...
             click.echo("  problems: " + ", ".join(f"{kind} {n}" for kind, n in sorted(problems.items())))
+        no_article = (result.stats or {}).get("morgue/extract/dropped/no_article", 0)
+        if no_article:  # archived as received, but no article text found: section pages, lists, or worse
+            click.echo(f"  not articles: {no_article} archived HTML page(s) had no article text to file")
         template_line = _template_summary(result.site, result.stats or {})
         if template_line:
             click.echo(template_line)
