@@ -28,7 +28,7 @@ from .rules import SiteRules
 from .template import Template, apply, observe
 from .template_meta import observe_metadata, read_learned
 
-EXTRACTOR_VERSION = "3"
+EXTRACTOR_VERSION = "4"
 TRAFILATURA_SETTINGS = {"include_comments": False}
 EXTRACTOR = f"morgue-extract/{EXTRACTOR_VERSION} trafilatura/{trafilatura.__version__} " + " ".join(
     f"{k}={v}" for k, v in TRAFILATURA_SETTINGS.items()
@@ -46,6 +46,23 @@ def _looks_like_html(text: str) -> bool:
 
 def _same_text(a: str, b: str) -> bool:
     return len(a) < 400 and " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+_WORD = re.compile(r"\w+")
+MIN_WORDS_OUTSIDE_LINKS = 5
+
+
+def _only_links(tree: HtmlElement) -> bool:
+    """A page whose body says (almost) nothing outside its links is a menu or a link list, not an article.
+
+    Without this a page whose body is one ``<nav>`` of two links was filed as the article "Home News"."""
+    body = tree.find(".//body")
+    root = body if body is not None else tree
+    words = len(_WORD.findall(root.text_content()))
+    if words >= 200:  # cheap exit: no page this long is all links in practice, and counting them costs
+        return False
+    in_links = sum(len(_WORD.findall(a.text_content())) for a in root.iter("a"))
+    return words - in_links < MIN_WORDS_OUTSIDE_LINKS
 
 
 def _is_binary(data: bytes) -> bool:
@@ -131,6 +148,8 @@ def _extract(
     else:
         md = extract_metadata(tree, url, sources=sources)
     etree.strip_elements(tree, "script", "style", "template", with_tail=False)
+    if _only_links(tree):
+        return None
     removed: list[RemovedBlock] = []
     why: str | None = None
     if template is not None:

@@ -49,3 +49,18 @@ def test_deep_nesting():
     page = "<html><body>" + "<div>" * 20000 + BODY * 3 + "</div>" * 20000 + "</body></html>"
     result = extract_article(page)
     assert result is None or isinstance(result.text, str)
+
+
+def test_a_page_of_links_only_is_not_an_article():
+    """A section shell or menu page (all its words inside links) is archived but never filed as an article."""
+    nav = '<nav><a href="/">Home</a> <a href="/news">News</a></nav>'
+    assert extract_article(f"<html><body>{nav}</body></html>", "https://example.test/") is None
+    links = "".join(f'<li><a href="/story-{i}">Council story {i} of the day</a></li>' for i in range(12))
+    section = f"<html><body>{nav}<ul>{links}</ul></body></html>"
+    assert extract_article(section, "https://example.test/s") is None
+    # a brief with a sentence of its own is still an article, links around it or not
+    brief = "<p>The council voted on Tuesday to close the harbour wall.</p>"
+    result = extract_article(
+        f"<html><body>{nav}<article>{brief}</article></body></html>", "https://example.test/b"
+    )
+    assert result is not None and "harbour wall" in result.text
