@@ -37,6 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from archive.datasette import home  # noqa: E402
 from archive.datasette.summary import RECENT_SQL, SITES_SQL, TOTALS_SQL  # noqa: E402
 from archive.index import Index  # noqa: E402
 from archive.reading_room import make_datasette  # noqa: E402
@@ -169,8 +170,13 @@ class Room:
         """The same client asking an ASGI app that only sends ``body``: what the measuring itself costs."""
 
         async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
-            await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
-                        "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,  # type: ignore[operator]
+                    "headers": [(b"content-type", b"text/html; charset=utf-8")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
 
         async def ask() -> httpx.Response:  # as datasette's client asks: a client per request
@@ -236,8 +242,10 @@ def main() -> None:
         print(f"load average at the end: {_load()}")
         return
     queries = pick_queries(raw)
-    print(f"{'query':<27} {'order':<7} {'matches':>8} {'morgue med/max ms':>18} {'naive med/max ms':>17} "
-          f"{'speed-up':>8}")
+    print(
+        f"{'query':<27} {'order':<7} {'matches':>8} {'morgue med/max ms':>18} {'naive med/max ms':>17} "
+        f"{'speed-up':>8}"
+    )
     pages = []
     for label, query in queries.items():
         matches = raw.execute(
@@ -245,8 +253,11 @@ def main() -> None:
         ).fetchone()[0]
         for order in ("rank", "newest"):
             params = {"q": query, **({"order": "newest"} if order == "newest" else {})}
-            ours, page = timed_together(lambda q=query, o=order: index.search(q, limit=20, order=o),
-                                        lambda p=params: room.get("/-/search", p), options.repeats)
+            ours, page = timed_together(
+                lambda q=query, o=order: index.search(q, limit=20, order=o),
+                lambda p=params: room.get("/-/search", p),
+                options.repeats,
+            )
             facets = timed(lambda p=params: room.get("/-/search/facets", p), max(3, options.repeats // 3))
             pages.append((label, order, ours, page, facets))
             if options.no_naive:
@@ -259,18 +270,24 @@ def main() -> None:
             )
     print("targets: rare word, phrase, two words < 20 ms median; every query < 300 ms")
     print()
-    print(f"{'reading room search page':<27} {'order':<7} {'query ms':>9} {'page ms':>8} {'page/query':>10} "
-          f"{'1.5q+10':>8} {'ok':>3} {'facets ms (after)':>18}")
+    print(
+        f"{'reading room search page':<27} {'order':<7} {'query ms':>9} {'page ms':>8} {'page/query':>10} "
+        f"{'1.5q+10':>8} {'ok':>3} {'facets ms (after)':>18}"
+    )
     missed = []
     for label, order, ours, page, facets in pages:
         target = 1.5 * ours[0] + 10
         if page[0] > target:
             missed.append(f"{label} {order} ({ours[0]:.1f} -> {page[0]:.1f} ms)")
-        print(f"{label:<27} {order:<7} {ours[0]:>9.1f} {page[0]:>8.1f} {page[0] / max(ours[0], 1e-6):>9.2f}x "
-              f"{target:>8.1f} {'yes' if page[0] <= target else 'NO':>3} {facets[0]:>18.1f}")
+        print(
+            f"{label:<27} {order:<7} {ours[0]:>9.1f} {page[0]:>8.1f} {page[0] / max(ours[0], 1e-6):>9.2f}x "
+            f"{target:>8.1f} {'yes' if page[0] <= target else 'NO':>3} {facets[0]:>18.1f}"
+        )
     print("target: page <= 1.5x query + 10 ms (medians), every query, best match and newest first")
-    print(f"{len(pages) - len(missed)} of {len(pages)} page/query pairs meet the target"
-          + (f"; missed: {', '.join(missed)}" if missed else ""))
+    print(
+        f"{len(pages) - len(missed)} of {len(pages)} page/query pairs meet the target"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+    )
     print()
     home_page(raw, room, path, options.repeats)
     print(f"load average at the end: {_load()}")
@@ -281,13 +298,18 @@ def _load() -> str:
 
 
 def home_page(raw: sqlite3.Connection, room: Room, path: Path, repeats: int) -> None:
-    """The home page against the slowest summary query it runs: as kept between changes of the index,
-    and rendered afresh (the first view after a change: the index file's time is moved back each time).
-    The queries are timed on a plain connection, the page through datasette's in-process client, as the
+    """The home page against the slowest summary query it runs: kept while the index is as it was when
+    the page's figures were read; the first visit after a change of the index (the index file's time is
+    moved back each time), which gets the kept page saying when its figures were read while the page is
+    rendered again in the background (waited for, unmeasured, before the next visit); that rendering; and
+    the page rendered with nothing kept (a signed-in visitor, or the first visit to a new room). The
+    queries are timed on a plain connection, the page through datasette's in-process client, as the
     search pages are; the client's own cost is shown by a bare ASGI app answering the page's bytes."""
     home_queries = {"totals": TOTALS_SQL, "sites": SITES_SQL, "latest articles": RECENT_SQL}
-    each = {name: timed(lambda sql=sql: raw.execute(sql).fetchall(), repeats)
-            for name, sql in home_queries.items()}
+    each = {
+        name: timed(lambda sql=sql: raw.execute(sql).fetchall(), repeats)
+        for name, sql in home_queries.items()
+    }
     slowest = max(each, key=lambda name: each[name][0])
     quickest = each[slowest][0]
     moved = iter(range(10**6))
@@ -296,27 +318,69 @@ def home_page(raw: sqlite3.Connection, room: Room, path: Path, repeats: int) -> 
         moment = time.time() - 3600 - next(moved)
         os.utime(path, (moment, moment))
 
-    written_before()  # the page is kept only once the second of the last write is over (the set-up wrote)
-    home = timed(lambda: room.get("/"), repeats)  # after the queries: they are measured warm
+    def rebuilt() -> None:
+        room.loop.run_until_complete(home.rebuilt(room.ds))
 
-    def fresh() -> None:
+    written_before()  # the page's figures are current only once the second of the last write is over
+    room.get("/")
+    rebuilt()
+    home_kept = timed(lambda: room.get("/"), repeats)  # after the queries: they are measured warm
+    changed: list[float] = []
+    rebuilding: list[float] = []
+    for _ in range(repeats + 1):
         written_before()
+        start = time.perf_counter()
+        body = room.body("/")
+        middle = time.perf_counter()
+        rebuilt()
+        rebuilding.append((time.perf_counter() - middle) * 1000)
+        changed.append((middle - start) * 1000)
+        room.get("/")  # a visit between, as between the kept visits timed above: after the rendering's
+        # wait the machine is cold (an idle core, caches taken by others), which would time that, not the page
+        assert b"Figures as of" in body, "the page sent after a change must say when its figures were read"
+    after_change = statistics.median(changed[1:]), max(changed[1:])  # the first warms, as timed() does
+    rebuild = statistics.median(rebuilding[1:]), max(rebuilding[1:])
+
+    def nothing_kept() -> None:
+        home._KEPT.clear()  # as on the first visit to a new room (a signed-in visitor's page is never kept)
         room.get("/")
 
-    rendered = timed(fresh, repeats)
+    rendered = timed(nothing_kept, repeats)
     written_before()
+    room.get("/")
+    rebuilt()
     body = room.body("/")
+    assert b"Figures as of" not in body
     bare = timed(lambda: room.bare(body), repeats)
     inspected = timed(lambda: room.get("/.json"), repeats)  # what datasette's index view did
     target = 2 * quickest
     print(f"datasette's index view (/.json: its table inspection, without rendering) {inspected[0]:.1f} ms")
-    print("reading room home page: " + ", ".join(f"{n} {t[0]:.1f} ms" for n, t in each.items())
-          + f"; the slowest ({slowest}) {quickest:.1f} ms; target <= 2x = {target:.1f} ms")
-    for label, (median, worst) in (("kept", home), ("rendered after a change", rendered)):
-        print(f"  page {label}: {median:.1f}/{worst:.1f} ms med/max = {median / quickest:.2f}x the slowest; "
-              f"<= 2x: {'yes' if median <= target else 'NO'}")
-    print(f"  the in-process client alone (a bare ASGI app sending the page's {len(body):,} bytes): "
-          f"{bare[0]:.1f}/{bare[1]:.1f} ms")
+    print(
+        "reading room home page: "
+        + ", ".join(f"{n} {t[0]:.1f} ms" for n, t in each.items())
+        + f"; the slowest ({slowest}) {quickest:.1f} ms; target <= 2x = {target:.1f} ms"
+    )
+    for label, (median, worst) in (
+        ("kept, index unchanged", home_kept),
+        ("first visit after a change (kept page, 'figures as of')", after_change),
+    ):
+        print(
+            f"  page {label}: {median:.1f}/{worst:.1f} ms med/max = {median / quickest:.2f}x the slowest; "
+            f"<= 2x: {'yes' if median <= target else 'NO'}"
+        )
+    print(
+        f"  rendered again in the background, {home.AFTER * 1000:.0f} ms after that visit: "
+        f"{rebuild[0] - home.AFTER * 1000:.1f}/{rebuild[1] - home.AFTER * 1000:.1f} ms med/max"
+    )
+    print(
+        f"  rendered with nothing kept (first visit to a new room; a signed-in visitor): "
+        f"{rendered[0]:.1f}/{rendered[1]:.1f} ms = {rendered[0] / quickest:.2f}x the slowest; "
+        f"<= 2x: {'yes' if rendered[0] <= target else 'NO'}"
+    )
+    print(
+        f"  the in-process client alone (a bare ASGI app sending the page's {len(body):,} bytes): "
+        f"{bare[0]:.1f}/{bare[1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

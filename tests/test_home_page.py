@@ -7,23 +7,48 @@ import asyncio
 import os
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from archive.datasette import home
 from archive.index import Index, capture_row
 from archive.reading_room import make_datasette
 from archive.records import RecordPointer
 
 
 def _file(index: Index, n: int) -> None:
-    pointer = RecordPointer(warc_file="m.warc.gz", offset=100 * n, length=90, record_id=f"<urn:uuid:{n}>",
-                            record_type="response", payload_digest=f"sha256:P{n}",
-                            block_digest=f"sha256:B{n}", date=f"2026-11-{n:02d}T10:00:00Z")
-    row = capture_row(pointer, url=f"https://gazette.example/{n}", status=200, headers=[], payload_length=90,
-                      site="gazette", crawl_id=1, kind="page")
+    pointer = RecordPointer(
+        warc_file="m.warc.gz",
+        offset=100 * n,
+        length=90,
+        record_id=f"<urn:uuid:{n}>",
+        record_type="response",
+        payload_digest=f"sha256:P{n}",
+        block_digest=f"sha256:B{n}",
+        date=f"2026-11-{n:02d}T10:00:00Z",
+    )
+    row = capture_row(
+        pointer,
+        url=f"https://gazette.example/{n}",
+        status=200,
+        headers=[],
+        payload_length=90,
+        site="gazette",
+        crawl_id=1,
+        kind="page",
+    )
     index.add_capture(row)
-    index.add_article(row, {"text": f"Story {n} about the harbour.", "title": f"Story {n}",
-                            "published": f"2026-11-{n:02d}", "extractor": "test"},
-                      url=f"https://gazette.example/{n}", site="gazette")
+    index.add_article(
+        row,
+        {
+            "text": f"Story {n} about the harbour.",
+            "title": f"Story {n}",
+            "published": f"2026-11-{n:02d}",
+            "extractor": "test",
+        },
+        url=f"https://gazette.example/{n}",
+        site="gazette",
+    )
 
 
 def _written_ago(data: Path, seconds: float) -> None:
@@ -34,30 +59,74 @@ def _written_ago(data: Path, seconds: float) -> None:
             os.utime(path, (moment, moment))
 
 
-def _articles(room: object, path: str = "/") -> int:
-    page = asyncio.run(room.client.get(path)).text  # type: ignore[attr-defined]
-    return int(re.search(r'<p class="morgue-lede">\s*<strong>(\d+)</strong> article', page).group(1))
+_AS_OF = re.compile(
+    r"Figures as of (\d\d:\d\d:\d\d) UTC \((\d{4}-\d\d-\d\d)\)\. The archive has been "
+    r"written to since then"
+)
+
+
+async def _visit(room: object) -> tuple[int, datetime | None]:
+    """The articles the home page counts, and the time it says its figures are as of (None: it says they
+    are current)."""
+    page = (await room.client.get("/")).text  # type: ignore[attr-defined]
+    count = int(re.search(r'<p class="morgue-lede">\s*<strong>(\d+)</strong> article', page).group(1))
+    stamp = _AS_OF.search(page)
+    when = None if stamp is None else datetime.fromisoformat(f"{stamp[2]}T{stamp[1]}+00:00")
+    return count, when
 
 
 def test_home_page_follows_every_write(tmp_path: Path) -> None:
+    """After a write, visitors get the kept page at once, saying when its figures were read, while it is
+    rendered again in the background; then the new figures, with no such line."""
     with Index(tmp_path / "morgue.db") as index:
         for n in (1, 2):
             _file(index, n)
     _written_ago(tmp_path, 60)
     room = make_datasette(tmp_path)
-    assert _articles(room) == 2 and _articles(room) == 2  # rendered, then kept
+
+    async def visits() -> None:
+        before = datetime.now(UTC).replace(microsecond=0)
+        assert await _visit(room) == (2, None)  # rendered
+        after = datetime.now(UTC)
+        assert await _visit(room) == (2, None)  # kept
+        with Index(tmp_path / "morgue.db") as index:
+            _file(index, 3)
+        count, when = await _visit(room)  # the index changed: the kept page, saying when it was true
+        assert count == 2 and when is not None and before <= when <= after
+        await home.rebuilt(room)
+        _written_ago(tmp_path, 30)  # that write's second is over (rendered within it, the page said so)
+        assert (await _visit(room))[0] == 3
+        await home.rebuilt(room)
+        assert await _visit(room) == (3, None)
+        with Index(tmp_path / "morgue.db") as index:
+            _file(index, 4)
+        _written_ago(tmp_path, 20)  # a write in a later second than the kept page's
+        count, when = await _visit(room)
+        assert count == 3 and when is not None
+        await home.rebuilt(room)
+        assert await _visit(room) == (4, None)
+
+    asyncio.run(visits())
+
+
+def test_a_signed_in_visitor_gets_the_figures_as_they_stand(tmp_path: Path) -> None:
+    """The page rendered for a signed-in visitor is rendered for them: the figures of now, no "as of"."""
     with Index(tmp_path / "morgue.db") as index:
-        _file(index, 3)
-    assert _articles(room) == 3  # written this second: rendered afresh, and not kept
-    with Index(tmp_path / "morgue.db") as index:
-        _file(index, 4)
-    assert _articles(room) == 4
-    _written_ago(tmp_path, 30)
-    assert _articles(room) == 4 and _articles(room) == 4
-    with Index(tmp_path / "morgue.db") as index:
-        _file(index, 5)
-    _written_ago(tmp_path, 20)  # a write in a later second than the kept page's
-    assert _articles(room) == 5
+        _file(index, 1)
+    _written_ago(tmp_path, 60)
+    room = make_datasette(tmp_path)
+    signed = room.sign({"a": {"id": "editor"}}, "actor")
+
+    async def visits() -> None:
+        assert await _visit(room) == (1, None)
+        with Index(tmp_path / "morgue.db") as index:
+            _file(index, 2)
+        assert (await _visit(room))[0] == 1
+        page = (await room.client.get("/", cookies={"ds_actor": signed})).text
+        assert "<strong>2</strong> article" in page and "Figures as of" not in page
+        await home.rebuilt(room)
+
+    asyncio.run(visits())
 
 
 def test_the_kept_page_is_sent_as_datasette_sent_it_and_only_to_anonymous_visitors(tmp_path: Path) -> None:
@@ -71,7 +140,10 @@ def test_the_kept_page_is_sent_as_datasette_sent_it_and_only_to_anonymous_visito
     rendered = asyncio.run(room.client.get("/"))
     kept = asyncio.run(room.client.get("/"))
     assert (kept.status_code, kept.headers.items(), kept.content) == (
-        rendered.status_code, rendered.headers.items(), rendered.content)
+        rendered.status_code,
+        rendered.headers.items(),
+        rendered.content,
+    )
     assert kept.headers["content-type"] == "text/html; charset=utf-8" and "editor" not in kept.text
     signed = room.sign({"a": {"id": "editor"}}, "actor")
     for _ in range(2):
@@ -83,4 +155,11 @@ def test_the_kept_page_is_sent_as_datasette_sent_it_and_only_to_anonymous_visito
     with Index(tmp_path / "morgue.db") as index:
         _file(index, 2)
     _written_ago(tmp_path, 30)
-    assert _articles(room) == 2 and _articles(room) == 2  # the wrapper keeps no page the index moved past
+
+    async def after_a_write() -> None:  # the wrapper sends no page the index moved past as current
+        assert (await _visit(room))[0] == 1 and (await _visit(room))[1] is not None
+        await home.rebuilt(room)
+        assert await _visit(room) == (2, None)
+        assert await _visit(room) == (2, None)
+
+    asyncio.run(after_a_write())

@@ -7,37 +7,66 @@ the index keeps up to date (``archive.datasette.summary``, filled in by the plug
 "index" view) and the tables by name, which needs one look at ``sqlite_master``. ``/.json`` stays
 datasette's.
 
-What remains is rendering the sites table, which costs more than the queries, so the page is kept once
-rendered until the index changes: its key is the index files' inode, size and modification time, and no
-page is kept during the second of a write (``feeds.index_changed`` says none then), so a later write in the
-same clock tick cannot leave a stale page behind. Only for anonymous visitors (the page names no one then).
+What remains is rendering the sites table, which costs many times the queries, so the page is kept once
+rendered, and served stale-while-revalidate: while the index files are as they were when its figures were
+read (inode, size and modification time), the kept page is sent as it is; once they changed, the kept page
+is sent with a line saying the figures are as of the time they were read and that the archive has changed
+since, and the page is rendered again in the background (``AFTER`` the visit, one rendering at a time per
+room), so a visitor never waits for the rendering and never reads a figure without knowing when it was
+true. A page rendered
+during the second of a write counts as changed from the start (``feeds.index_changed`` says None then): a
+later write in the same clock tick might not move the files' times.
 
 A kept page is served by an ASGI wrapper in front of datasette (``kept_home``, installed by the plugin's
 ``asgi_wrapper`` hook) as the bytes it was sent as: through datasette's stack (its CSRF wrapper, router,
 permission check and response headers) even a kept page cost several times the summary queries it shows.
 The wrapper answers only requests that carry no cookie and no Authorization header — the requests
-datasette itself treats as anonymous and not personalised — with the headers datasette sent.
+datasette itself treats as anonymous and not personalised — with the headers datasette sent; the page is
+rendered for kept use only as an anonymous visitor sees it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from archive.datasette.feeds import index_changed
 from datasette import Response
+from datasette.utils.asgi import Request
 
-__all__ = ["home_view", "kept_home", "HOME_TABLES"]
+__all__ = ["home_view", "kept_home", "rebuilt", "HOME_TABLES", "AS_OF_START", "AS_OF_END"]
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Cookie, Authorization")]
+log = logging.getLogger("morgue.reading_room")
 
 HOME_TABLES = 5  # tables named on the home page, as datasette's index view names five
 _FIRST = ("articles", "captures", "crawls", "sites")  # what a reader looks for first; then by name
+AFTER = 0.02  # seconds between sending a stale page and rendering it again
+AS_OF_START, AS_OF_END = "<!--morgue:as-of-->", "<!--/morgue:as-of-->"  # the template's stale-only line
 
 
-_KEPT: dict[tuple[int, Path], tuple[tuple[int, ...], bytes]] = {}  # (room, data dir) -> (files' state, page)
+@dataclass(frozen=True)
+class _Page:
+    """A rendered home page: ``state`` the index files' state its figures were read at (None: read during
+    the second of a write, so unknown), ``current`` the page as sent while that state holds, ``stale`` the
+    same page with the line saying when its figures were read."""
+
+    state: tuple[int, ...] | None
+    current: bytes
+    stale: bytes
+
+
+_KEPT: dict[tuple[int, Path], _Page] = {}  # (room, data dir) -> its page
+_BUILDS: dict[tuple[int, Path], asyncio.Task[None]] = {}  # (room, data dir) -> the rendering under way
+
+
+def _key(datasette: Any) -> tuple[int, Path]:
+    return id(datasette), Path(datasette.morgue_data_dir)
 
 
 def _state(data_dir: Path) -> tuple[int, ...]:
@@ -55,25 +84,76 @@ def _state(data_dir: Path) -> tuple[int, ...]:
 
 
 def _kept(datasette: Any) -> bytes | None:
-    """The page kept for this room, if the index files are as they were when it was rendered."""
-    data_dir = Path(datasette.morgue_data_dir)
-    kept = _KEPT.get((id(datasette), data_dir))
-    if kept is None or index_changed(data_dir) is None or kept[0] != _state(data_dir):
+    """The page to send an anonymous visitor now, if one is kept: as it is while the index files are as
+    they were when its figures were read, else stamped "as of" (and a new rendering started)."""
+    key = _key(datasette)
+    page = _KEPT.get(key)
+    if page is None:
         return None
-    return kept[1]
+    if page.state is not None and index_changed(key[1]) is not None and page.state == _state(key[1]):
+        return page.current
+    _rebuild(datasette)
+    return page.stale
+
+
+def _rebuild(datasette: Any) -> None:
+    """Render the page again in the background unless a rendering is already under way."""
+    key = _key(datasette)
+    task = _BUILDS.get(key)
+    if task is not None and not task.done():
+        return
+    _BUILDS[key] = asyncio.get_running_loop().create_task(_build(datasette))
+
+
+async def rebuilt(datasette: Any) -> None:
+    """Wait for the background rendering under way, if any (tests and the benchmark wait for it)."""
+    task = _BUILDS.get(_key(datasette))
+    if task is not None and task.get_loop() is asyncio.get_running_loop():
+        await asyncio.shield(task)
+
+
+async def _build(datasette: Any) -> None:
+    await asyncio.sleep(AFTER)  # the visitor's page, and the stylesheets it asks for next, go out first
+    try:
+        await _keep(datasette, _anonymous())
+    except Exception:  # the kept page stays as it was, stamped; the next visit tries again
+        log.exception("reading room: the home page could not be rendered again")
+
+
+def _anonymous() -> Request:
+    """A GET of ``/`` with no cookie and no Authorization header, as the kept page answers. (An anonymous
+    page has no form that needs a CSRF token; the token datasette's CSRF wrapper would add is empty.)"""
+    request = Request.fake("/")
+    request.scope.update(headers=[], csrftoken=lambda: "")
+    return request
+
+
+async def _keep(datasette: Any, request: Any) -> bytes:
+    """Render the page as an anonymous visitor sees it, keep it, and return it as sent while current."""
+    data_dir = Path(datasette.morgue_data_dir)
+    state = _state(data_dir)  # before rendering: a write meanwhile makes the page kept under it stale
+    settled = index_changed(data_dir) is not None
+    html = await _render(request, datasette)
+    page = _split(html, state if settled else None)
+    _KEPT[_key(datasette)] = page
+    return page.current
+
+
+def _split(html: str, state: tuple[int, ...] | None) -> _Page:
+    """The page without its stale-only line, and with it."""
+    head, found, rest = html.partition(AS_OF_START)
+    line, _, tail = rest.partition(AS_OF_END)
+    if not found:
+        return _Page(state, html.encode("utf-8"), html.encode("utf-8"))
+    return _Page(state, (head + tail).encode("utf-8"), (head + line + tail).encode("utf-8"))
 
 
 async def home_view(request: Any, datasette: Any) -> Response:
     await datasette.ensure_permissions(request.actor, ["view-instance"])
-    data_dir = Path(datasette.morgue_data_dir)
-    anonymous = request.actor is None
-    body = _kept(datasette) if anonymous else None
-    if body is None:
-        state = _state(data_dir)  # before rendering: a write meanwhile makes the page kept under it stale
-        settled = anonymous and index_changed(data_dir) is not None
-        body = (await _render(request, datasette)).encode("utf-8")
-        if settled:
-            _KEPT[(id(datasette), data_dir)] = (state, body)
+    if request.actor is not None:  # a page naming its visitor is rendered for them alone, never kept
+        body = _split(await _render(request, datasette), None).current
+    else:
+        body = _kept(datasette) or await _keep(datasette, request)
     return Response(body, content_type="text/html; charset=utf-8")
 
 
@@ -82,9 +162,14 @@ def kept_home(datasette: Any) -> Callable[[Asgi], Asgi]:
 
     def wrap(app: Asgi) -> Asgi:
         async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if (scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path") == "/"
-                    and not scope.get("query_string") and datasette.setting("base_url") == "/"
-                    and not any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])):
+            if (
+                scope["type"] == "http"
+                and scope.get("method") == "GET"
+                and scope.get("path") == "/"
+                and not scope.get("query_string")
+                and datasette.setting("base_url") == "/"
+                and not any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])
+            ):
                 body = _kept(datasette)
                 if body is not None:
                     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
@@ -105,8 +190,14 @@ async def _render(request: Any, datasette: Any) -> str:
         hidden = set(await db.hidden_table_names())
         tables = [t for t in await db.table_names() if t not in hidden]
         tables.sort(key=lambda t: (_FIRST.index(t) if t in _FIRST else len(_FIRST), t))
-        databases.append({"name": name, "tables_and_views_truncated": [{"name": t} for t in
-                                                                       tables[:HOME_TABLES]]})
-    return str(await datasette.render_template(["index.html"], {"databases": databases,
-                                                               "metadata": datasette.metadata()},
-                                               request=request, view_name="index"))
+        databases.append(
+            {"name": name, "tables_and_views_truncated": [{"name": t} for t in tables[:HOME_TABLES]]}
+        )
+    return str(
+        await datasette.render_template(
+            ["index.html"],
+            {"databases": databases, "metadata": datasette.metadata()},
+            request=request,
+            view_name="index",
+        )
+    )

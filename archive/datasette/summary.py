@@ -5,6 +5,7 @@ ends (min/max over an index is one lookup): nothing here reads every article."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from archive.datasette.display import human_date
@@ -55,7 +56,9 @@ ORDER BY sort_date DESC, id LIMIT 8
 
 
 async def archive_summary(db: Any) -> dict[str, Any]:
-    """Totals, sites and the most recent articles, read through datasette's database object."""
+    """Totals, sites and the most recent articles, read through datasette's database object, and when
+    they were read (a kept home page says so once the index has changed)."""
+    read_at = datetime.now(UTC)
     totals = dict((await db.execute(TOTALS_SQL)).first())
     sites = []
     for row in (await db.execute(SITES_SQL)).rows:
@@ -64,8 +67,11 @@ async def archive_summary(db: Any) -> dict[str, Any]:
         site["last_published_h"] = human_date(site["last_published"], with_time=False)
         site["last_crawl_h"] = human_date(site["last_finished"] or site["last_crawl"])
         sites.append(site)
-    recent = [{**dict(row), "published_h": human_date(row["published"], with_time=False)}
-              for row in (await db.execute(RECENT_SQL)).rows]
+    recent = [
+        {**dict(row), "published_h": human_date(row["published"], with_time=False)}
+        for row in (await db.execute(RECENT_SQL)).rows
+    ]
     for key in ("first_published", "last_published", "first_captured", "last_captured"):
         totals[key + "_h"] = human_date(totals[key], with_time=key.endswith("captured"))
-    return {"totals": totals, "sites": sites, "recent": recent}
+    as_of = read_at.strftime("%H:%M:%S UTC (%Y-%m-%d)")
+    return {"totals": totals, "sites": sites, "recent": recent, "as_of": as_of}
