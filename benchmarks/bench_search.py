@@ -196,7 +196,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-d
     return statistics.median(samples), max(samples)
 
 
-def timed_together(first, second, repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:  # type: ignore[no-untyped-def]
+def samples_together(first, second, repeats: int) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
     """Two things timed in alternation, so that the load of a shared machine weighs on both alike."""
     a: list[float] = []
     b: list[float] = []
@@ -206,6 +206,11 @@ def timed_together(first, second, repeats: int) -> tuple[tuple[float, float], tu
             start = time.perf_counter()
             fn()
             samples.append((time.perf_counter() - start) * 1000)
+    return a, b
+
+
+def timed_together(first, second, repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:  # type: ignore[no-untyped-def]
+    a, b = samples_together(first, second, repeats)
     return (statistics.median(a), max(a)), (statistics.median(b), max(b))
 
 
@@ -216,6 +221,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=200_000)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of page against query over the set")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
     parser.add_argument("--home-only", action="store_true", help="only the home page against its queries")
     options = parser.parse_args()
@@ -246,20 +252,15 @@ def main() -> None:
         f"{'query':<27} {'order':<7} {'matches':>8} {'morgue med/max ms':>18} {'naive med/max ms':>17} "
         f"{'speed-up':>8}"
     )
-    pages = []
+    searches = []
     for label, query in queries.items():
         matches = raw.execute(
             "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", [query]
         ).fetchone()[0]
         for order in ("rank", "newest"):
             params = {"q": query, **({"order": "newest"} if order == "newest" else {})}
-            ours, page = timed_together(
-                lambda q=query, o=order: index.search(q, limit=20, order=o),
-                lambda p=params: room.get("/-/search", p),
-                options.repeats,
-            )
-            facets = timed(lambda p=params: room.get("/-/search/facets", p), max(3, options.repeats // 3))
-            pages.append((label, order, ours, page, facets))
+            ours = timed(lambda q=query, o=order: index.search(q, limit=20, order=o), options.repeats)
+            searches.append((label, order, query, params))
             if options.no_naive:
                 print(f"{label:<27} {order:<7} {matches:>8} {ours[0]:>9.1f}/{ours[1]:<8.1f}")
                 continue
@@ -270,20 +271,48 @@ def main() -> None:
             )
     print("targets: rare word, phrase, two words < 20 ms median; every query < 300 ms")
     print()
+    # page against query: each pair timed in alternation, in several rounds over the whole set, so that a
+    # burst of load on the shared machine weighs on a third of a pair's samples, not all of them
+    queried: dict[tuple[str, str], list[float]] = {}
+    paged: dict[tuple[str, str], list[float]] = {}
+    per_round: dict[tuple[str, str], list[float]] = {}
+    for n in range(options.rounds):
+        print(
+            f"round {n + 1} of {options.rounds} (page against query, {options.repeats} each), load {_load()}"
+        )
+        for label, order, query, params in searches:
+            ours, page = samples_together(
+                lambda q=query, o=order: index.search(q, limit=20, order=o),
+                lambda p=params: room.get("/-/search", p),
+                options.repeats,
+            )
+            queried.setdefault((label, order), []).extend(ours)
+            paged.setdefault((label, order), []).extend(page)
+            per_round.setdefault((label, order), []).append(statistics.median(page) - statistics.median(ours))
+    pages = []
+    for label, order, _query, params in searches:
+        facets = timed(lambda p=params: room.get("/-/search/facets", p), max(3, options.repeats // 3))
+        ours = statistics.median(queried[label, order]), max(queried[label, order])
+        page = statistics.median(paged[label, order]), max(paged[label, order])
+        pages.append((label, order, ours, page, facets, per_round[label, order]))
     print(
         f"{'reading room search page':<27} {'order':<7} {'query ms':>9} {'page ms':>8} {'page/query':>10} "
-        f"{'1.5q+10':>8} {'ok':>3} {'facets ms (after)':>18}"
+        f"{'1.5q+10':>8} {'ok':>3} {'facets ms (after)':>18}  page - query per round"
     )
     missed = []
-    for label, order, ours, page, facets in pages:
+    for label, order, ours, page, facets, rounds in pages:
         target = 1.5 * ours[0] + 10
         if page[0] > target:
             missed.append(f"{label} {order} ({ours[0]:.1f} -> {page[0]:.1f} ms)")
         print(
             f"{label:<27} {order:<7} {ours[0]:>9.1f} {page[0]:>8.1f} {page[0] / max(ours[0], 1e-6):>9.2f}x "
-            f"{target:>8.1f} {'yes' if page[0] <= target else 'NO':>3} {facets[0]:>18.1f}"
+            f"{target:>8.1f} {'yes' if page[0] <= target else 'NO':>3} {facets[0]:>18.1f}  "
+            + " / ".join(f"{d:+.1f}" for d in rounds)
         )
-    print("target: page <= 1.5x query + 10 ms (medians), every query, best match and newest first")
+    print(
+        f"target: page <= 1.5x query + 10 ms (medians of all {options.rounds * options.repeats} alternated "
+        "samples per pair), every query, best match and newest first"
+    )
     print(
         f"{len(pages) - len(missed)} of {len(pages)} page/query pairs meet the target"
         + (f"; missed: {', '.join(missed)}" if missed else "")

@@ -34,6 +34,7 @@ from archive.datasette.article import article_context
 from archive.datasette.feeds import EDITS_FEED, feed_routes, search_feed_url
 from archive.datasette.guard import not_found_guard
 from archive.datasette.home import home_view, kept_home
+from archive.datasette.inline import quick_first
 from archive.datasette.summary import archive_summary
 from archive.datasette.table_search import table_search
 from archive.renders import render_set
@@ -107,10 +108,12 @@ def extra_template_vars(view_name: str, datasette: Any) -> Any:
 def menu_links(datasette: Any) -> list[dict[str, str]] | None:
     if _data_dir(datasette) is None:
         return None
-    return [{"href": "/-/search", "label": "Search articles"},
-            {"href": f"/{DB_NAME}/latest_articles", "label": "Latest articles"},
-            {"href": f"/{DB_NAME}/changed_articles", "label": "Articles changed after publication"},
-            {"href": f"/{DB_NAME}/crawl_history", "label": "Crawl history"}]
+    return [
+        {"href": "/-/search", "label": "Search articles"},
+        {"href": f"/{DB_NAME}/latest_articles", "label": "Latest articles"},
+        {"href": f"/{DB_NAME}/changed_articles", "label": "Articles changed after publication"},
+        {"href": f"/{DB_NAME}/crawl_history", "label": "Crawl history"},
+    ]
 
 
 @hookimpl
@@ -174,7 +177,9 @@ async def search_view(request: Any, datasette: Any) -> Response:
     try:
         if req.unsearchable:
             raise _Unsearchable(req.message or "Nothing to search for.")
-        rows, total, capped, more = await db.execute_fn(lambda conn: search_mod.run_search(conn, req))
+        rows, total, capped, more = await quick_first(
+            datasette, db, lambda conn: search_mod.run_search(conn, req)
+        )
         results = [search_mod.result_view(r) for r in rows]
         if req.with_facets and results:
             facets = await _facets(datasette, req)
@@ -186,20 +191,28 @@ async def search_view(request: Any, datasette: Any) -> Response:
     except QueryInterrupted:
         error = "This search took too long; add a word or a filter to narrow it."
     context = {
-        "req": req, "results": results, "total": total, "capped": capped,
-        "facets": facets, "error": error,
+        "req": req,
+        "results": results,
+        "total": total,
+        "capped": capped,
+        "facets": facets,
+        "error": error,
         "facets_src": req.url("/-/search/facets") if results and facets is None else None,
         "facets_page_url": req.url(facets="1"),
-        "page": req.page, "next_url": req.url(page=req.page + 1) if more else None,
+        "page": req.page,
+        "next_url": req.url(page=req.page + 1) if more else None,
         "prev_url": req.url(page=req.page - 1 if req.page > 2 else None) if req.page > 1 else None,
-        "order_rank_url": req.url(order=None), "order_newest_url": req.url(order="newest"),
+        "order_rank_url": req.url(order=None),
+        "order_newest_url": req.url(order="newest"),
         "active": [{"name": k, "value": v, "url": req.url(**{k: None})} for k, v in req.filters.items()],
         "first": (req.page - 1) * search_mod.PAGE_SIZE + 1,
-        "feed_url": (search_feed_url(req.q, req.filters.get("site"))
-                     if req.q and not req.unsearchable else None),
+        "feed_url": (
+            search_feed_url(req.q, req.filters.get("site")) if req.q and not req.unsearchable else None
+        ),
     }
-    html = await datasette.render_template(["morgue_search.html"], context, request=request,
-                                           view_name="morgue_search")
+    html = await datasette.render_template(
+        ["morgue_search.html"], context, request=request, view_name="morgue_search"
+    )
     return Response.html(html, status=400 if error else 200)
 
 
@@ -228,8 +241,13 @@ async def _facets(datasette: Any, req: search_mod.SearchRequest) -> dict[str, An
         if name == "month" and "year" not in req.filters and "month" not in req.filters:
             continue
         facet_query, facet_params = search_mod.facet_sql(req, name)
-        facet: dict[str, Any] = {"name": name, "label": label, "values": [], "timed_out": False,
-                                 "selected": req.filters.get(name)}
+        facet: dict[str, Any] = {
+            "name": name,
+            "label": label,
+            "values": [],
+            "timed_out": False,
+            "selected": req.filters.get(name),
+        }
         try:
             rows = (await db.execute(facet_query, facet_params, custom_time_limit=limit)).rows
         except QueryInterrupted:
@@ -237,8 +255,14 @@ async def _facets(datasette: Any, req: search_mod.SearchRequest) -> dict[str, An
             rows = []
         for value, n in rows:
             selected = req.filters.get(name) == str(value)
-            facet["values"].append({"value": value, "n": n, "selected": selected,
-                                    "url": req.url(**{name: None if selected else value})})
+            facet["values"].append(
+                {
+                    "value": value,
+                    "n": n,
+                    "selected": selected,
+                    "url": req.url(**{name: None if selected else value}),
+                }
+            )
         facets.append(facet)
     cap = search_mod.COUNT_CAP
     return {"facets": facets, "total": min(total, cap), "capped": total > cap, "count_cap": cap}
@@ -257,9 +281,16 @@ async def article_view(request: Any, datasette: Any) -> Response:
     if article is None:
         raise PageError(404, f"No article with id {article_id!r} in this archive")
     db = _db(datasette)
-    versions = [dict(r) for r in (await db.execute(
-        "SELECT id, version, latest, captured_at, word_count, title, text_hash FROM articles WHERE url = ? "
-        "ORDER BY version", [article["url"]])).rows]
+    versions = [
+        dict(r)
+        for r in (
+            await db.execute(
+                "SELECT id, version, latest, captured_at, word_count, title, text_hash FROM articles "
+                "WHERE url = ? ORDER BY version",
+                [article["url"]],
+            )
+        ).rows
+    ]
     compare = None
     compare_id = request.args.get("compare")
     if compare_id:
@@ -267,28 +298,46 @@ async def article_view(request: Any, datasette: Any) -> Response:
         if compare is None or compare["url"] != article["url"] or compare["id"] == article["id"]:
             raise PageError(404, f"{compare_id!r} is not another version of this article")
     elif article["version"] > 1:
-        previous = (await db.execute("SELECT * FROM articles WHERE url = ? AND version < ? ORDER BY version "
-                                     "DESC LIMIT 1", [article["url"], article["version"]])).first()
+        previous = (
+            await db.execute(
+                "SELECT * FROM articles WHERE url = ? AND version < ? ORDER BY version DESC LIMIT 1",
+                [article["url"], article["version"]],
+            )
+        ).first()
         compare = dict(previous) if previous is not None else None
     capture = await _row(datasette, "captures", article.get("capture_id") or article_id)
     renders = {} if capture is None else await db.execute_fn(lambda conn: render_set(conn, capture["id"]))
-    screenshots = {} if capture is None else await db.execute_fn(
-        lambda conn: screenshots_of(conn, capture["url"], capture["record_id"]))
+    screenshots = (
+        {}
+        if capture is None
+        else await db.execute_fn(lambda conn: screenshots_of(conn, capture["url"], capture["record_id"]))
+    )
     cited = await asyncio.get_running_loop().run_in_executor(
-        None, _cite, _data_dir(datasette) / "warc", capture, article, renders)
+        None, _cite, _data_dir(datasette) / "warc", capture, article, renders
+    )
     context = article_context(
-        article, versions, compare, cited=cited, renders=renders, screenshots=screenshots,
+        article,
+        versions,
+        compare,
+        cited=cited,
+        renders=renders,
+        screenshots=screenshots,
         permalink=datasette.absolute_url(request, f"/-/article/{article_id}"),
         archived_url=datasette.absolute_url(request, f"/-/archived/{article_id}"),
         warc_url=f"/-/warc/{article_id}",
     )
-    html = await datasette.render_template(["morgue_article.html"], context, request=request,
-                                           view_name="morgue_article")
+    html = await datasette.render_template(
+        ["morgue_article.html"], context, request=request, view_name="morgue_article"
+    )
     return Response.html(html)
 
 
-def _cite(warc_dir: Path, capture: dict[str, Any] | None, article: dict[str, Any],
-          renders: dict[str, dict[str, Any]]) -> str:
+def _cite(
+    warc_dir: Path,
+    capture: dict[str, Any] | None,
+    article: dict[str, Any],
+    renders: dict[str, dict[str, Any]],
+) -> str:
     """``morgue cite``'s text for the article's capture, the payload checked against its record's digest;
     if that cannot be done, says why instead (the article page still shows)."""
     if capture is None:
@@ -321,8 +370,9 @@ async def _payload_of(datasette: Any, row: dict[str, Any]) -> dict[str, Any] | N
         raise PageError(404, f"Capture {row['id']} is a revisit that names no earlier record")
     target = await _db(datasette).execute_fn(lambda conn: payload_capture(conn, row))
     if target is None:
-        raise PageError(404, f"Capture {row['id']} refers to {row['refers_to']}, "
-                             "which is not in this archive")
+        raise PageError(
+            404, f"Capture {row['id']} refers to {row['refers_to']}, which is not in this archive"
+        )
     return None if target is row else target
 
 
@@ -374,13 +424,18 @@ async def archived_view(request: Any, datasette: Any) -> Response:
     timestamp = timestamp_of(row["captured_at"])
     article = await _row(datasette, "articles", row["id"])
     context = {
-        "capture": row, "article": article, "captured": row["captured_at"][:19].replace("T", " ") + " UTC",
+        "capture": row,
+        "article": article,
+        "captured": row["captured_at"][:19].replace("T", " ") + " UTC",
         "frame_src": replay_path(f"{timestamp}-{row['id']}", row["url"]),
-        "raw_url": f"/-/raw/{row['id']}", "warc_url": f"/-/warc/{row['id']}",
-        "named": named, "missing": missing,
+        "raw_url": f"/-/raw/{row['id']}",
+        "warc_url": f"/-/warc/{row['id']}",
+        "named": named,
+        "missing": missing,
     }
-    html = await datasette.render_template(["morgue_archived.html"], context, request=request,
-                                           view_name="morgue_archived")
+    html = await datasette.render_template(
+        ["morgue_archived.html"], context, request=request, view_name="morgue_archived"
+    )
     return Response.html(html)
 
 
@@ -394,7 +449,8 @@ async def replay_view(request: Any, datasette: Any) -> Response:
     origin = _origin(datasette, request)
     try:
         status, page = await _db(datasette).execute_fn(
-            lambda conn: replayed(warc_dir, conn, timestamp, url, origin, capture_id))
+            lambda conn: replayed(warc_dir, conn, timestamp, url, origin, capture_id)
+        )
     except (WarcReadError, OSError) as exc:
         log.error("reading room: the archived copy cannot be read: %s", exc)
         raise PageError(500, f"The archived copy cannot be read: {exc}", title="Archive problem") from exc
