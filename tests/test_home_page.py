@@ -163,3 +163,31 @@ def test_the_kept_page_is_sent_as_datasette_sent_it_and_only_to_anonymous_visito
         assert await _visit(room) == (2, None)
 
     asyncio.run(after_a_write())
+
+
+def test_a_prepared_room_answers_its_first_visit_with_the_kept_page(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    """``home.prepare`` (``morgue serve`` calls it before it listens) renders the page, so the first visitor
+    is not the one who waits for it: that visit renders nothing and gets the same page."""
+    with Index(tmp_path / "morgue.db") as index:
+        for n in (1, 2, 3):
+            _file(index, n)
+    _written_ago(tmp_path, 60)
+    room = make_datasette(tmp_path)
+    renders: list[int] = []
+    real = home._render
+
+    async def counted(request: object, datasette: object) -> str:
+        renders.append(1)
+        return await real(request, datasette)
+
+    monkeypatch.setattr(home, "_render", counted)  # type: ignore[attr-defined]
+
+    async def first_visit() -> None:
+        await home.prepare(room)
+        assert len(renders) == 1
+        assert await _visit(room) == (3, None)
+        assert len(renders) == 1  # answered by the kept page
+
+    asyncio.run(first_visit())

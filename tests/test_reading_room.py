@@ -512,6 +512,10 @@ def test_morgue_serve_runs_the_reading_room(archive: Archive) -> None:
         with urllib.request.urlopen(url + "-/search?q=cultch", timeout=30) as response:
             body = response.read().decode()
         assert archive.ids["/news/2026/11/oyster-beds-return.html"][-1] in _hits(body)
+        with urllib.request.urlopen(url, timeout=30) as response:  # the page rendered before listening
+            home = response.read().decode()
+        articles = archive.db().execute("SELECT count(*) FROM articles WHERE latest = 1").fetchone()[0]
+        assert re.search(rf'<p class="morgue-lede">\s*<strong>{articles}</strong> article', home)
         with urllib.request.urlopen(url + f"-/raw/{archive.ids[EDITED][-1]}", timeout=30) as response:
             assert "sandbox" in response.headers["Content-Security-Policy"]
     finally:

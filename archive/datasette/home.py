@@ -38,7 +38,7 @@ from archive.datasette.feeds import index_changed
 from datasette import Response
 from datasette.utils.asgi import Request
 
-__all__ = ["home_view", "kept_home", "rebuilt", "HOME_TABLES", "AS_OF_START", "AS_OF_END"]
+__all__ = ["home_view", "kept_home", "prepare", "rebuilt", "HOME_TABLES", "AS_OF_START", "AS_OF_END"]
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Cookie, Authorization")]
@@ -103,6 +103,13 @@ def _rebuild(datasette: Any) -> None:
     if task is not None and not task.done():
         return
     _BUILDS[key] = asyncio.get_running_loop().create_task(_build(datasette))
+
+
+async def prepare(datasette: Any) -> None:
+    """Render and keep the page before the first visitor asks (``morgue serve`` does, before it listens),
+    so that the first visit too is answered by the kept page."""
+    await datasette.invoke_startup()
+    await _keep(datasette, _anonymous())
 
 
 async def rebuilt(datasette: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -15,15 +16,25 @@ __all__ = ["serve_command"]
 
 @click.command("serve")
 @data_option
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (127.0.0.1: only this machine; 0.0.0.0: the network).")
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
-              help="Port (0 picks a free one).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (127.0.0.1: only this machine; 0.0.0.0: the network).",
+)
+@click.option(
+    "--port",
+    default=8001,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 picks a free one).",
+)
 def serve_command(data_dir: Path | None, host: str, port: int) -> None:
     """Search and read the archive in the browser: datasette with morgue's search, article pages,
     versions, citations and archived pages (served sandboxed from the WARC files). Read-only."""
     import uvicorn
 
+    from archive.datasette.home import prepare
     from archive.reading_room import make_datasette
 
     data = open_data(data_dir)
@@ -38,4 +49,9 @@ def serve_command(data_dir: Path | None, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"morgue reading room on http://{shown}:{bound_port}/ (Ctrl-C to stop)")
     server = uvicorn.Server(uvicorn.Config(ds.app(), log_level="warning"))
-    server.run(sockets=[sock])
+
+    async def serve() -> None:  # on the loop that serves: the home page is rendered before the first visit
+        await prepare(ds)
+        await server.serve(sockets=[sock])
+
+    asyncio.run(serve())
