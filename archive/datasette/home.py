@@ -83,17 +83,17 @@ def _state(data_dir: Path) -> tuple[int, ...]:
     return tuple(state)
 
 
-def _kept(datasette: Any) -> bytes | None:
-    """The page to send an anonymous visitor now, if one is kept: as it is while the index files are as
-    they were when its figures were read, else stamped "as of" (and a new rendering started)."""
+def _kept(datasette: Any) -> tuple[bytes, bool] | None:
+    """The page to send an anonymous visitor now, if one is kept, and whether it is stale: as it is while
+    the index files are as they were when its figures were read, else stamped "as of" (the caller then
+    starts a new rendering, once the page is sent)."""
     key = _key(datasette)
     page = _KEPT.get(key)
     if page is None:
         return None
     if page.state is not None and index_changed(key[1]) is not None and page.state == _state(key[1]):
-        return page.current
-    _rebuild(datasette)
-    return page.stale
+        return page.current, False
+    return page.stale, True
 
 
 def _rebuild(datasette: Any) -> None:
@@ -160,7 +160,13 @@ async def home_view(request: Any, datasette: Any) -> Response:
     if request.actor is not None:  # a page naming its visitor is rendered for them alone, never kept
         body = _split(await _render(request, datasette), None).current
     else:
-        body = _kept(datasette) or await _keep(datasette, request)
+        kept = _kept(datasette)
+        if kept is None:
+            body = await _keep(datasette, request)
+        else:
+            body, stale = kept
+            if stale:
+                _rebuild(datasette)
     return Response(body, content_type="text/html; charset=utf-8")
 
 
@@ -177,10 +183,12 @@ def kept_home(datasette: Any) -> Callable[[Asgi], Asgi]:
                 and datasette.setting("base_url") == "/"
                 and not any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])
             ):
-                body = _kept(datasette)
-                if body is not None:
+                kept = _kept(datasette)
+                if kept is not None:
                     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
-                    await send({"type": "http.response.body", "body": body})
+                    await send({"type": "http.response.body", "body": kept[0]})
+                    if kept[1]:
+                        _rebuild(datasette)
                     return
             await app(scope, receive, send)
 
