@@ -18,9 +18,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
-__all__ = ["Requisite", "html_requisites", "css_requisites", "css_references", "srcset_urls",
-           "resolve", "not_an_image", "STYLESHEET", "IMAGE", "FONT", "SCRIPT", "MAX_SRCSET", "LAZY_SRC",
-           "LAZY_SRCSET"]
+__all__ = ["Requisite", "PageRequisites", "page_requisites", "html_requisites", "css_requisites",
+           "css_references", "srcset_urls", "resolve", "not_an_image", "STYLESHEET", "IMAGE", "FONT",
+           "SCRIPT", "MAX_SRCSET", "LAZY_SRC", "LAZY_SRCSET"]
 
 # Resource types, spelled as Chromium's DevTools protocol and Browsertrix's WARC-Resource-Type spell them.
 STYLESHEET, IMAGE, FONT, SCRIPT, OTHER = "stylesheet", "image", "font", "script", "other"
@@ -183,6 +183,31 @@ def _document(body: bytes, encoding: str | None) -> etree._Element | None:
         return None
 
 
+@dataclass(frozen=True)
+class PageRequisites:
+    """What a page names, and the ``/favicon.ico`` a browser asks its host for when it names no icon."""
+
+    named: list[Requisite]
+    favicon: Requisite | None
+
+
+def page_requisites(body: bytes, page_url: str, *, encoding: str | None = None,
+                    scripts: bool = False) -> PageRequisites:
+    """``html_requisites`` and, for a page with no ``<link rel=icon>`` (or apple-touch-icon, mask-icon),
+    the implicit ``/favicon.ico`` at its origin (the page's own, not its ``<base>``), as browsers fetch it.
+    ``favicon`` is None for a page that cannot be parsed, is not http(s), or names an icon."""
+    root = _document(body, encoding)
+    if root is None:
+        return PageRequisites([], None)
+    named = _root_requisites(root, page_url, scripts)
+    favicon = None
+    if not any(_ICON_RELS & set((link.get("rel") or "").lower().split()) for link in root.iter("link")):
+        parts = urlsplit(page_url)
+        if parts.scheme in _SCHEMES and parts.hostname:
+            favicon = Requisite(urlunsplit((parts.scheme, parts.netloc, "/favicon.ico", "", "")), IMAGE)
+    return PageRequisites(named, favicon)
+
+
 def html_requisites(body: bytes, base_url: str, *, encoding: str | None = None,
                     scripts: bool = False) -> list[Requisite]:
     """What an HTML page needs to look as it did, in a useful order (style sheets first: they change the
@@ -190,6 +215,10 @@ def html_requisites(body: bytes, base_url: str, *, encoding: str | None = None,
     root = _document(body, encoding)
     if root is None:
         return []
+    return _root_requisites(root, base_url, scripts)
+
+
+def _root_requisites(root: etree._Element, base_url: str, scripts: bool) -> list[Requisite]:
     base = base_url
     for element in root.iter("base"):
         href = element.get("href")

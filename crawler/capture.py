@@ -77,6 +77,15 @@ def _note(response: Response, request: Request) -> str | None:
     return "article" if _is_article(request) else None
 
 
+def _same_answer(exchange: HttpExchange, known: dict[str, Any], requisite: bool) -> bool:
+    """Whether a response repeats the URL's archived one byte for byte (written as an identical-payload
+    revisit): a 200; for a requisite also an error answer with the same status, e.g. the 404 of a host
+    without /favicon.ico, asked again by every crawl (and by the one that follows a killed crawl)."""
+    if exchange.status != 200 and not (requisite and exchange.status == known.get("status")):
+        return False
+    return bool(known["payload_digest"] == sha256_digest(exchange.body))
+
+
 def _revisit(session: ArchiveSession, exchange: HttpExchange, known: dict[str, Any], profile: str,
              kind: str, payload_length: int) -> dict[str, Any]:
     """Write a revisit of the known capture of this URL; its ``captures`` row."""
@@ -143,7 +152,7 @@ class WarcCapture:
             session.count("not_modified" if _is_article(request) else
                           "requisites_not_modified" if requisite else "not_modified_other")
             self.crawler.stats.inc_value("morgue/recrawl/not_modified")
-        elif known and exchange.status == 200 and known["payload_digest"] == sha256_digest(exchange.body):
+        elif known and _same_answer(exchange, known, requisite):
             row = _revisit(session, exchange, known, REVISIT_IDENTICAL,
                            REQUISITE if requisite else "unchanged", len(exchange.body))
             session.count("identical" if _is_article(request) else

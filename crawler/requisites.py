@@ -28,8 +28,8 @@ from archive.requisites import (
     STYLESHEET,
     Requisite,
     css_requisites,
-    html_requisites,
     not_an_image,
+    page_requisites,
 )
 from crawler.faults import fault_kind
 from crawler.incremental import KnownPage, discovery_validators
@@ -94,10 +94,18 @@ class RequisitePlanner:
 
     def for_page(self, response: TextResponse, known: dict[str, KnownPage], callback: Any,
                  errback: Any) -> list[Request]:
-        found = self._capped(response.url, html_requisites(response.body, response.url,
-                                                           encoding=response.encoding,
-                                                           scripts=self.mode == "all"))
+        named = page_requisites(response.body, response.url, encoding=response.encoding,
+                                scripts=self.mode == "all")
+        found = self._capped(response.url, named.named)
         requests = self._requests(found, (), known, callback, errback)
+        if named.favicon is not None:
+            # the /favicon.ico a browser asks a host for when its page names no icon: once per host (it is
+            # a URL like any other here), outside the page's cap and its pageinfo (the page does not name
+            # it), and a host without one is no problem (crawler.requisites.RequisitePlanner.failed)
+            for request in self._requests([named.favicon], (), known, callback, errback):
+                request.meta["morgue_implicit_favicon"] = True
+                self.crawler.stats.inc_value("morgue/requisites/implicit_favicon")
+                requests.append(request)
         self.pageinfo.page(response, {r.url: r.resource_type for r in found})
         return requests
 
@@ -183,7 +191,10 @@ class RequisitePlanner:
         """Report an image whose bytes are not an image (archived as received all the same)."""
         if response.meta.get("morgue_resource_type") == IMAGE and response.status == 200:
             problem = not_an_image(response.body, _header(response, b"Content-Type"))
-            if problem:
+            if problem and response.meta.get("morgue_implicit_favicon"):
+                # a site's "not found" page answered with 200: it has no favicon, which is no problem
+                self.crawler.stats.inc_value("morgue/requisites/implicit_favicon_absent")
+            elif problem:
                 note_problem(self.crawler, response.url, "not_an_image", problem)
         self.pageinfo.response(response)
 
@@ -194,9 +205,13 @@ class RequisitePlanner:
         url = request.url if request is not None else "?"
         if isinstance(exc, HttpError):
             response = exc.response
+            self.pageinfo.response(response)
+            if request is not None and request.meta.get("morgue_implicit_favicon"):
+                # no page named it: a host without /favicon.ico (its 404 is archived) lacks nothing
+                self.crawler.stats.inc_value("morgue/requisites/implicit_favicon_absent")
+                return ()
             note_problem(self.crawler, response.url, "http_error",
                          f"HTTP {response.status}; the error response is archived")
-            self.pageinfo.response(response)
             return ()
         if isinstance(exc, IgnoreRequest):
             kind = "blocked"  # robots.txt (counted by crawler.robots) or an offsite redirect

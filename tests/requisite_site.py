@@ -31,6 +31,7 @@ class SiteState:
     pages: list[str] = field(default_factory=lambda: ["/news/styled.html", "/news/bad.html",
                                                       "/news/many.html"])  # what the sitemap lists
     log: list[tuple[str, str, int]] = field(default_factory=list)  # (host, path, status)
+    favicon: bool = True  # whether the site serves /favicon.ico (False: 404)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -126,7 +127,12 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
                      "/news/many.html": lambda s: _many(),
                      "/news/endless.html": lambda s: article_html(
                          4, title="Endless image report", extra='<img src="/img/endless.png">'),
-                     "/news/second.html": lambda s: _styled(s).replace("Styled harbour", "Second styled")}
+                     "/news/second.html": lambda s: _styled(s).replace("Styled harbour", "Second styled"),
+                     # articles that name no icon (a browser asks the host for /favicon.ico)
+                     "/news/plain-1.html": lambda s: article_html(
+                         5, title="Plain report one", extra='<img src="/img/plain.png">'),
+                     "/news/plain-2.html": lambda s: article_html(6, title="Plain report two"),
+                     "/news/plain-3.html": lambda s: article_html(7, title="Plain report three")}
             if path == "/robots.txt":
                 return self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
             if path == "/sitemap.xml":
@@ -150,7 +156,8 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, PNG, "image/png")
             if path.startswith("/fonts/"):
                 return self._send(200, WOFF2, "font/woff2", etag=True)
-            if path.startswith("/img/") and path != "/img/missing.png" or path == "/favicon.ico":
+            if (path.startswith("/img/") and path != "/img/missing.png"
+                    or path == "/favicon.ico" and state.favicon):
                 return self._send(200, PNG, "image/png", etag=True)
             if path == "/js/app.js":
                 return self._send(200, b"window.top.location='http://example.invalid/'", "text/javascript")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive.requisites import css_requisites, html_requisites, not_an_image, srcset_urls
+from archive.requisites import css_requisites, html_requisites, not_an_image, page_requisites, srcset_urls
 from morgue.errors import SeedError
 from morgue.seeds import parse_seed
 from tests.conftest import run_morgue
@@ -54,6 +54,22 @@ def test_html_requisites_follow_link_tokens_srcset_lazy_attributes_and_styles() 
                                                                           "not-an-image")) for u in urls)
     assert "https://news.example/app.js" in [u for u, _ in _found(html, scripts=True)]
     assert len(urls) == len(set(urls))
+
+
+def test_a_page_naming_no_icon_implies_its_origins_favicon() -> None:
+    def favicon(html: str, url: str = BASE) -> str | None:
+        found = page_requisites(html.encode(), url).favicon
+        assert found is None or found.resource_type == "image"
+        return found.url if found else None
+
+    # the page's own origin (port kept), not its <base>: browsers ask the document's host
+    assert favicon('<base href="https://cdn.example/x/"><img src="a.png">') == "https://news.example/favicon.ico"
+    assert favicon("<p>x</p>", "http://127.0.0.1:8080/a/b.html?q=1") == "http://127.0.0.1:8080/favicon.ico"
+    for names_icon in ('<link rel="icon" href="/i.png">', '<link rel="Shortcut Icon" href="/f.ico">',
+                       '<link rel="apple-touch-icon" href="/t.png">', '<link rel="icon" href="data:,">'):
+        assert favicon(names_icon + "<p>x</p>") is None, names_icon
+    # not among what the page names (the reading room's list of what the archive lacks)
+    assert page_requisites(b'<img src="a.png">', BASE).named == html_requisites(b'<img src="a.png">', BASE)
 
 
 def test_srcset_keeps_commas_inside_urls_and_caps_candidates() -> None:
@@ -374,3 +390,67 @@ def test_each_page_gets_a_browsertrix_pageinfo_record(crawled: tuple[str, SiteSt
     assert bad[f"{base}/img/fake.png"]["status"] == 200  # archived as received (reported apart)
     many = infos[f"{base}/news/many.html"][1]["urls"]
     assert len(many) == 1 + 150  # the page and the per-page cap of requisites
+
+
+def _plain_crawl(tmp_path: Path, favicon: bool, crawls: int = 1) -> tuple[str, SiteState, Path, list[str]]:
+    """Crawls of two articles that name no icon; the second (if any) after a third article appeared."""
+    outputs = []
+    with serving() as (base, state):
+        state.favicon = favicon
+        state.pages[:] = ["/news/plain-1.html"]
+        data = tmp_path / "data"
+        for _ in range(crawls):
+            state.pages.append(f"/news/plain-{len(state.pages) + 1}.html")
+            result = run_morgue("crawl", str(_seed(tmp_path, base)), "--data", str(data))
+            assert result.code == 0, result.stdout + result.stderr
+            outputs.append(result.stdout)
+    return base, state, data, outputs
+
+
+def test_pages_naming_no_icon_get_the_hosts_favicon_once(tmp_path: Path) -> None:
+    base, state, data, (stdout,) = _plain_crawl(tmp_path, favicon=True)
+    gets = [path for host, path, _ in state.log if host == "site"]
+    assert gets.count("/favicon.ico") == 1  # two pages name no icon: asked once per host per crawl
+    rows = _captures(data)[f"{base}/favicon.ico"]
+    assert [(r["kind"], r["status"]) for r in rows] == [("requisite", 200)]
+    types = {}
+    for path in (data / "warc").glob("*.warc.gz"):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "response":
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    types[uri] = (record.rec_headers.get_header("WARC-Resource-Type"),
+                                  record.content_stream().read())
+    assert types[f"{base}/favicon.ico"] == ("image", PNG)  # the bytes as served
+    # the pages' pageinfo lists what they name, not the implicit icon
+    infos = _pageinfo(data)
+    assert set(infos[f"{base}/news/plain-1.html"][1]["urls"]) == {f"{base}/news/plain-1.html",
+                                                                 f"{base}/img/plain.png"}
+    assert "favicon" not in stdout and "2 new articles" in stdout
+
+
+def test_a_host_without_favicon_is_no_problem(tmp_path: Path) -> None:
+    import asyncio
+
+    from archive.reading_room import make_datasette
+
+    base, state, data, (first, second) = _plain_crawl(tmp_path, favicon=False, crawls=2)
+    assert [s for h, p, s in state.log if p == "/favicon.ico"] == [404, 404]  # asked by each crawl
+    # archived as received; the second crawl's identical 404 is a revisit, not a second copy
+    rows = _captures(data)[f"{base}/favicon.ico"]
+    assert [(r["kind"], r["status"], r["record_type"]) for r in rows] == [
+        ("requisite", 404, "response"), ("requisite", 404, "revisit")]
+    assert rows[1]["revisit_profile"].endswith("identical-payload-digest")
+    # neither the summary nor the crawls row nor the reading room call it missing
+    for stdout in (first, second):
+        assert "requisite http_error" not in stdout and "0 problems" in stdout, stdout
+    conn = sqlite3.connect(data / "morgue.db")
+    assert [json.loads(p) for (p,) in conn.execute("SELECT requisite_problems FROM crawls")] == [[], []]
+    article = conn.execute("SELECT id FROM articles WHERE title = 'Plain report one'").fetchone()[0]
+    conn.close()
+    room = make_datasette(data)
+    page = asyncio.run(room.client.get(f"/-/archived/{article}")).text
+    assert "favicon" not in page and "morgue-missing" not in page
+    ts = rows[1]["captured_at"][:19].replace("-", "").replace(":", "").replace("T", "")
+    replayed = asyncio.run(room.client.get(f"/-/replay/{ts}/{base}/favicon.ico"))
+    assert replayed.status_code == 404 and replayed.content == b"<html><body>not found</body></html>"

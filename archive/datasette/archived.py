@@ -219,9 +219,11 @@ def replayed(warc_dir: Path, conn: Any, timestamp: str, url: str, origin: str,
                 f"<p>The archive holds no copy of {html_escape(url)}.</p>").encode()
         headers = {**_safe_headers({"id": "-"}), "Content-Security-Policy": replay_csp(origin)}
         return 404, ArchivedResponse(body, "text/html; charset=utf-8", _replay_headers(headers, origin))
-    status = int(row["status"] or 200) if row["record_type"] == "response" else 200
+    # A revisit answers as the response holding its payload did: a 304's earlier 200, an identical
+    # payload's own status (a requisite's repeated 404 stays a 404).
+    status = int(source["status"] or 200)
     if 300 <= status < 400:
-        record = read_record(warc_dir, row["warc_file"], int(row["warc_offset"]))
+        record = read_record(warc_dir, source["warc_file"], int(source["warc_offset"]))
         location = resolve(url, record.http_header("Location") or "")
         if location:
             headers = _replay_headers(_safe_headers(row), origin)
