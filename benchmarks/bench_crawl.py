@@ -14,7 +14,10 @@
 5. With --requisites: the same crawl of a styled site (the demo's articles, each naming the shared style
    sheet, its @import, web font and logo, plus 2-3 photos of its own) with ``requisites = "none"`` and with
    ``"article"`` (also with requisites at the pages' 2 connections per host, MORGUE_REQUISITES_CONCURRENCY=0):
-   articles per second with requisites over without (target >= 0.85x).
+   articles per second with requisites over without (target >= 0.85x). The styled site is served with
+   kept-alive connections (HTTP/1.1, TCP_NODELAY), as web servers and CDNs serve (``--http10``: the
+   standard library's default, a new connection per request); the server's CPU seconds are printed per
+   crawl (it shares the two cores). Pages that name no icon also get the host's /favicon.ico (a 404 here).
 ``--site cnn:2013`` crawls the pages of one site of shared/sites (one template: morgue learns it and
 extracts the later pages through it) instead of the whole corpus (many publishers, no common template).
 Prints the ratios (target: crawl ≥ 0.85x, reindex ≥ 0.9x) and the index size over the extracted text.
@@ -66,6 +69,7 @@ Sample = tuple[int, int, int]  # pages fetched so far, RSS of the crawl process,
 
 
 CPU: dict[str, float] = {}  # CPU seconds of the last run_measured: "main", "others"
+CPU_MAIN: dict[str, float] = {}  # the crawl process's CPU seconds by requisites mode (the last run of each)
 
 
 def run_measured(
@@ -245,12 +249,19 @@ def measure_ratios(root: Path, base: str, paths: list[str], work: Path, options:
         )
 
 
-def expected_requisites(root: Path, base: str, paths: list[str]) -> set[str]:
-    """Every requisite URL the styled site's pages name, style sheets followed (what a crawl must archive)."""
-    from archive.requisites import STYLESHEET, css_requisites, html_requisites
+def expected_requisites(root: Path, base: str, paths: list[str]) -> tuple[set[str], set[str]]:
+    """Every requisite URL the styled site's pages name, style sheets followed (what a crawl must archive),
+    and the implicit /favicon.ico of each host whose pages name no icon (asked for once; 404 here)."""
+    from archive.requisites import STYLESHEET, css_requisites, page_requisites
 
     found: set[str] = set()
-    todo = [r for p in paths for r in html_requisites((root / p.lstrip("/")).read_bytes(), base + p)]
+    favicons: set[str] = set()
+    todo = []
+    for p in paths:
+        page = page_requisites((root / p.lstrip("/")).read_bytes(), base + p)
+        todo.extend(page.named)
+        if page.favicon is not None:
+            favicons.add(page.favicon.url)
     while todo:
         requisite = todo.pop()
         if requisite.url in found:
@@ -259,33 +270,75 @@ def expected_requisites(root: Path, base: str, paths: list[str]) -> set[str]:
         if requisite.resource_type == STYLESHEET:
             css = root / requisite.url[len(base):].lstrip("/")
             todo.extend(css_requisites(css.read_text(encoding="utf-8"), requisite.url))
-    return found
+    return found, favicons - found
 
 
-def archived_requisites(data: Path) -> tuple[set[str], int]:
-    """URLs the index files as requisites archived whole (HTTP 200), and the WARC response records
-    carrying a WARC-Resource-Type, read back with warcio."""
+def archived_requisites(data: Path) -> tuple[set[str], set[str], int]:
+    """URLs the index files as requisites archived whole (HTTP 200), all URLs it files as requisites,
+    and the WARC response records carrying a WARC-Resource-Type, read back with warcio."""
     from warcio.archiveiterator import ArchiveIterator
 
     with closing(sqlite3.connect(data / "morgue.db")) as db:
-        indexed = {url for (url,) in db.execute(
-            "SELECT url FROM captures WHERE kind = 'requisite' AND status = 200")}
+        rows = db.execute("SELECT url, status FROM captures WHERE kind = 'requisite'").fetchall()
     records = 0
     for path in sorted((data / "warc").glob("*.warc.gz")):
         with open(path, "rb") as fh:
             records += sum(1 for r in ArchiveIterator(fh)
                            if r.rec_type == "response" and r.rec_headers.get_header("WARC-Resource-Type"))
-    return indexed, records
+    return {url for url, status in rows if status == 200}, {url for url, _ in rows}, records
 
 
-def measure_requisites(work: Path, pages: int) -> None:
-    """Articles per second with page requisites against without, on the same styled site, in this run."""
+def bare_fetch_cost(base: str, urls: list[str], work: Path) -> float:
+    """CPU-ms per requisite of the least a fetcher must do for one: a GET on a kept-alive connection
+    (http.client), its WARC request and response records (morgue's writer) and its index row (built, not
+    committed). What the crawl spends per requisite beyond this is its request path (Scrapy's)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from archive.index import capture_row
+    from archive.records import HttpExchange
+    from archive.warc_writer import WarcWriter
+
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
+    headers = {"User-Agent": "morgue-bench", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+    writer = WarcWriter(work / "bare-warc")
+    start = time.process_time()
+    for url in urls:
+        connection.request("GET", url[len(base):], headers=headers)
+        response = connection.getresponse()
+        exchange = HttpExchange(url=url, status=response.status, response_headers=response.getheaders(),
+                                body=response.read(), request_headers=list(headers.items()),
+                                resource_type="image")
+        capture_row(writer.write_exchange(exchange), url=url, status=exchange.status,
+                    headers=exchange.response_headers, payload_length=len(exchange.body), site="bench",
+                    crawl_id=1, kind="requisite")
+    spent = time.process_time() - start
+    writer.close()
+    connection.close()
+    return 1000 * spent / max(len(urls), 1)
+
+
+def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> None:
+    """Articles per second with page requisites against without, on the same styled site, in this run.
+
+    The site is served with keep-alive connections (HTTP/1.1, as news sites and CDNs serve); ``protocol``
+    "HTTP/1.0" is the standard library server's default, which closes the connection after every response.
+    The server's own CPU seconds are printed per crawl: it runs on the same two cores as the crawl."""
     root = work / "styled"
     paths = build_styled_site(root, pages)
-    server, base = serve(root)
+    server, base = serve(root, protocol)
+    server_process = psutil.Process(server.pid)
+
+    def server_cpu() -> float:
+        times = server_process.cpu_times()
+        return times.user + times.system
+
+    print(f"styled site: {len(paths)} articles at {base}, served over {protocol}"
+          + (" (keep-alive)" if protocol == "HTTP/1.1" else " (a new connection per request)"))
     try:
         sitemap = write_sitemaps(root, base, paths)
-        expected = expected_requisites(root, base, paths)
+        expected, favicons = expected_requisites(root, base, paths)
         incomplete = []
         rates, cpu, main_cpu = {}, {}, {}
         two = ("MORGUE_REQUISITES_CONCURRENCY=0",)  # the requisites slot at the pages' 2 connections
@@ -293,7 +346,9 @@ def measure_requisites(work: Path, pages: int) -> None:
         for label, mode, settings in runs:
             data = work / f"data-requisites-{len(rates)}"
             spent: list[float] = []
+            served = server_cpu()
             crawl(sitemap, data, requisites=mode, settings=settings, cpu_out=spent)
+            served = server_cpu() - served
             with closing(sqlite3.connect(data / "morgue.db")) as db:
                 seconds, requisites, errors = db.execute(
                     "SELECT seconds, requisites, errors_by_kind FROM crawls ORDER BY id DESC LIMIT 1"
@@ -304,17 +359,23 @@ def measure_requisites(work: Path, pages: int) -> None:
             rates[label] = articles / seconds
             cpu[label] = spent[0] / articles if spent else float("nan")
             main_cpu[label] = CPU.get("main", float("nan")) / articles
+            CPU_MAIN[mode] = CPU.get("main", float("nan"))
             print(f"requisites = \"{label}\": {articles} article pages in {seconds:.1f}s = "
-                  f"{rates[label]:6.1f} articles/s, {requisites or 0} requisites archived, errors {errors}")
+                  f"{rates[label]:6.1f} articles/s, {requisites or 0} requisites archived, errors {errors}; "
+                  f"the site's server used {served:.1f} CPU seconds")
             # the same work in every run: all articles, and (with requisites) every one the site names
-            indexed, records = archived_requisites(data)
+            indexed, filed_requisites, records = archived_requisites(data)
             want = expected if mode != "none" else set()
+            implicit = favicons if mode != "none" else set()
             print(f"  check: {articles} of {len(paths)} article pages archived, {filed} filed as articles; "
                   f"requisites named by the site {len(want)}, indexed {len(indexed & want)} "
-                  f"(missing {len(want - indexed)}), WARC records with WARC-Resource-Type {records}")
+                  f"(missing {len(want - indexed)}), implicit /favicon.ico "
+                  f"{len(implicit & filed_requisites)} of {len(implicit)}, "
+                  f"WARC records with WARC-Resource-Type {records}")
             if filed != articles:  # extraction's outcome (e.g. a site template that empties a page)
                 print(f"  note: {articles - filed} archived article pages were not filed as articles")
-            if articles != len(paths) or indexed != want or records != len(want):
+            if (articles != len(paths) or indexed != want or not implicit <= filed_requisites
+                    or records != len(want | implicit)):
                 incomplete.append(label)
         print(f"  ratio with requisites at the pages' 2 connections per host / without: "
               f"{rates['article, 2 connections'] / rates['none']:.2f}x")
@@ -326,6 +387,11 @@ def measure_requisites(work: Path, pages: int) -> None:
         print(f"  crawl process alone (one thread: the bottleneck): "
               f"{main_cpu['none'] * 1000:.0f} ms without, "
               f"{main_cpu['article'] * 1000:.0f} ms with = {main_cpu['none'] / main_cpu['article']:.2f}x")
+        # where the crawl process's extra time goes: per requisite, against the bare minimum of one
+        named = len(expected)
+        through_crawl = (CPU_MAIN["article"] - CPU_MAIN["none"]) * 1000 / max(named + len(favicons), 1)
+        print(f"  crawl process per requisite: {through_crawl:.2f} CPU-ms; a bare fetch + WARC records + "
+              f"index row of each: {bare_fetch_cost(base, sorted(expected), work):.2f} CPU-ms")
         if incomplete:
             sys.exit(f"incomplete crawls (the ratios compare different work): {', '.join(incomplete)}")
     finally:
@@ -346,13 +412,16 @@ def main() -> None:
                         help="pages of one site of shared/sites (name:period) instead of the whole corpus")
     parser.add_argument("--requisites", action="store_true",
                         help="only the requisites on/off comparison, on --pages styled articles")
+    parser.add_argument("--http10", action="store_true",
+                        help="with --requisites: serve the styled site over HTTP/1.0, a new connection per "
+                        "request (the measurement before keep-alive)")
     options = parser.parse_args()
     options.memory = options.memory or options.memory_only
 
     work = Path(tempfile.mkdtemp(prefix="morgue-bench-"))
     if options.requisites:
         try:
-            measure_requisites(work, options.pages)
+            measure_requisites(work, options.pages, "HTTP/1.0" if options.http10 else "HTTP/1.1")
         finally:
             if not options.keep:
                 shutil.rmtree(work, ignore_errors=True)
