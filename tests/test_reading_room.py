@@ -31,13 +31,17 @@ from tests.demo_articles import ARTICLES
 
 EDITED = "/news/2026/11/harbour-dredging.html"
 HOSTILE_TITLE = "/sport/2026/11/rowing-regatta.html"
-SCRIPT = ("<script>document.title='PWNED';document.body.setAttribute('data-pwned','1');"
-          "try{localStorage.setItem('pwned','1')}catch(e){};window.pwned=1;</script>")
+SCRIPT = (
+    "<script>document.title='PWNED';document.body.setAttribute('data-pwned','1');"
+    "try{localStorage.setItem('pwned','1')}catch(e){};window.pwned=1;</script>"
+)
 TITLE_MARKUP = '<img src=x onerror="window.pwned=1">'
 # Only where the page is framed (the styled archived view): reach for the reading room above it.
-TOP_SCRIPT = ("<script>if(window.top!==window){try{window.top.document.title='PWNED'}catch(e){};"
-              "try{window.parent.postMessage('pwned','*')}catch(e){};"
-              "try{window.top.location.href='http://example.invalid/pwned'}catch(e){}}</script>")
+TOP_SCRIPT = (
+    "<script>if(window.top!==window){try{window.top.document.title='PWNED'}catch(e){};"
+    "try{window.parent.postMessage('pwned','*')}catch(e){};"
+    "try{window.top.location.href='http://example.invalid/pwned'}catch(e){}}</script>"
+)
 FRESH_AFTER = datetime(2026, 11, 26, tzinfo=UTC)
 
 
@@ -58,8 +62,9 @@ class Archive:
 
 def _prepare_site(root: Path) -> None:
     page = root / EDITED.lstrip("/")
-    page.write_text(page.read_text(encoding="utf-8").replace("</body>", SCRIPT + TOP_SCRIPT + "</body>"),
-                    encoding="utf-8")
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", SCRIPT + TOP_SCRIPT + "</body>"), encoding="utf-8"
+    )
     page = root / HOSTILE_TITLE.lstrip("/")
     escaped = html.escape(TITLE_MARKUP)
     text = page.read_text(encoding="utf-8").replace("in record time", "in record time " + escaped)
@@ -81,8 +86,9 @@ def build_archive(tmp: Path) -> Archive:
         assert first.code == 0, first.stderr
         page = root / EDITED.lstrip("/")
         old = page.read_text(encoding="utf-8")
-        new = old.replace("will last about eleven weeks",
-                          "will last about fourteen weeks, the authority said")
+        new = old.replace(
+            "will last about eleven weeks", "will last about fourteen weeks, the authority said"
+        )
         assert new != old
         page.write_text(new, encoding="utf-8")
         second = run_morgue("crawl", str(seed), "--data", str(data))
@@ -146,7 +152,8 @@ def test_home_says_what_is_in_the_archive(archive: Archive, room: ReadingRoom) -
 
 # -- search -----------------------------------------------------------------------------------------------
 def test_search_finds_every_article_by_a_word_of_its_body_with_a_highlighted_snippet(
-        archive: Archive, room: ReadingRoom) -> None:
+    archive: Archive, room: ReadingRoom
+) -> None:
     for path, word in ARTICLES.items():
         if not word:
             continue
@@ -180,9 +187,13 @@ def test_search_orders_by_rank_or_newest(archive: Archive, room: ReadingRoom) ->
     assert dates == sorted(dates, reverse=True)
     assert set(_hits(ranked)) == set(_hits(newest))
     # rank order is FTS5's bm25, as SQLite computes it
-    expected = [r[0] for r in archive.db().execute(
-        "SELECT a.id FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid "
-        "WHERE articles_fts MATCH 'harbour' AND a.latest = 1 ORDER BY articles_fts.rank, a.id")]
+    expected = [
+        r[0]
+        for r in archive.db().execute(
+            "SELECT a.id FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid "
+            "WHERE articles_fts MATCH 'harbour' AND a.latest = 1 ORDER BY articles_fts.rank, a.id"
+        )
+    ]
     assert _hits(ranked) == expected
     assert "<strong>best match</strong>" in ranked and "<strong>newest first</strong>" in newest
 
@@ -190,8 +201,10 @@ def test_search_orders_by_rank_or_newest(archive: Archive, room: ReadingRoom) ->
 def _facet(page: str, name: str) -> dict[str, int]:
     block = re.search(rf'<section class="morgue-facet" data-facet="{name}">(.*?)</section>', page, re.S)
     assert block, f"no {name} facet"
-    return {html.unescape(v): int(n) for v, n in
-            re.findall(r'<a href="[^"]*">([^<]+)</a> <span class="n">(\d+)</span>', block.group(1))}
+    return {
+        html.unescape(v): int(n)
+        for v, n in re.findall(r'<a href="[^"]*">([^<]+)</a> <span class="n">(\d+)</span>', block.group(1))
+    }
 
 
 def test_search_facets_count_and_filter(archive: Archive, room: ReadingRoom) -> None:
@@ -220,7 +233,8 @@ def test_search_facets_count_and_filter(archive: Archive, room: ReadingRoom) -> 
     assert len(hits) == authors["Margaret Quayle"]
     for article_id in hits:
         assert "Margaret Quayle" in json.loads(
-            db.execute("SELECT authors FROM articles WHERE id = ?", [article_id]).fetchone()[0])
+            db.execute("SELECT authors FROM articles WHERE id = ?", [article_id]).fetchone()[0]
+        )
     assert "author: Margaret Quayle ✕" in only
 
     german = _hits(get(room, "/-/search", params={"language": "de"}).text)
@@ -230,20 +244,27 @@ def test_search_facets_count_and_filter(archive: Archive, room: ReadingRoom) -> 
     months = _facet(by_year, "month")
     assert months == {"2026-11": 11, "2026-10": 3}
     october = set(_hits(get(room, "/-/search", params={"month": "2026-10"}).text))
-    expected = {r[0] for r in db.execute(
-        "SELECT id FROM articles WHERE latest = 1 AND published LIKE '2026-10-%'")}
+    expected = {
+        r[0] for r in db.execute("SELECT id FROM articles WHERE latest = 1 AND published LIKE '2026-10-%'")
+    }
     assert october == expected and len(october) == 3
 
 
 def test_search_filters_by_date_range(archive: Archive, room: ReadingRoom) -> None:
     hits = set(_hits(get(room, "/-/search", params={"from": "2026-11-20", "to": "2026-11-24"}).text))
-    expected = {r[0] for r in archive.db().execute(
-        "SELECT id FROM articles WHERE latest = 1 AND substr(published, 1, 10) BETWEEN '2026-11-20' AND "
-        "'2026-11-24'")}
+    expected = {
+        r[0]
+        for r in archive.db().execute(
+            "SELECT id FROM articles WHERE latest = 1 AND substr(published, 1, 10) BETWEEN '2026-11-20' AND "
+            "'2026-11-24'"
+        )
+    }
     assert hits == expected and 2 < len(hits) < len(ARTICLES)
     partial = set(_hits(get(room, "/-/search", params={"to": "2026-10"}).text))
-    assert partial == {r[0] for r in archive.db().execute(
-        "SELECT id FROM articles WHERE latest = 1 AND published < '2026-11'")}
+    assert partial == {
+        r[0]
+        for r in archive.db().execute("SELECT id FROM articles WHERE latest = 1 AND published < '2026-11'")
+    }
     bad = get(room, "/-/search", params={"q": "harbour", "from": "last tuesday"})
     assert bad.status_code == 200 and "ignored from=" in bad.text
 
@@ -276,8 +297,9 @@ def test_bad_input_gets_a_page_not_a_500(room: ReadingRoom) -> None:
     for query in ("harbour " * 1250, "harbour\x00\x1b[31m", "\x00"):
         response = get(room, "/-/search", params={"q": query})
         assert response.status_code in (200, 400) and "Traceback" not in response.text
-        assert re.search(r'class="message-(info|error)[^"]*">[^<]*(longer than|control characters)',
-                         response.text, re.I), query
+        assert re.search(
+            r'class="message-(info|error)[^"]*">[^<]*(longer than|control characters)', response.text, re.I
+        ), query
     broken = asyncio.run(room.client.get("/-/search?q=harbour%ED%A0%80%FF"))  # a lone surrogate, a bad byte
     assert broken.status_code == 200 and "not valid text" in broken.text and _hits(broken.text)
 
@@ -293,9 +315,20 @@ async def _raw_get(room: ReadingRoom, path: str) -> tuple[int, bytes]:
         sent.append(message)
 
     raw = path.encode("utf-8")
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-             "scheme": "http", "path": path, "raw_path": raw, "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"localhost")], "server": ("localhost", 80), "client": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": raw,
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "server": ("localhost", 80),
+        "client": ("127.0.0.1", 1),
+    }
     await room.app()(scope, receive, send)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
@@ -312,13 +345,14 @@ def test_archived_markup_in_titles_is_escaped(archive: Archive, room: ReadingRoo
 
 # -- article ----------------------------------------------------------------------------------------------
 def test_article_page_shows_text_byline_dates_versions_diff_and_removed_boilerplate(
-        archive: Archive, room: ReadingRoom) -> None:
+    archive: Archive, room: ReadingRoom
+) -> None:
     old, new = archive.ids[EDITED]
     row = dict(archive.db().execute("SELECT * FROM articles WHERE id = ?", [new]).fetchone())
     page = get(room, f"/-/article/{new}").text
     assert f"<h1>{html.escape(row['title'])}</h1>" in page
     assert "By <strong>Margaret Quayle</strong>" in page
-    assert "Published <time datetime=\"2026-11-28T07:30:00+00:00\">28 Nov 2026, 07:30 UTC</time>" in page
+    assert 'Published <time datetime="2026-11-28T07:30:00+00:00">28 Nov 2026, 07:30 UTC</time>' in page
     assert "Updated <time" in page and "The Harbour Gazette" in page
     for paragraph in row["text"].splitlines():
         if paragraph.strip():
@@ -397,8 +431,10 @@ def test_archived_page_is_served_from_its_warc_record_sandboxed(archive: Archive
 
 def test_archived_revisit_serves_the_payload_it_refers_to(archive: Archive, room: ReadingRoom) -> None:
     db = archive.db()
-    revisit = db.execute("SELECT * FROM captures WHERE record_type = 'revisit' AND url = ? ",
-                         [archive.url("/news/2026/11/lighthouse-keeper-cottage.html")]).fetchone()
+    revisit = db.execute(
+        "SELECT * FROM captures WHERE record_type = 'revisit' AND url = ? ",
+        [archive.url("/news/2026/11/lighthouse-keeper-cottage.html")],
+    ).fetchone()
     assert revisit is not None, "the second crawl re-fetched the article and archived a revisit"
     original = db.execute("SELECT * FROM captures WHERE record_id = ?", [revisit["refers_to"]]).fetchone()
     response = get(room, f"/-/raw/{revisit['id']}")
@@ -408,8 +444,15 @@ def test_archived_revisit_serves_the_payload_it_refers_to(archive: Archive, room
 
 
 def test_archived_page_refuses_unknown_ids_and_path_tricks(room: ReadingRoom) -> None:
-    for path in ("/-/archived/nosuchcapture", "/-/archived/..%2F..%2Fmorgue.db", "/-/warc/%2E%2E",
-                 "/-/archived/.." , "/-/warc/nosuchcapture", "/-/raw/nosuchcapture", "/-/raw/..%2Fmorgue.db"):
+    for path in (
+        "/-/archived/nosuchcapture",
+        "/-/archived/..%2F..%2Fmorgue.db",
+        "/-/warc/%2E%2E",
+        "/-/archived/..",
+        "/-/warc/nosuchcapture",
+        "/-/raw/nosuchcapture",
+        "/-/raw/..%2Fmorgue.db",
+    ):
         response = get(room, path, follow_redirects=True)  # datasette redirects %2F to its ~2F form
         assert response.status_code == 404, path
         assert b"SQLite format" not in response.content
@@ -432,8 +475,9 @@ def test_raw_warc_record_download(archive: Archive, room: ReadingRoom) -> None:
     # the download is itself a WARC file warcio accepts
     saved = archive.data.parent / f"morgue-{new}.warc.gz"
     saved.write_bytes(response.content)
-    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(saved)], capture_output=True,
-                           text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "warcio.cli", "check", str(saved)], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -473,8 +517,13 @@ def _db_digest(data: Path) -> str:
 def test_no_write_reaches_the_database(archive: Archive, room: ReadingRoom) -> None:
     before = _db_digest(archive.data)
     count = archive.db().execute("SELECT count(*) FROM articles").fetchone()[0]
-    for sql in ("DELETE FROM articles", "UPDATE articles SET title = 'x'", "DROP TABLE articles",
-                "INSERT INTO crawls (site) VALUES ('x')", "PRAGMA user_version = 99"):
+    for sql in (
+        "DELETE FROM articles",
+        "UPDATE articles SET title = 'x'",
+        "DROP TABLE articles",
+        "INSERT INTO crawls (site) VALUES ('x')",
+        "PRAGMA user_version = 99",
+    ):
         response = get(room, "/morgue.json", params={"sql": sql})
         assert response.status_code == 400, sql
         assert response.json()["ok"] is False
@@ -503,8 +552,12 @@ def test_a_writable_canned_query_cannot_write_either(archive: Archive) -> None:
 
 # -- the command ------------------------------------------------------------------------------------------
 def test_morgue_serve_runs_the_reading_room(archive: Archive) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "morgue.cli", "serve", "--data", str(archive.data),
-                                "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "morgue.cli", "serve", "--data", str(archive.data), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
