@@ -97,7 +97,11 @@ class ArticlePipeline:
 
         def fitted(page: Pending, extraction: Mapping[str, Any], template: dict[str, Any]) -> None:
             # the corrected extraction supersedes the one stored when the page was first filed
-            self._store_correction(session, page, extraction, rules, blocks, template)
+            where = "warc_file = ? AND warc_offset = ?"
+            rows = list(session.index.db.query(f"SELECT * FROM captures WHERE {where}",
+                                               [page.warc_file, page.offset]))
+            if rows:
+                self._store_correction(session, rows[0], page, extraction, rules, blocks, template)
 
         corrected = templates.reextract(session.index, rules=rules, blocks=blocks, fitted=fitted)
         templates.save(session.index)
@@ -125,15 +129,8 @@ class ArticlePipeline:
 
         def fitted(page: Pending, extraction: Mapping[str, Any], template: dict[str, Any]) -> None:
             capture = self.captures.get((page.warc_file, page.offset))
-            if capture is None:
-                return
-            url = article_url(capture["url"], extraction.get("canonical_url"))
-            try:
-                self._archive_used(session, template)
-                store_extraction(session.writer, capture, url, extraction, rules, (), text=False,
-                                 template=template)
-            except OSError as exc:
-                self._cannot_write(page.url, exc)
+            if capture is not None:
+                self._store_correction(session, capture, page, extraction, rules, (), template)
 
         corrected = templates.reextract(None, rules=rules, fitted=fitted)
         self.crawler.stats.set_value("morgue/template/articles_corrected", corrected)
@@ -148,18 +145,15 @@ class ArticlePipeline:
             uri, body, content_type = template_record(session.site, new)
             session.writer.write_resource(uri, body, content_type)
 
-    def _store_correction(self, session: Any, page: Pending, extraction: Mapping[str, Any],
-                          rules: Mapping[str, Any] | None, blocks: tuple[str, ...],
-                          template: dict[str, Any]) -> None:
+    def _store_correction(self, session: Any, capture: Mapping[str, Any], page: Pending,
+                          extraction: Mapping[str, Any], rules: Mapping[str, Any] | None,
+                          blocks: tuple[str, ...], template: dict[str, Any]) -> None:
         """A stored extraction for a page re-extracted through a template at the end of the crawl, so
-        that ``index``/``reindex --reuse`` file the corrected text, as the crawl's row now holds it."""
-        rows = list(session.index.db.query("SELECT * FROM captures WHERE warc_file = ? AND warc_offset = ?",
-                                           [page.warc_file, page.offset]))
-        if not rows:
-            return
-        capture = rows[0]
+        that ``index``/``reindex --reuse`` file the corrected text, as the crawl's row now holds it (a
+        cluster worker, which has no index, also archives the template version the text names first)."""
         url = article_url(capture["url"], extraction.get("canonical_url"))
         try:
+            self._archive_used(session, template)
             store_extraction(session.writer, capture, url, extraction, rules, blocks, text=False,
                              template=template)
         except OSError as exc:  # disk full: the record is cut back; stop, as for any record
