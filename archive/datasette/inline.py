@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 __all__ = ["BUDGET_MS", "quick_first"]
 
-BUDGET_MS = 0.6  # CPU time (this thread's) a read may take on the event loop before it goes to a SQL thread
+BUDGET_MS = 1.5  # CPU time (this thread's) a read may take on the event loop before it goes to a SQL thread
 _EVERY = 500  # SQLite virtual machine steps between looks at the clock
 
 T = TypeVar("T")
