@@ -238,6 +238,31 @@ class Index:
                         list(crawl_ids))
         self.commit()
 
+    def await_requisites(self, pages: Iterable[Mapping[str, Any]]) -> int:
+        """List pages (capture rows) whose requisites a killed crawl left without an outcome; how many
+        were not listed yet."""
+        self._begin()
+        added = 0
+        for page in pages:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO pages_awaiting_requisites (capture_id, site, url, crawl_id, noted_at) "
+                "VALUES (?, ?, ?, ?, ?)", [page["id"], page["site"], page["url"], page["crawl_id"], _now()])
+            added += cursor.rowcount
+        self.commit()
+        return added
+
+    def awaiting_requisites(self, site: str) -> list[dict[str, Any]]:
+        """The capture rows of a site's pages still waiting for their requisites, oldest first."""
+        return list(self.db.query(
+            "SELECT c.* FROM pages_awaiting_requisites AS p JOIN captures AS c ON c.id = p.capture_id "
+            "WHERE p.site = ? ORDER BY c.captured_at", [site]))
+
+    def requisites_done(self, capture_id: str) -> None:
+        """A page's pageinfo record is written: it waits no longer."""
+        self._begin()
+        self.db.execute("DELETE FROM pages_awaiting_requisites WHERE capture_id = ?", [capture_id])
+        self.commit()
+
     def upsert_site(self, name: str, **values: Any) -> None:
         self._begin()
         self.db["sites"].upsert({"name": name, **values, "updated_at": _now()}, pk="name")

@@ -20,10 +20,13 @@ from lxml import etree
 
 __all__ = ["Requisite", "PageRequisites", "page_requisites", "html_requisites", "css_requisites",
            "css_references", "srcset_urls", "resolve", "not_an_image", "STYLESHEET", "IMAGE", "FONT",
-           "SCRIPT", "MAX_SRCSET", "LAZY_SRC", "LAZY_SRCSET"]
+           "SCRIPT", "MAX_SRCSET", "LAZY_SRC", "LAZY_SRCSET", "PAGEINFO_PREFIX"]
 
 # Resource types, spelled as Chromium's DevTools protocol and Browsertrix's WARC-Resource-Type spell them.
 STYLESHEET, IMAGE, FONT, SCRIPT, OTHER = "stylesheet", "image", "font", "script", "other"
+
+#: The target URI prefix of the record that lists what a page needed (crawler.pageinfo, Browsertrix's).
+PAGEINFO_PREFIX = "urn:pageinfo:"
 
 #: ``srcset`` candidates fetched per attribute (Heritrix and Browsertrix fetch all; 8 bounds a CDN's 20).
 MAX_SRCSET = 8

@@ -228,8 +228,18 @@ def _v15(db: sqlite_utils.Database) -> None:
     db["resources"].create_index(["record_id"], unique=True, if_not_exists=True)
 
 
+def _v16(db: sqlite_utils.Database) -> None:
+    """Pages archived by a crawl that was killed before their requisites all had an outcome (no
+    ``urn:pageinfo:`` record): crash recovery lists them, the next crawl of the site fetches their
+    requisites from the archived page and drops the row once the page's pageinfo record is written."""
+    db["pages_awaiting_requisites"].create({
+        "capture_id": str, "site": str, "url": str, "crawl_id": int, "noted_at": str,
+    }, pk="capture_id", not_null={"url"}, if_not_exists=True)
+    db["pages_awaiting_requisites"].create_index(["site"], if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10, _v11, _v12, _v13, _v14, _v15]
+                                                              _v10, _v11, _v12, _v13, _v14, _v15, _v16]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -25,14 +25,13 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from archive.records import warc_date
-from archive.requisites import FONT, IMAGE, SCRIPT, STYLESHEET
+from archive.requisites import FONT, IMAGE, PAGEINFO_PREFIX, SCRIPT, STYLESHEET
 from crawler.session import session_for
 
 __all__ = ["PageInfoLog", "PAGEINFO_PREFIX", "resource_type_name"]
 
 logger = logging.getLogger(__name__)
 
-PAGEINFO_PREFIX = "urn:pageinfo:"
 _TYPE_NAMES = {STYLESHEET: "Stylesheet", IMAGE: "Image", FONT: "Font", SCRIPT: "Script"}
 
 
@@ -67,6 +66,7 @@ class PageInfoLog:
         self.children: dict[str, dict[str, str]] = {}  # style sheet URL -> what it names (URL -> type)
         self.waiters: dict[str, set[str]] = {}  # requisite URL -> pages waiting for it
         self.written = 0
+        self.awaited: set[str] = set()  # capture ids of pages a killed crawl left (pages_awaiting_requisites)
 
     def page(self, response: Response, requisites: dict[str, str | None]) -> None:
         """A page whose requisites (URL -> resource type, fetched now or earlier in the crawl) it needs."""
@@ -140,3 +140,8 @@ class PageInfoLog:
             extra={"WARC-Refers-To": page.record_id, "WARC-Refers-To-Target-URI": page.url})
         self.written += 1
         self.crawler.stats.inc_value("morgue/requisites/pageinfo")
+        if page.pageid in self.awaited:  # a page a killed crawl left: it waits no longer
+            self.awaited.discard(page.pageid)
+            if session.index is not None:
+                session.index.requisites_done(page.pageid)
+            self.crawler.stats.inc_value("morgue/requisites/recovered_pages")

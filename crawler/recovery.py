@@ -11,7 +11,12 @@ loss, out of memory). A crash can leave:
   pages, so it is discarded and the crawl starts from the sitemaps again; the re-crawl policy fetches what
   is not archived and re-checks the rest;
 * article pages archived and indexed but not extracted yet (extraction runs after the capture): they are
-  extracted now from the WARC record and filed, with their text resource, as the crawl would have done.
+  extracted now from the WARC record and filed, with their text resource, as the crawl would have done;
+* pages archived while their requisites (style sheets, images, fonts) were still queued or in flight:
+  the next crawl skips or re-checks those pages, so nothing would fetch them. A page's ``urn:pageinfo:``
+  record is written once all of its requisites have an outcome, so the crashed crawl's pages that wanted
+  requisites and have none are listed in ``pages_awaiting_requisites``; the next crawl of the site fetches
+  their requisites from the archived page (crawler.spiders.news) and writes their pageinfo then.
 
 No Scrapy here: it runs before the crawler process starts.
 """
@@ -20,15 +25,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from warcio.archiveiterator import ArchiveIterator
 
 from archive.extractions import store_extraction
 from archive.index import Index
 from archive.ingest import charset_of, decoded_body, extract_body, file_article, is_html, unextractable
+from archive.requisites import PAGEINFO_PREFIX
 from archive.verify import VerifyReport, repair_archive, scan_file
-from archive.warc_reader import WarcReadError, read_record
+from archive.warc_reader import WarcReadError, read_record, resolve_warc_path
 from archive.warc_writer import OPEN_SUFFIX, WarcWriter
 
 __all__ = ["recover_data_dir"]
@@ -37,12 +45,15 @@ logger = logging.getLogger("morgue")
 
 
 def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | None] | None = None,
-                     *, job_dir_of: Any = None, article_like: Any = None) -> list[str]:
-    """Repair ``.open`` files, close crashed crawls, extract their unextracted articles; what was done.
+                     *, job_dir_of: Any = None, article_like: Any = None,
+                     requisites_of: Callable[[str], str] | None = None) -> list[str]:
+    """Repair ``.open`` files, close crashed crawls, extract their unextracted articles, list the pages
+    whose requisites they left unfetched; what was done.
 
     ``rules`` maps site names to their seeds' extraction rules; ``job_dir_of(site)`` names a site's saved
     JOBDIR (discarded when that site's crawl crashed); ``article_like(site, url)`` says whether an HTML
-    page re-indexed from a crashed file (which lost the crawl's "article" note) may be an article.
+    page re-indexed from a crashed file (which lost the crawl's "article" note) may be an article;
+    ``requisites_of(site)`` is the seed's ``requisites`` mode (``"article"`` for a site not known).
     """
     actions: list[str] = []
     warc_dir = data_path / "warc"
@@ -75,6 +86,9 @@ def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | No
                                "crash); this crawl starts from the sitemaps and feeds again")
         actions += _extract_pending(index, data_path, [r["id"] for r in crashed], rules or {},
                                     article_like or (lambda site, url: False))
+        actions += _requisites_unfinished(index, data_path, [r["id"] for r in crashed],
+                                          requisites_of or (lambda site: "article"),
+                                          article_like or (lambda site, url: False))
         index.clear_article_notes([r["id"] for r in crashed])  # recovered: the markers have served
     return _logged(actions)
 
@@ -139,3 +153,61 @@ def _extract_pending(index: Index, data_path: Path, crawl_ids: Sequence[int],
     summary = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
     return [f"extracted {len(rows)} article page(s) archived but not extracted before the crash "
             f"({summary})", *problems]
+
+
+def _requisites_unfinished(index: Index, data_path: Path, crawl_ids: Sequence[int],
+                           requisites_of: Callable[[str], str], article_like: Any) -> list[str]:
+    """The crashed crawls' pages that wanted requisites but have no ``urn:pageinfo:`` record (written once
+    all of a page's requisites had an outcome): listed for the next crawl of their site to finish.
+
+    Which pages wanted them is the crawl's rule (crawler.requisites.RequisitePlanner.wants): an HTML page
+    fetched whole (200, not a revisit) that is an article, or any such page with ``"all-pages"`` /
+    ``"all"``. The pageinfo records are found by reading the crashed crawls' WARC files (only theirs, and
+    only here: a crawl that ends writes every page's record, so normal crawls pay nothing for this)."""
+    marks = ", ".join("?" for _ in crawl_ids)
+    rows = index.db.query(
+        f"SELECT *, (note IS 'article' OR kind = 'article') AS is_article FROM captures "  # noqa: S608
+        f"WHERE crawl_id IN ({marks}) AND record_type = 'response' AND status = 200 "
+        "AND kind IN ('page', 'article') ORDER BY captured_at", list(crawl_ids))
+    wanted = []
+    for row in rows:
+        mode = requisites_of(row["site"] or "")
+        if mode == "none" or not is_html(row["content_type"]):
+            continue
+        if mode in ("all-pages", "all") or row["is_article"] or (
+                row["note"] is None and article_like(row["site"], row["url"])):
+            wanted.append(row)
+    if not wanted:
+        return []
+    files = sorted({str(f) for (f,) in index.db.execute(
+        f"SELECT DISTINCT warc_file FROM captures WHERE crawl_id IN ({marks})",  # noqa: S608
+        list(crawl_ids))})
+    described, problems = _pageinfo_refers_to(data_path / "warc", files)
+    missing = [row for row in wanted if row["record_id"] not in described]
+    if not missing:
+        return problems
+    added = index.await_requisites(missing)
+    by_site: dict[str, int] = {}
+    for row in missing:
+        by_site[row["site"] or "unknown"] = by_site.get(row["site"] or "unknown", 0) + 1
+    return [*problems, *(
+        f"{site}: {n} archived page(s) of the crashed crawl never got their requisites (style sheets, "
+        f"images, fonts: no pageinfo record); the next crawl of {site} fetches them from the archived "
+        "pages" + ("" if added == len(missing) else f" ({len(missing) - added} were listed already)")
+        for site, n in sorted(by_site.items()))]
+
+
+def _pageinfo_refers_to(warc_dir: Path, files: Sequence[str]) -> tuple[set[str], list[str]]:
+    """The page records (``WARC-Refers-To``) that the ``urn:pageinfo:`` records of these files describe."""
+    described: set[str] = set()
+    problems: list[str] = []
+    for name in files:
+        try:
+            with resolve_warc_path(warc_dir, name).open("rb") as stream:
+                for record in ArchiveIterator(stream):
+                    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    if record.rec_type == "resource" and uri.startswith(PAGEINFO_PREFIX):
+                        described.add(record.rec_headers.get_header("WARC-Refers-To") or "")
+        except Exception as exc:  # noqa: BLE001 - a damaged file: its pages are taken to lack pageinfo
+            problems.append(f"cannot read the pageinfo records of {name}: {exc}")
+    return described, problems

@@ -92,7 +92,9 @@ def run_crawls(seeds: Sequence[Seed], data_dir: Path, *, overrides: Mapping[str,
         # we hold the lock: .open files and running crawls are a killed process's leftovers
         recover_data_dir(data.path, {seed.name: seed.extract for seed in seeds},
                          job_dir_of=lambda site: job_dir(data.path, site),
-                         article_like=lambda site, url: _article_like(seeds, site, url))
+                         article_like=lambda site, url: _article_like(seeds, site, url),
+                         requisites_of=lambda site: next(
+                             (seed.requisites for seed in seeds if seed.name == site), "article"))
         crawlers = _start(seeds, data.path, overrides, since, log_level, restart)
     finally:
         if held is not None:

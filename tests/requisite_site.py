@@ -33,6 +33,12 @@ class SiteState:
     log: list[tuple[str, str, int]] = field(default_factory=list)  # (host, path, status)
     favicon: bool = True  # whether the site serves /favicon.ico (False: 404)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # while set, every requisite request (on either host) is held unanswered until this event is set
+    hold: threading.Event | None = None
+    held: int = 0  # requisite requests that were held
+
+
+_REQUISITE_PATHS = ("/css/", "/img/", "/fonts/", "/photos/", "/private/", "/js/", "/favicon.ico")
 
 
 def _styled(state: SiteState) -> str:
@@ -117,6 +123,11 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             path = self.path.split("?")[0]
+            hold = state.hold
+            if hold is not None and path.startswith(_REQUISITE_PATHS):
+                with state.lock:
+                    state.held += 1
+                hold.wait(300)
             if cdn:
                 if path == "/robots.txt":
                     return self._send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")

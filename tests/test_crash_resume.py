@@ -8,6 +8,7 @@ again with an unchanged payload must be archived as a revisit, never as a second
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -109,3 +111,117 @@ def test_kill_9_mid_crawl_then_resume_and_verify(tmp_path: Path, big_site: str) 
                                record.rec_headers.get_header("WARC-Payload-Digest"))] += 1
     duplicates = {key: n for key, n in responses.items() if n > 1}
     assert not duplicates, duplicates
+
+
+# -- requisites queued at the kill ----------------------------------------------------------------------
+
+STYLED_PAGES = ["/news/styled.html", "/news/second.html", "/news/plain-1.html", "/news/plain-3.html"]
+
+
+def _warc_records(data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Response/revisit records by target URI (the last of each), and pageinfo JSON by page URL."""
+    records: dict[str, Any] = {}
+    pageinfo: dict[str, Any] = {}
+    for path in sorted((data / "warc").glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if record.rec_type in ("response", "revisit"):
+                    status = record.http_headers.get_statuscode() if record.http_headers else None
+                    records[uri] = (record.rec_type, status, record.content_stream().read())
+                elif record.rec_type == "resource" and uri.startswith("urn:pageinfo:"):
+                    assert uri.removeprefix("urn:pageinfo:") not in pageinfo, f"two pageinfo records: {uri}"
+                    pageinfo[uri.removeprefix("urn:pageinfo:")] = json.loads(record.content_stream().read())
+    return records, pageinfo
+
+
+def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp_path: Path) -> None:
+    """The crawl is killed once its articles are archived and while every requisite request is held
+    unanswered by the site: the next crawl (which re-checks the articles, 304) still archives every
+    requisite those pages name, and writes each page's pageinfo record."""
+    import threading
+
+    from archive.requisites import page_requisites
+    from tests.requisite_site import serving
+
+    with serving() as (base, state):
+        state.pages[:] = STYLED_PAGES
+        seed = tmp_path / "styled.toml"
+        seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n'
+                        "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+                        "DOWNLOAD_TIMEOUT = 120\n", encoding="utf-8")
+        data = tmp_path / "data"
+        state.hold = release = threading.Event()
+        articles = [base + p for p in STYLED_PAGES]
+        proc = subprocess.Popen([sys.executable, "-m", "morgue.cli", "crawl", str(seed), "--data", str(data)],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            # not a timing: the requisites cannot be answered before ``release`` is set, whenever this loop
+            # sees the articles archived (the bound only keeps a broken crawl from hanging the test)
+            for _ in range(6000):
+                assert proc.poll() is None, "the crawl ended although its requisites were held"
+                if state.held and set(articles) <= _urls(data / "morgue.db"):
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail(f"the articles were not archived ({state.held} requisite requests held)")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+            release.set()
+            state.hold = None
+        _, before = _warc_records(data)
+        assert set(articles) - set(before), "some pages should lack pageinfo at the kill"
+
+        first = len(state.log)
+        final = run_morgue("crawl", str(seed), "--data", str(data))
+        assert final.code == 0, final.stdout + final.stderr
+        statuses = {path: status for host, path, status in state.log[first:] if host == "site"}
+    # the articles were not fetched again (skipped as known, or re-checked: 304)
+    assert all(statuses.get(path, 304) == 304 for path in STYLED_PAGES), statuses
+    assert "get their requisites now" in final.stderr, final.stderr
+    assert "the next crawl of styled fetches them from the archived pages" in final.stderr, final.stderr
+    assert "from a crashed crawl got their requisites now" in final.stdout, final.stdout
+
+    check = run_morgue("verify", "--data", str(data))
+    assert check.code == 0, check.stdout + check.stderr
+    records, pageinfo = _warc_records(data)
+    blocked = f"{state.cdn}/private/secret.png"
+    for url in articles:
+        assert url in pageinfo, f"no pageinfo record for {url}"
+        kind, status, body = records[url]
+        assert kind == "response" and status == "200"
+        named = {r.url for r in page_requisites(body, url).named}
+        listed = pageinfo[url]["urls"]
+        assert named <= set(listed), (url, named - set(listed))
+        for requisite, outcome in listed.items():  # what the page names, and what its style sheets name
+            if requisite == blocked:
+                assert outcome["error"] == "blocked"
+                assert requisite not in records
+                continue
+            assert requisite in records, f"{url} names {requisite}, which is not archived"
+            assert outcome.get("status") in (200, 404) and "error" not in outcome, (url, requisite, outcome)
+    assert f"{base}/css/a.css" in pageinfo[f"{base}/news/styled.html"]["urls"]  # the @import chain too
+    assert f"{base}/img/plain.png" in records and f"{base}/favicon.ico" in records
+    db = sqlite3.connect(data / "morgue.db")
+    assert db.execute("SELECT count(*) FROM pages_awaiting_requisites").fetchone()[0] == 0
+    # a third crawl has nothing left to finish
+    again = run_morgue("crawl", str(seed), "--data", str(data))
+    assert again.code == 0 and "requisites after a crash" not in again.stdout, again.stdout
+
+
+def _urls(db_path: Path) -> set[str]:
+    if not db_path.exists():
+        return set()
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            return {u for (u,) in conn.execute("SELECT url FROM captures WHERE status = 200")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return set()

@@ -18,7 +18,9 @@ from scrapy.crawler import Crawler
 from scrapy.http import Headers, Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
+from archive.ingest import decoded_body
 from archive.urls import normalize_url
+from archive.warc_reader import WarcReadError, read_record
 from crawler.discovery import (
     Discovered,
     SitemapTooLarge,
@@ -103,6 +105,8 @@ class NewsSpider(Spider):
     # -- start ----------------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Request]:
         self.policy = self._load_policy()
+        for request in self._awaited_requisites():
+            yield request
         for request in self.start_requests_list():
             yield request
         for request in self._fresh_rechecks():
@@ -402,6 +406,44 @@ class NewsSpider(Spider):
             return ()
         known = self.policy.pages if self.policy is not None else {}
         return self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed)
+
+    def _awaited_requisites(self) -> Iterator[Request]:
+        """The requisites of pages a killed crawl archived before their requisites had an outcome
+        (listed by crawler.recovery): read from the archived page, not fetched again, and requested like
+        any page's (the same caps, robots.txt, once per crawl); the page's pageinfo record follows."""
+        session = session_for(self.crawler)
+        if self.requisites is None or self.requisites.mode == "none" or session.index is None:
+            return
+        awaited = session.index.awaiting_requisites(self.seed.name)
+        if not awaited:
+            return
+        assert self._warc_dir is not None
+        self.logger.warning("%s: %d archived page(s) from a crashed crawl get their requisites now",
+                            self.seed.name, len(awaited))
+        self.crawler.stats.set_value("morgue/requisites/awaited_pages", len(awaited))
+        for row in awaited:
+            try:
+                record = read_record(self._warc_dir, row["warc_file"], row["warc_offset"])
+                body = decoded_body(record)
+            except (WarcReadError, ValueError, OSError) as exc:
+                self.logger.warning("%s: its archived copy is unreadable, its requisites not fetched (%s)",
+                                    row["url"], exc)
+                continue
+            dropped = ("content-encoding", "content-length", "transfer-encoding")
+            headers = Headers([(k, v) for k, v in record.http_headers if k.lower() not in dropped])
+            capture = {"id": row["id"], "captured_at": row["captured_at"], "record_id": row["record_id"]}
+            request = Request(row["url"], meta={"morgue_capture": capture, "morgue_role": "article"})
+            cls = responsetypes.from_args(headers=headers, url=row["url"], body=body)
+            response = cls(url=row["url"], status=200, headers=headers, body=body, request=request)
+            if not isinstance(response, TextResponse) or len(body) > self.settings.getint(
+                    "MORGUE_EXTRACT_MAX_BYTES"):
+                # not parsed for requisites by a crawl either (crawler.spiders.news._page_requisites)
+                self.crawler.stats.inc_value("morgue/requisites/page_too_large")
+                session.index.requisites_done(str(row["id"]))
+                continue
+            self.requisites.pageinfo.awaited.add(str(row["id"]))
+            known = self.policy.pages if self.policy is not None else {}
+            yield from self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed)
 
     def parse_requisite(self, response: Response) -> Iterable[Request]:
         """A fetched requisite (archived by crawler.capture already): a style sheet's own requisites

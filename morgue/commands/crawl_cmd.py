@@ -60,6 +60,12 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
         for url in json.loads(s.get("robots_blocked_urls") or "[]"):
             click.echo(f"  blocked by robots.txt: {url}")
         _print_requisites(s)
+        awaited = (result.stats or {}).get("morgue/requisites/awaited_pages", 0)
+        if awaited:  # pages a killed crawl archived while their requisites were queued (crawler.recovery)
+            done = (result.stats or {}).get("morgue/requisites/recovered_pages", 0)
+            click.echo(f"  requisites after a crash: {awaited} archived page(s) from a crashed crawl got "
+                       f"their requisites now, {done} with their pageinfo record written"
+                       + ("" if done >= awaited else f"; {awaited - done} still wait for the next crawl"))
         if result.reason == "shutdown":
             click.echo(f"  interrupted: the next crawl of {result.site} resumes where this one stopped")
     click.echo(f"archive: {data_path / 'warc'}  index: {data_path / 'morgue.db'}")
