@@ -435,10 +435,11 @@ class NewsSpider(Spider):
             request = Request(row["url"], meta={"morgue_capture": capture, "morgue_role": "article"})
             cls = responsetypes.from_args(headers=headers, url=row["url"], body=body)
             response = cls(url=row["url"], status=200, headers=headers, body=body, request=request)
-            if not isinstance(response, TextResponse) or len(body) > self.settings.getint(
-                    "MORGUE_EXTRACT_MAX_BYTES"):
-                # not parsed for requisites by a crawl either (crawler.spiders.news._page_requisites)
-                self.crawler.stats.inc_value("morgue/requisites/page_too_large")
+            too_large = len(body) > self.settings.getint("MORGUE_EXTRACT_MAX_BYTES")
+            if too_large or not isinstance(response, TextResponse):
+                # not parsed for requisites by a crawl either (_page_requisites): nothing to wait for
+                if too_large:
+                    self.crawler.stats.inc_value("morgue/requisites/page_too_large")
                 session.index.requisites_done(str(row["id"]))
                 continue
             self.requisites.pageinfo.awaited.add(str(row["id"]))
