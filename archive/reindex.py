@@ -10,7 +10,8 @@ rebuilt articles (``archive.site_blocks.relearn_sites``), which is all there is 
 ``site_templates`` (learned site templates) is copied and replayed: every page goes through the version
 its crawl had learned, not one learned again from whichever pages come first (``archive.site_templates``);
 without the old db a site's template is learned again, and texts may differ where the crawl's first pages
-did.
+did. The pages a killed crawl left waiting for their requisites (``pages_awaiting_requisites``) are
+copied as well (capture ids are stable).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _copy_history(index: Index, old_db: Path) -> None:
     conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        for table in ("sites", "crawls", "site_blocks", "site_templates", "imports", "imported_pages"):
+        for table in ("sites", "crawls", "site_blocks", "site_templates", "imports", "imported_pages",
+                      "pages_awaiting_requisites"):
             try:
                 rows = [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
             except sqlite3.OperationalError:

@@ -210,6 +210,14 @@ def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp
         names = {url for url in lacking if page_requisites(records[url][2], url).named}
         # still listed: their pageinfo was not written before this kill; a page naming none got its own
         assert waiting == names and lacking - names <= set(infos), (waiting, names, set(infos))
+        # a reindex (after recovery) keeps the list: WARC files cannot hold it
+        recovered = run_morgue("verify", "--repair", "--data", str(data))
+        assert recovered.code == 0, recovered.stdout + recovered.stderr
+        rebuilt = run_morgue("reindex", "--data", str(data))
+        assert rebuilt.code == 0, rebuilt.stdout + rebuilt.stderr
+        db = sqlite3.connect(data / "morgue.db")
+        assert {u for (u,) in db.execute("SELECT url FROM pages_awaiting_requisites")} == waiting
+        db.close()
 
         first = len(state.log)
         final = run_morgue("crawl", str(seed), "--data", str(data))
