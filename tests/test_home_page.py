@@ -13,22 +13,12 @@ from pathlib import Path
 from archive.datasette import home
 from archive.index import Index, capture_row
 from archive.reading_room import make_datasette
-from archive.records import RecordPointer
+from tests.test_index import pointer
 
 
 def _file(index: Index, n: int) -> None:
-    pointer = RecordPointer(
-        warc_file="m.warc.gz",
-        offset=100 * n,
-        length=90,
-        record_id=f"<urn:uuid:{n}>",
-        record_type="response",
-        payload_digest=f"sha256:P{n}",
-        block_digest=f"sha256:B{n}",
-        date=f"2026-11-{n:02d}T10:00:00Z",
-    )
     row = capture_row(
-        pointer,
+        pointer(n),
         url=f"https://gazette.example/{n}",
         status=200,
         headers=[],
