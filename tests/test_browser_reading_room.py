@@ -191,6 +191,21 @@ def _frame(page: Any) -> Any:
     return frames[0]
 
 
+def _wait_in_sandbox(page: Any, frame: Any, predicate: str, seconds: float = 30) -> None:
+    """Wait until ``predicate`` holds in the archived page's frame, polled from here.
+
+    ``frame.wait_for_function`` cannot wait in it: the frame is sandboxed without scripts, so Playwright's
+    polling (requestAnimationFrame or timers in the frame) never runs again after a first false answer,
+    and the test failed whenever the fonts or images were still loading at that first look."""
+    for _ in range(int(seconds * 10)):
+        if frame.evaluate(predicate):
+            return
+        page.wait_for_timeout(100)
+    state = frame.evaluate("""({fonts: document.fonts.status,
+        images: [...document.images].map(i => [i.currentSrc || i.src, i.complete])})""")
+    raise AssertionError(f"not true after {seconds} s in the archived page: {predicate}; {state}")
+
+
 def test_styled_archived_page_comes_from_the_archive_alone(page: Any, room_url: str,
                                                             archive: Archive) -> None:
     """The live site is stopped (build_archive stops it): the page's style sheet and its @import, the web
@@ -205,8 +220,8 @@ def test_styled_archived_page_comes_from_the_archive_alone(page: Any, room_url: 
     page.click("text=View archived page")
     page.wait_for_url(re.compile(rf"/-/archived/{new}$"))
     frame = _frame(page)
-    frame.wait_for_function("document.fonts.status === 'loaded' && "
-                            "[...document.images].every(i => i.complete)")
+    _wait_in_sandbox(page, frame, "document.fonts.status === 'loaded' && "
+                                  "[...document.images].every(i => i.complete)")
     assert frame.locator("h1").inner_text().startswith("Harbour dredging to begin in January")
     # site.css applies, and type.css which it @imports, with the archived web font
     assert "Georgia" in frame.evaluate("getComputedStyle(document.body).fontFamily")
