@@ -181,3 +181,36 @@ def test_a_prepared_room_answers_its_first_visit_with_the_kept_page(
         assert len(renders) == 1  # answered by the kept page
 
     asyncio.run(first_visit())
+
+
+def test_cookies_of_other_tools_on_the_host_still_get_the_kept_page(tmp_path: Path) -> None:
+    """A browser sends 127.0.0.1's cookies to every port, so a reader who ran other local web tools carries
+    theirs: the wrapper still answers with the kept page; datasette's sign-in or flash-message cookie, or an
+    Authorization header, goes through datasette."""
+    with Index(tmp_path / "morgue.db") as index:
+        _file(index, 1)
+    _written_ago(tmp_path, 60)
+    room = make_datasette(tmp_path)
+    rendered = asyncio.run(room.client.get("/"))  # renders and keeps the page
+    reached: list[bytes] = []
+
+    async def datasette_stack(scope: dict, receive: object, send: object) -> None:
+        reached.append(b" ".join(value for _, value in scope["headers"]))
+
+    serve = home.kept_home(room)(datasette_stack)
+
+    def visit(headers: list[tuple[bytes, bytes]]) -> bytes:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers}
+        asyncio.run(serve(scope, None, send))
+        return b"".join(m.get("body", b"") for m in sent)
+
+    others = [(b"cookie", b"_xsrf=2|ab; username-127-0-0-1-8888=x; ds_csrftoken=IjEi")]
+    assert visit(others) == rendered.content and reached == []
+    assert visit([(b"cookie", b"_xsrf=1; ds_actor=eyJh")]) == b"" and len(reached) == 1
+    assert visit([(b"cookie", b"ds_messages=W1si")]) == b"" and len(reached) == 2
+    assert visit([(b"authorization", b"Bearer dstok_x")]) == b"" and len(reached) == 3

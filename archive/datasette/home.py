@@ -20,9 +20,12 @@ later write in the same clock tick might not move the files' times.
 A kept page is served by an ASGI wrapper in front of datasette (``kept_home``, installed by the plugin's
 ``asgi_wrapper`` hook) as the bytes it was sent as: through datasette's stack (its CSRF wrapper, router,
 permission check and response headers) even a kept page cost several times the summary queries it shows.
-The wrapper answers only requests that carry no cookie and no Authorization header — the requests
-datasette itself treats as anonymous and not personalised — with the headers datasette sent; the page is
-rendered for kept use only as an anonymous visitor sees it.
+The wrapper answers only requests that datasette would not personalise — no Authorization header and no
+``ds_actor`` (sign-in) or ``ds_messages`` (flash messages) cookie — with the headers datasette sent; the
+page is rendered for kept use only as an anonymous visitor sees it. Other cookies do not stop it: a
+browser sends a host's cookies to every port of it, so a reader who ran any other web tool on 127.0.0.1
+carries its cookies here, which datasette's own sign-in ignores. (With another datasette plugin that
+reads actors from requests installed, any cookie at all goes through datasette.)
 """
 
 from __future__ import annotations
@@ -173,6 +176,8 @@ async def home_view(request: Any, datasette: Any) -> Response:
 def kept_home(datasette: Any) -> Callable[[Asgi], Asgi]:
     """An ASGI wrapper answering an anonymous GET of ``/`` with the kept page, when there is one."""
 
+    strict = _other_actor_plugins()
+
     def wrap(app: Asgi) -> Asgi:
         async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if (
@@ -181,7 +186,7 @@ def kept_home(datasette: Any) -> Callable[[Asgi], Asgi]:
                 and scope.get("path") == "/"
                 and not scope.get("query_string")
                 and datasette.setting("base_url") == "/"
-                and not any(name in (b"cookie", b"authorization") for name, _ in scope["headers"])
+                and not _personal(scope["headers"], strict)
             ):
                 kept = _kept(datasette)
                 if kept is not None:
@@ -195,6 +200,31 @@ def kept_home(datasette: Any) -> Callable[[Asgi], Asgi]:
         return serve
 
     return wrap
+
+
+_PERSONAL_COOKIES = frozenset({b"ds_actor", b"ds_messages"})  # what datasette reads to personalise a page
+
+
+def _personal(headers: list[tuple[bytes, bytes]], strict: bool) -> bool:
+    """Whether datasette might render ``/`` for this visitor differently from the anonymous page."""
+    for name, value in headers:
+        if name == b"authorization":
+            return True
+        if name == b"cookie":
+            if strict:
+                return True
+            names = {part.split(b"=", 1)[0].strip() for part in value.split(b";")}
+            if names & _PERSONAL_COOKIES:
+                return True
+    return False
+
+
+def _other_actor_plugins() -> bool:
+    """A datasette plugin besides datasette's own that finds actors in requests (it may read any cookie)."""
+    from datasette.plugins import pm
+
+    return any(not impl.plugin_name.startswith("datasette.")
+               for impl in pm.hook.actor_from_request.get_hookimpls())
 
 
 async def _render(request: Any, datasette: Any) -> str:
