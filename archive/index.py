@@ -251,10 +251,24 @@ class Index:
         self.commit()
         return added
 
+    def save_waiting_pages(self, pages: Iterable[Mapping[str, Any]]) -> None:
+        """List pages a crawl stopped cleanly left waiting for requisites, with what it knew of them
+        (``requisites``, JSON); a page listed already gets the newer knowledge."""
+        self._begin()
+        for page in pages:
+            self.db.execute(
+                "INSERT INTO pages_awaiting_requisites "
+                "(capture_id, site, url, crawl_id, noted_at, requisites) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (capture_id) DO UPDATE SET requisites = excluded.requisites, "
+                "noted_at = excluded.noted_at",
+                [page["id"], page["site"], page["url"], page["crawl_id"], _now(), page["requisites"]])
+        self.commit()
+
     def awaiting_requisites(self, site: str) -> list[dict[str, Any]]:
         """The capture rows of a site's pages still waiting for their requisites, oldest first."""
         return list(self.db.query(
-            "SELECT c.* FROM pages_awaiting_requisites AS p JOIN captures AS c ON c.id = p.capture_id "
+            "SELECT c.*, p.requisites AS awaited_requisites FROM pages_awaiting_requisites AS p "
+            "JOIN captures AS c ON c.id = p.capture_id "
             "WHERE p.site = ? ORDER BY c.captured_at", [site]))
 
     def requisites_done(self, capture_id: str) -> None:

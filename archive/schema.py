@@ -238,8 +238,17 @@ def _v16(db: sqlite_utils.Database) -> None:
     db["pages_awaiting_requisites"].create_index(["site"], if_not_exists=True)
 
 
+def _v17(db: sqlite_utils.Database) -> None:
+    """What a crawl stopped cleanly (Ctrl-C, SIGTERM, a page limit) knew of a waiting page's requisites
+    (JSON: their outcomes so far, what its style sheets name), for the resumed crawl to finish its
+    pageinfo record: the resumed queue and duplicate filter do not ask again for what was answered."""
+    if "requisites" not in db["pages_awaiting_requisites"].columns_dict:
+        db["pages_awaiting_requisites"].add_column("requisites", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
-                                                              _v10, _v11, _v12, _v13, _v14, _v15, _v16]
+                                                              _v10, _v11, _v12, _v13, _v14, _v15, _v16,
+                                                              _v17]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

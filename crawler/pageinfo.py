@@ -10,7 +10,9 @@ export that carries the page carries its pageinfo too.
 A requisite shared by many pages is fetched once; every page that names it lists it with that one
 outcome. Fonts and images named by a style sheet belong to every page that uses the style sheet. A page's
 record is written once all of its requisites have an outcome; what is still unanswered when the crawl
-goes idle (a request a middleware dropped) is listed with an ``error``.
+goes idle (a request a middleware dropped) is listed with an ``error``. A crawl stopped before (Ctrl-C,
+SIGTERM, a page limit) lists its waiting pages in ``pages_awaiting_requisites`` with what it knew of their
+requisites: the next crawl of the site (resumed or not) finishes their records (crawler.spiders.news).
 """
 
 from __future__ import annotations
@@ -111,6 +113,39 @@ class PageInfoLog:
                 self.waiters.get(url, set()).discard(page.url)
             page.waiting.clear()
             self._maybe_write(page)
+
+    def close(self, reason: str) -> None:
+        """At the crawl's close (before the index is released): pages still waiting are listed for the
+        next crawl, with the outcomes and style sheet contents known so far, which its resumed queue and
+        duplicate filter would not give again; without an index (a cluster worker) they are written now."""
+        if not self.pages:
+            return
+        session = session_for(self.crawler)
+        if session.index is None or session.crawl_id is None:
+            self.flush()
+            return
+        rows = [{"id": page.pageid, "site": session.site, "url": page.url, "crawl_id": session.crawl_id,
+                 "requisites": json.dumps(self._known(page), ensure_ascii=False)}
+                for page in self.pages.values() if page.pageid]
+        session.index.save_waiting_pages(rows)
+        self.crawler.stats.set_value("morgue/requisites/pages_left_waiting", len(rows))
+        logger.warning("%d archived page(s) still wait for requisites (crawl %s); the next crawl of %s "
+                       "writes their pageinfo records", len(rows), reason, session.site)
+
+    def _known(self, page: _Page) -> dict[str, Any]:
+        children = {url: self.children[url] for url in page.urls if url in self.children}
+        outcomes = {url: self.outcomes[url] for url in page.urls if url in self.outcomes}
+        return {"outcomes": outcomes, "children": children}
+
+    def resume(self, known: dict[str, Any]) -> set[str]:
+        """What a stopped crawl knew of a listed page's requisites (``_known``); the URLs answered."""
+        for url, named in (known.get("children") or {}).items():
+            self.children.setdefault(url, {}).update(named)
+        answered = set()
+        for url, outcome in (known.get("outcomes") or {}).items():
+            self.outcomes.setdefault(url, outcome)
+            answered.add(url)
+        return answered
 
     def _add(self, page: _Page, named: dict[str, str]) -> None:
         pending = list(named.items())

@@ -23,7 +23,9 @@ from twisted.python.failure import Failure
 
 from archive.ingest import REQUISITE
 from archive.requisites import (
+    FONT,
     IMAGE,
+    OTHER,
     SCRIPT,
     STYLESHEET,
     Requisite,
@@ -33,7 +35,7 @@ from archive.requisites import (
 )
 from crawler.faults import fault_kind
 from crawler.incremental import KnownPage, discovery_validators
-from crawler.pageinfo import PageInfoLog
+from crawler.pageinfo import PageInfoLog, resource_type_name
 from crawler.session import session_for
 
 __all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: How many requisite problems (and robots.txt refusals) a crawls row lists; the counts are complete.
 MAX_LISTED = 200
+
+_TYPE_WORDS = {kind: resource_type_name(kind) for kind in (STYLESHEET, IMAGE, FONT, SCRIPT)}
 
 _ACCEPT = {
     STYLESHEET: "text/css,*/*;q=0.1",
@@ -84,6 +88,8 @@ class RequisitePlanner:
                       concurrency=settings.getint("MORGUE_REQUISITES_CONCURRENCY") or None)
         if mode != "none":
             crawler.signals.connect(planner.pageinfo.flush, signal=signals.spider_idle)
+            # connected with the spider, before crawler.capture's handler closes the WARC file and index
+            crawler.signals.connect(planner.pageinfo.close, signal=signals.spider_closed)
         return planner
 
     def wants(self, role: str) -> bool:
@@ -108,6 +114,17 @@ class RequisitePlanner:
                 requests.append(request)
         self.pageinfo.page(response, {r.url: r.resource_type for r in found})
         return requests
+
+    def still_waiting(self, page_url: str, known: dict[str, KnownPage], callback: Any,
+                      errback: Any) -> list[Request]:
+        """Requests for what a page listed by a stopped crawl still waits for and this crawl has not asked
+        for (what its style sheets named, which a resumed queue holds already, a fresh one does not)."""
+        page = self.pageinfo.pages.get(page_url)
+        if page is None:
+            return []
+        kinds = {name: kind for kind, name in _TYPE_WORDS.items()}
+        found = [Requisite(url, kinds.get(page.urls.get(url, ""), OTHER)) for url in sorted(page.waiting)]
+        return self._requests(found, (), known, callback, errback)
 
     def for_stylesheet(self, response: Response, body: bytes, known: dict[str, KnownPage], callback: Any,
                        errback: Any) -> list[Request]:

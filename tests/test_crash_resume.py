@@ -201,8 +201,8 @@ def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp
         assert f"styled: {len(lacking)} archived page(s) of the crashed crawl never got their requisites" \
             in second, second
         assert "the next crawl of styled fetches them from the archived pages" in second, second
-        assert f"styled: {len(lacking)} archived page(s) from a crashed crawl get their requisites now" \
-            in second, second
+        assert f"styled: {len(lacking)} archived page(s) from a stopped or crashed crawl get their " \
+            "requisites now" in second, second
         db = sqlite3.connect(data / "morgue.db")
         waiting = {u for (u,) in db.execute("SELECT url FROM pages_awaiting_requisites")}
         db.close()
@@ -225,9 +225,10 @@ def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp
         statuses = {path: status for host, path, status in state.log[first:] if host == "site"}
     # the articles were not fetched again (skipped as known, or re-checked: 304)
     assert all(statuses.get(path, 304) == 304 for path in STYLED_PAGES), statuses
-    assert f"{len(waiting)} archived page(s) from a crashed crawl get their requisites now" in final.stderr
-    summary = (f"requisites after a crash: {len(waiting)} archived page(s) from a crashed crawl got their "
-               f"requisites now, {len(waiting)} with their pageinfo record written")
+    assert f"{len(waiting)} archived page(s) from a stopped or crashed crawl get their requisites " \
+        "now" in final.stderr
+    summary = (f"requisites left waiting: {len(waiting)} archived page(s) from a stopped or crashed crawl "
+               f"got their requisites now, {len(waiting)} with their pageinfo record written")
     assert summary in final.stdout, final.stdout
 
     check = run_morgue("verify", "--data", str(data))
@@ -254,7 +255,7 @@ def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp
     assert db.execute("SELECT count(*) FROM pages_awaiting_requisites").fetchone()[0] == 0
     # a third crawl has nothing left to finish
     again = run_morgue("crawl", str(seed), "--data", str(data))
-    assert again.code == 0 and "requisites after a crash" not in again.stdout, again.stdout
+    assert again.code == 0 and "requisites left waiting" not in again.stdout, again.stdout
 
 
 def _urls(db_path: Path) -> set[str]:
@@ -268,3 +269,99 @@ def _urls(db_path: Path) -> set[str]:
             conn.close()
     except sqlite3.Error:
         return set()
+
+
+# -- requisites waiting at a clean stop ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["resumed", "restarted"])
+def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pageinfo(
+        tmp_path: Path, restart: bool) -> None:
+    """SIGTERM once the articles are archived and while every requisite request is held by the site; the
+    hold is released only once Scrapy is closing, so what was in flight is answered during the close and
+    what was queued (and what the style sheets answered then name) stays in the saved queue. The next
+    crawl (resumed from that queue, whose duplicate filter remembers every requisite asked for; or with
+    ``--restart``, without it) writes each waiting page's pageinfo record: exactly one per article,
+    listing every requisite the page names with its real outcome."""
+    import threading
+
+    from archive.requisites import page_requisites
+    from tests.requisite_site import serving
+
+    with serving() as (base, state):
+        state.pages[:] = STYLED_PAGES
+        seed = tmp_path / "styled.toml"
+        seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n'
+                        "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+                        "DOWNLOAD_TIMEOUT = 120\n", encoding="utf-8")
+        data = tmp_path / "data"
+        articles = [base + p for p in STYLED_PAGES]
+        log = tmp_path / "first.log"
+        state.hold = release = threading.Event()
+        with log.open("w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "morgue.cli", "crawl", str(seed), "--data",
+                                     str(data), "-v"], cwd=REPO, stdout=subprocess.PIPE, stderr=stderr,
+                                    start_new_session=True, text=True)
+            try:
+                for _ in range(6000):  # a bound for a broken crawl, not a timing
+                    assert proc.poll() is None, "the crawl ended although its requisites were held"
+                    if state.held and set(articles) <= _urls(data / "morgue.db"):
+                        break
+                    time.sleep(0.02)
+                else:
+                    pytest.fail("the crawl never archived its articles")
+                proc.send_signal(signal.SIGTERM)
+                for _ in range(6000):
+                    if "Closing spider (shutdown)" in log.read_text():
+                        break
+                    time.sleep(0.02)
+                else:
+                    pytest.fail("the crawl did not start closing on SIGTERM")
+                release.set()  # what is in flight is answered now; nothing more is asked for
+                out, _ = proc.communicate(timeout=120)
+            finally:
+                release.set()
+                state.hold = None
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=30)
+        assert "interrupted: the next crawl of styled resumes" in out, out
+        db = sqlite3.connect(data / "morgue.db")
+        db.row_factory = sqlite3.Row
+        left = {r["url"]: json.loads(dict(r).get("requisites") or "{}")
+                for r in db.execute("SELECT * FROM pages_awaiting_requisites")}
+        db.close()
+        _, before = _warc_records(data)
+        assert left and not set(left) & set(before), (set(left), set(before))
+        assert "page(s) still wait for requisites (crawl shutdown)" in log.read_text()
+        # some requisites were answered while the crawl closed: the next crawl must not wait for them
+        assert any(k.get("outcomes") for k in left.values()), left
+
+        final = run_morgue("crawl", str(seed), "--data", str(data), *(["--restart"] if restart else []))
+        assert final.code == 0, final.stdout + final.stderr
+        fetched = [(host, path) for host, path, _ in state.log]  # both crawls
+    assert f"{len(left)} archived page(s) from a stopped or crashed crawl got their requisites now, " \
+        f"{len(left)} with their pageinfo record written" in final.stdout, final.stdout
+    check = run_morgue("verify", "--data", str(data))
+    assert check.code == 0, check.stdout + check.stderr
+    records, pageinfo = _warc_records(data)  # asserts one pageinfo record per page at most
+    blocked = f"{state.cdn}/private/secret.png"
+    for url in articles:
+        assert url in pageinfo, f"no pageinfo record for {url}"
+        kind, status, body = records[url]
+        assert kind == "response" and status == "200"
+        named = {r.url for r in page_requisites(body, url).named}
+        listed = pageinfo[url]["urls"]
+        assert named <= set(listed), (url, named - set(listed))
+        for requisite, outcome in listed.items():
+            if requisite == blocked:
+                assert outcome["error"] == "blocked"
+                continue
+            assert requisite in records, f"{url} names {requisite}, which is not archived"
+            assert outcome.get("status") in (200, 404) and "error" not in outcome, (url, requisite, outcome)
+    assert f"{base}/css/a.css" in pageinfo[f"{base}/news/styled.html"]["urls"]  # the @import chain too
+    if not restart:  # resumed: nothing answered before the stop is asked for again
+        requisites = [f for f in fetched if f[1].startswith(("/css/", "/img/", "/fonts/"))]
+        assert len(requisites) == len(set(requisites)), fetched
+    db = sqlite3.connect(data / "morgue.db")
+    assert db.execute("SELECT count(*) FROM pages_awaiting_requisites").fetchone()[0] == 0

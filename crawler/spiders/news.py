@@ -418,8 +418,8 @@ class NewsSpider(Spider):
         if not awaited:
             return
         assert self._warc_dir is not None
-        self.logger.warning("%s: %d archived page(s) from a crashed crawl get their requisites now",
-                            self.seed.name, len(awaited))
+        self.logger.warning("%s: %d archived page(s) from a stopped or crashed crawl get their requisites "
+                            "now", self.seed.name, len(awaited))
         self.crawler.stats.set_value("morgue/requisites/awaited_pages", len(awaited))
         for row in awaited:
             try:
@@ -443,8 +443,15 @@ class NewsSpider(Spider):
                 session.index.requisites_done(str(row["id"]))
                 continue
             self.requisites.pageinfo.awaited.add(str(row["id"]))
+            if row.get("awaited_requisites"):
+                # a crawl stopped cleanly: what it had answered is not asked again (its resumed queue and
+                # duplicate filter would not answer it); what it still waited for comes from that queue
+                answered = self.requisites.pageinfo.resume(json.loads(row["awaited_requisites"]))
+                self.requisites.seen.update(answered)
             known = self.policy.pages if self.policy is not None else {}
             yield from self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed)
+            yield from self.requisites.still_waiting(row["url"], known, self.parse_requisite,
+                                                     self.requisite_failed)
 
     def parse_requisite(self, response: Response) -> Iterable[Request]:
         """A fetched requisite (archived by crawler.capture already): a style sheet's own requisites

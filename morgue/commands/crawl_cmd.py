@@ -61,10 +61,10 @@ def _print_summary(results: list[Any], data_path: Path) -> None:
             click.echo(f"  blocked by robots.txt: {url}")
         _print_requisites(s)
         awaited = (result.stats or {}).get("morgue/requisites/awaited_pages", 0)
-        if awaited:  # pages a killed crawl archived while their requisites were queued (crawler.recovery)
+        if awaited:  # pages a stopped or killed crawl archived while their requisites were queued
             done = (result.stats or {}).get("morgue/requisites/recovered_pages", 0)
-            click.echo(f"  requisites after a crash: {awaited} archived page(s) from a crashed crawl got "
-                       f"their requisites now, {done} with their pageinfo record written"
+            click.echo(f"  requisites left waiting: {awaited} archived page(s) from a stopped or crashed "
+                       f"crawl got their requisites now, {done} with their pageinfo record written"
                        + ("" if done >= awaited else f"; {awaited - done} still wait for the next crawl"))
         if result.reason == "shutdown":
             click.echo(f"  interrupted: the next crawl of {result.site} resumes where this one stopped")
