@@ -144,6 +144,15 @@ def _complete(records: Iterator[Any], *, open_file: bool) -> Iterator[Any]:
             raise
 
 
+def _styled_seed(tmp_path: Path, base: str) -> Path:
+    """The seed of the requisites site's sitemap, politeness off for loopback."""
+    seed = tmp_path / "styled.toml"
+    seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n'
+                    "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
+                    "DOWNLOAD_TIMEOUT = 120\n", encoding="utf-8")
+    return seed
+
+
 def _kill_while_held(seed: Path, data: Path, state: Any, ready: Any, log: Path) -> None:
     """Crawl with every requisite request held unanswered by the site; kill -9 the crawl once
     ``ready(state)``. Not a timing: no requisite can be answered before the kill, whenever the loop sees
@@ -183,10 +192,7 @@ def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp
 
     with serving() as (base, state):
         state.pages[:] = STYLED_PAGES
-        seed = tmp_path / "styled.toml"
-        seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n'
-                        "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
-                        "DOWNLOAD_TIMEOUT = 120\n", encoding="utf-8")
+        seed = _styled_seed(tmp_path, base)
         data = tmp_path / "data"
         articles = [base + p for p in STYLED_PAGES]
         _kill_while_held(seed, data, state, lambda s: s.held and set(articles) <= _urls(data / "morgue.db"),
@@ -304,10 +310,7 @@ def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pa
 
     with serving() as (base, state):
         state.pages[:] = STYLED_PAGES
-        seed = tmp_path / "styled.toml"
-        seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n'
-                        "\n[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\n"
-                        "DOWNLOAD_TIMEOUT = 120\n", encoding="utf-8")
+        seed = _styled_seed(tmp_path, base)
         data = tmp_path / "data"
         articles = [base + p for p in STYLED_PAGES]
         log = tmp_path / "first.log"
