@@ -463,13 +463,13 @@ def test_replaywebpage_shows_the_thumbnail_in_its_page_list(rendered: Rendered, 
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(host.pages_url())
-            entries: list[dict[str, Any]] = []
-            for _ in range(240):  # the list fills once the WACZ is loaded; thumbnails load lazily after
-                entries = [e for frame in page.frames for e in _frame_thumbnails(frame)]
-                shown = {e["url"] for e in entries if e["loaded"]}
-                if rendered_urls <= shown and len(entries) >= 3:
-                    break
-                page.wait_for_timeout(250)
+            entries = _page_list(page, rendered_urls)
+            if not entries and "/export.wacz" not in host.requests:
+                # ReplayWeb.page's service worker missed its first load and never asked for the WACZ
+                # (webrecorder/replayweb.page#412, as in test_wacz._open_replay): reloaded once, as a reader
+                # would; a WACZ that was read and whose list stays empty still fails
+                page.reload()
+                entries = _page_list(page, rendered_urls)
             by_url = {e["url"]: e for e in entries}
             for url in rendered_urls:
                 assert url in by_url, f"{url} not in ReplayWeb.page's page list: {entries}"
@@ -483,6 +483,18 @@ def test_replaywebpage_shows_the_thumbnail_in_its_page_list(rendered: Rendered, 
             page.screenshot(path=str(SCREENSHOTS / "replaywebpage-thumbnails.png"))
         finally:
             browser.close()
+
+
+def _page_list(page: Any, rendered_urls: set[str], seconds: float = 60) -> list[dict[str, Any]]:
+    """ReplayWeb.page's page list with its thumbnails, once the rendered ones have loaded (or at the end)."""
+    entries: list[dict[str, Any]] = []
+    for _ in range(int(seconds * 4)):  # the list fills once the WACZ is loaded; thumbnails load lazily after
+        entries = [e for frame in page.frames for e in _frame_thumbnails(frame)]
+        shown = {e["url"] for e in entries if e["loaded"]}
+        if rendered_urls <= shown and len(entries) >= 3:
+            break
+        page.wait_for_timeout(250)
+    return entries
 
 
 def _frame_thumbnails(frame: Any) -> list[dict[str, Any]]:
