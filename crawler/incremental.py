@@ -28,7 +28,7 @@ from crawler.discovery import parse_date
 
 __all__ = [
     "Decision", "KnownPage", "RecrawlPolicy", "load_known_pages", "conditional_headers",
-    "discovery_validators", "archived_copy",
+    "discovery_validators", "archived_copy", "archived_response_at",
 ]
 
 FETCH = "fetch"  # never archived (or last seen as an error): an ordinary GET
@@ -85,7 +85,13 @@ def archived_copy(warc_dir: Path, page: KnownPage) -> tuple[bytes, list[tuple[st
     """The body (Content-Encoding undone) and HTTP headers of a page's archived response: what a 304
     confirmed is still current."""
     assert page.warc_file is not None and page.warc_offset is not None
-    record = read_record(warc_dir, page.warc_file, page.warc_offset)
+    return archived_response_at(warc_dir, page.warc_file, page.warc_offset)
+
+
+def archived_response_at(warc_dir: Path, warc_file: str, offset: int) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body (Content-Encoding undone) and HTTP headers of the response record at ``offset``, as a
+    Scrapy response would carry them (no encoding or length headers the body no longer matches)."""
+    record = read_record(warc_dir, warc_file, offset)
     dropped = ("content-encoding", "content-length", "transfer-encoding")
     headers = [(k, v) for k, v in record.http_headers if k.lower() not in dropped]
     return decoded_body(record), headers

@@ -27,19 +27,25 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from archive.records import warc_date
-from archive.requisites import FONT, IMAGE, PAGEINFO_PREFIX, SCRIPT, STYLESHEET
+from archive.requisites import FONT, IMAGE, OTHER, PAGEINFO_PREFIX, SCRIPT, STYLESHEET
 from crawler.session import session_for
 
-__all__ = ["PageInfoLog", "PAGEINFO_PREFIX", "resource_type_name"]
+__all__ = ["PageInfoLog", "PAGEINFO_PREFIX", "resource_type_name", "resource_type_of"]
 
 logger = logging.getLogger(__name__)
 
 _TYPE_NAMES = {STYLESHEET: "Stylesheet", IMAGE: "Image", FONT: "Font", SCRIPT: "Script"}
+_TYPES_BY_NAME = {name: kind for kind, name in _TYPE_NAMES.items()}
 
 
 def resource_type_name(resource_type: str | None) -> str:
     """Chrome's (and so Browsertrix's) word for a requisite's kind."""
     return _TYPE_NAMES.get(resource_type or "", "Other")
+
+
+def resource_type_of(name: str | None) -> str:
+    """The requisite kind that ``resource_type_name`` calls ``name`` (a pageinfo record's ``type``)."""
+    return _TYPES_BY_NAME.get(name or "", OTHER)
 
 
 def _mime(response: Response) -> str:
@@ -68,7 +74,7 @@ class PageInfoLog:
         self.children: dict[str, dict[str, str]] = {}  # style sheet URL -> what it names (URL -> type)
         self.waiters: dict[str, set[str]] = {}  # requisite URL -> pages waiting for it
         self.written = 0
-        self.awaited: set[str] = set()  # capture ids of pages a killed crawl left (pages_awaiting_requisites)
+        self.awaited: set[str] = set()  # capture ids of pages a killed or stopped crawl left waiting
 
     def page(self, response: Response, requisites: dict[str, str | None]) -> None:
         """A page whose requisites (URL -> resource type, fetched now or earlier in the crawl) it needs."""
@@ -175,7 +181,7 @@ class PageInfoLog:
             extra={"WARC-Refers-To": page.record_id, "WARC-Refers-To-Target-URI": page.url})
         self.written += 1
         self.crawler.stats.inc_value("morgue/requisites/pageinfo")
-        if page.pageid in self.awaited:  # a page a killed crawl left: it waits no longer
+        if page.pageid in self.awaited:  # a page an earlier crawl left waiting: it waits no longer
             self.awaited.discard(page.pageid)
             if session.index is not None:
                 session.index.requisites_done(page.pageid)

@@ -23,9 +23,7 @@ from twisted.python.failure import Failure
 
 from archive.ingest import REQUISITE
 from archive.requisites import (
-    FONT,
     IMAGE,
-    OTHER,
     SCRIPT,
     STYLESHEET,
     Requisite,
@@ -35,7 +33,7 @@ from archive.requisites import (
 )
 from crawler.faults import fault_kind
 from crawler.incremental import KnownPage, discovery_validators
-from crawler.pageinfo import PageInfoLog, resource_type_name
+from crawler.pageinfo import PageInfoLog, resource_type_of
 from crawler.session import session_for
 
 __all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
@@ -44,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: How many requisite problems (and robots.txt refusals) a crawls row lists; the counts are complete.
 MAX_LISTED = 200
-
-_TYPE_WORDS = {kind: resource_type_name(kind) for kind in (STYLESHEET, IMAGE, FONT, SCRIPT)}
 
 _ACCEPT = {
     STYLESHEET: "text/css,*/*;q=0.1",
@@ -122,8 +118,7 @@ class RequisitePlanner:
         page = self.pageinfo.pages.get(page_url)
         if page is None:
             return []
-        kinds = {name: kind for kind, name in _TYPE_WORDS.items()}
-        found = [Requisite(url, kinds.get(page.urls.get(url, ""), OTHER)) for url in sorted(page.waiting)]
+        found = [Requisite(url, resource_type_of(page.urls.get(url))) for url in sorted(page.waiting)]
         return self._requests(found, (), known, callback, errback)
 
     def for_stylesheet(self, response: Response, body: bytes, known: dict[str, KnownPage], callback: Any,

@@ -18,9 +18,8 @@ from scrapy.crawler import Crawler
 from scrapy.http import Headers, Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
-from archive.ingest import decoded_body
 from archive.urls import normalize_url
-from archive.warc_reader import WarcReadError, read_record
+from archive.warc_reader import WarcReadError
 from crawler.discovery import (
     Discovered,
     SitemapTooLarge,
@@ -37,6 +36,7 @@ from crawler.incremental import (
     RecrawlPolicy,
     archived_copy,
     archived_location,
+    archived_response_at,
     discovery_validators,
     load_known_pages,
 )
@@ -210,9 +210,7 @@ class NewsSpider(Spider):
             return None
         if response.meta.get("morgue_role") != "requisite":
             self.crawler.stats.inc_value("morgue/discovery/not_modified")
-        archived = Headers(headers)
-        cls = responsetypes.from_args(headers=archived, url=response.url, body=body)
-        return cls(url=response.url, status=200, headers=archived, body=body, request=response.request)
+        return _archived_response(response.url, body, headers, response.request)
 
     def _ignore_error(self, failure: Any) -> None:
         self.logger.debug("ignored: %s", failure)
@@ -408,9 +406,10 @@ class NewsSpider(Spider):
         return self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed)
 
     def _awaited_requisites(self) -> Iterator[Request]:
-        """The requisites of pages a killed crawl archived before their requisites had an outcome
-        (listed by crawler.recovery): read from the archived page, not fetched again, and requested like
-        any page's (the same caps, robots.txt, once per crawl); the page's pageinfo record follows."""
+        """The requisites of pages a killed or stopped crawl archived before their requisites had an
+        outcome (listed by crawler.recovery, or by ``PageInfoLog.close`` at the stop): read from the
+        archived page, not fetched again, and requested like any page's (the same caps, robots.txt, once
+        per crawl); the page's pageinfo record follows."""
         session = session_for(self.crawler)
         if self.requisites is None or self.requisites.mode == "none" or session.index is None:
             return
@@ -423,18 +422,14 @@ class NewsSpider(Spider):
         self.crawler.stats.set_value("morgue/requisites/awaited_pages", len(awaited))
         for row in awaited:
             try:
-                record = read_record(self._warc_dir, row["warc_file"], row["warc_offset"])
-                body = decoded_body(record)
+                body, headers = archived_response_at(self._warc_dir, row["warc_file"], row["warc_offset"])
             except (WarcReadError, ValueError, OSError) as exc:
                 self.logger.warning("%s: its archived copy is unreadable, its requisites not fetched (%s)",
                                     row["url"], exc)
                 continue
-            dropped = ("content-encoding", "content-length", "transfer-encoding")
-            headers = Headers([(k, v) for k, v in record.http_headers if k.lower() not in dropped])
             capture = {"id": row["id"], "captured_at": row["captured_at"], "record_id": row["record_id"]}
             request = Request(row["url"], meta={"morgue_capture": capture, "morgue_role": "article"})
-            cls = responsetypes.from_args(headers=headers, url=row["url"], body=body)
-            response = cls(url=row["url"], status=200, headers=headers, body=body, request=request)
+            response = _archived_response(row["url"], body, headers, request)
             too_large = len(body) > self.settings.getint("MORGUE_EXTRACT_MAX_BYTES")
             if too_large or not isinstance(response, TextResponse):
                 # not parsed for requisites by a crawl either (_page_requisites): nothing to wait for
@@ -475,3 +470,10 @@ class NewsSpider(Spider):
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def _archived_response(url: str, body: bytes, headers: list[tuple[str, str]], request: Request) -> Response:
+    """An archived copy (``archived_response_at``) as the Scrapy response its callbacks parse."""
+    archived = Headers(headers)
+    cls = responsetypes.from_args(headers=archived, url=url, body=body)
+    return cls(url=url, status=200, headers=archived, body=body, request=request)
