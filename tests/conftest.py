@@ -20,6 +20,19 @@ from morgue.demo_server import DEFAULT_ROOT
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A pytest outside morgue's virtualenv stops here, saying so, instead of at a test module's import."""
+    import importlib.util
+
+    missing = [name for name in ("scrapy", "warcio", "trafilatura", "datasette", "pytest_timeout")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise pytest.UsageError(
+            f"this Python ({sys.executable}) lacks morgue's test dependencies ({', '.join(missing)}): "
+            "run the tests inside the virtualenv the README sets up (. .venv/bin/activate, then "
+            "pip install -e '.[test]' && pytest)")
+
+
 def shared_dir() -> Path | None:
     """``$MORGUE_SHARED`` or ``../shared`` beside the repository, if present."""
     candidate = Path(os.environ.get("MORGUE_SHARED") or REPO.parent / "shared")
