@@ -180,7 +180,10 @@ def test_three_workers_fetch_each_article_once_and_index_like_one_machine(tmp_pa
                 row["errors"], row["robots_blocked"]) == ("bench", "finished", ARTICLES, 0, captures, 0, 0)
         assert json.loads(row["errors_by_kind"]) == {}
         assert row["pages"] >= ARTICLES and row["started_at"] <= row["finished_at"] and row["seconds"] > 0
-        assert len(json.loads(row["cluster_summaries"])) == 3  # one summary per worker
+        # one summary per worker that archived anything: a worker that joins after the queue drained
+        # crawls 0 pages and writes no WARC file, so no summary (crawler.session), which the pace of the
+        # workers' start decides, not morgue
+        assert len(json.loads(row["cluster_summaries"])) == len(_writers(data / "warc"))
         schedule = run_morgue("schedule", "--seeds", str(tmp_path), "--data", str(data))
         assert schedule.code == 0, schedule.stderr
         line = next(ln for ln in schedule.stdout.splitlines() if ln.startswith("bench "))
