@@ -144,6 +144,34 @@ def _complete(records: Iterator[Any], *, open_file: bool) -> Iterator[Any]:
             raise
 
 
+def _assert_pages_have_their_requisites(data: Path, state: Any,
+                                        articles: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The archive verifies, and every article has its pageinfo record, listing everything it names (and
+    what its style sheets name) as archived without error, the robots-blocked image as ``blocked`` and
+    not archived; the records and pageinfo records as ``_warc_records`` gives them."""
+    from archive.requisites import page_requisites
+
+    check = run_morgue("verify", "--data", str(data))
+    assert check.code == 0, check.stdout + check.stderr
+    records, pageinfo = _warc_records(data)  # asserts one pageinfo record per page at most
+    blocked = f"{state.cdn}/private/secret.png"
+    for url in articles:
+        assert url in pageinfo, f"no pageinfo record for {url}"
+        kind, status, body = records[url]
+        assert kind == "response" and status == "200"
+        named = {r.url for r in page_requisites(body, url).named}
+        listed = pageinfo[url]["urls"]
+        assert named <= set(listed), (url, named - set(listed))
+        for requisite, outcome in listed.items():
+            if requisite == blocked:
+                assert outcome["error"] == "blocked"
+                assert requisite not in records
+                continue
+            assert requisite in records, f"{url} names {requisite}, which is not archived"
+            assert outcome.get("status") in (200, 404) and "error" not in outcome, (url, requisite, outcome)
+    return records, pageinfo
+
+
 def _styled_seed(tmp_path: Path, base: str) -> Path:
     """The seed of the requisites site's sitemap, politeness off for loopback."""
     seed = tmp_path / "styled.toml"
@@ -242,24 +270,7 @@ def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp
                f"got their requisites now, {len(waiting)} with their pageinfo record written")
     assert summary in final.stdout, final.stdout
 
-    check = run_morgue("verify", "--data", str(data))
-    assert check.code == 0, check.stdout + check.stderr
-    records, pageinfo = _warc_records(data)
-    blocked = f"{state.cdn}/private/secret.png"
-    for url in articles:
-        assert url in pageinfo, f"no pageinfo record for {url}"
-        kind, status, body = records[url]
-        assert kind == "response" and status == "200"
-        named = {r.url for r in page_requisites(body, url).named}
-        listed = pageinfo[url]["urls"]
-        assert named <= set(listed), (url, named - set(listed))
-        for requisite, outcome in listed.items():  # what the page names, and what its style sheets name
-            if requisite == blocked:
-                assert outcome["error"] == "blocked"
-                assert requisite not in records
-                continue
-            assert requisite in records, f"{url} names {requisite}, which is not archived"
-            assert outcome.get("status") in (200, 404) and "error" not in outcome, (url, requisite, outcome)
+    records, pageinfo = _assert_pages_have_their_requisites(data, state, articles)
     assert f"{base}/css/a.css" in pageinfo[f"{base}/news/styled.html"]["urls"]  # the @import chain too
     assert f"{base}/img/plain.png" in records and f"{base}/favicon.ico" in records
     db = sqlite3.connect(data / "morgue.db")
@@ -305,7 +316,6 @@ def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pa
     listing every requisite the page names with its real outcome."""
     import threading
 
-    from archive.requisites import page_requisites
     from tests.requisite_site import serving
 
     with serving() as (base, state):
@@ -359,23 +369,7 @@ def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pa
         fetched = [(host, path) for host, path, _ in state.log]  # both crawls
     assert f"{len(left)} archived page(s) from a stopped or crashed crawl got their requisites now, " \
         f"{len(left)} with their pageinfo record written" in final.stdout, final.stdout
-    check = run_morgue("verify", "--data", str(data))
-    assert check.code == 0, check.stdout + check.stderr
-    records, pageinfo = _warc_records(data)  # asserts one pageinfo record per page at most
-    blocked = f"{state.cdn}/private/secret.png"
-    for url in articles:
-        assert url in pageinfo, f"no pageinfo record for {url}"
-        kind, status, body = records[url]
-        assert kind == "response" and status == "200"
-        named = {r.url for r in page_requisites(body, url).named}
-        listed = pageinfo[url]["urls"]
-        assert named <= set(listed), (url, named - set(listed))
-        for requisite, outcome in listed.items():
-            if requisite == blocked:
-                assert outcome["error"] == "blocked"
-                continue
-            assert requisite in records, f"{url} names {requisite}, which is not archived"
-            assert outcome.get("status") in (200, 404) and "error" not in outcome, (url, requisite, outcome)
+    records, pageinfo = _assert_pages_have_their_requisites(data, state, articles)
     assert f"{base}/css/a.css" in pageinfo[f"{base}/news/styled.html"]["urls"]  # the @import chain too
     if not restart:  # resumed: nothing answered before the stop is asked for again
         requisites = [f for f in fetched if f[1].startswith(("/css/", "/img/", "/fonts/"))]
