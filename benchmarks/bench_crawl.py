@@ -69,7 +69,6 @@ Sample = tuple[int, int, int]  # pages fetched so far, RSS of the crawl process,
 
 
 CPU: dict[str, float] = {}  # CPU seconds of the last run_measured: "main", "others"
-CPU_MAIN: dict[str, float] = {}  # the crawl process's CPU seconds by requisites mode (the last run of each)
 
 
 def run_measured(
@@ -340,7 +339,7 @@ def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> No
         sitemap = write_sitemaps(root, base, paths)
         expected, favicons = expected_requisites(root, base, paths)
         incomplete = []
-        rates, cpu, main_cpu = {}, {}, {}
+        rates, cpu, main_cpu, main_total = {}, {}, {}, {}
         two = ("MORGUE_REQUISITES_CONCURRENCY=0",)  # the requisites slot at the pages' 2 connections
         runs = (("none", "none", ()), ("article, 2 connections", "article", two), ("article", "article", ()))
         for label, mode, settings in runs:
@@ -359,7 +358,7 @@ def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> No
             rates[label] = articles / seconds
             cpu[label] = spent[0] / articles if spent else float("nan")
             main_cpu[label] = CPU.get("main", float("nan")) / articles
-            CPU_MAIN[mode] = CPU.get("main", float("nan"))
+            main_total[label] = CPU.get("main", float("nan"))
             print(f"requisites = \"{label}\": {articles} article pages in {seconds:.1f}s = "
                   f"{rates[label]:6.1f} articles/s, {requisites or 0} requisites archived, errors {errors}; "
                   f"the site's server used {served:.1f} CPU seconds")
@@ -389,7 +388,7 @@ def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> No
               f"{main_cpu['article'] * 1000:.0f} ms with = {main_cpu['none'] / main_cpu['article']:.2f}x")
         # where the crawl process's extra time goes: per requisite, against the bare minimum of one
         named = len(expected)
-        through_crawl = (CPU_MAIN["article"] - CPU_MAIN["none"]) * 1000 / max(named + len(favicons), 1)
+        through_crawl = (main_total["article"] - main_total["none"]) * 1000 / max(named + len(favicons), 1)
         print(f"  crawl process per requisite: {through_crawl:.2f} CPU-ms; a bare fetch + WARC records + "
               f"index row of each: {bare_fetch_cost(base, sorted(expected), work):.2f} CPU-ms")
         if incomplete:
