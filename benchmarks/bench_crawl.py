@@ -318,6 +318,43 @@ def bare_fetch_cost(base: str, urls: list[str], work: Path) -> float:
     return 1000 * spent / max(len(urls), 1)
 
 
+def _bare_fetch_all(base: str, urls: list[str], work: str) -> None:
+    bare_fetch_cost(base, urls, Path(work))
+
+
+def off_process_ceiling(sitemap: str, work: Path, base: str, urls: list[str], rate_none: float,
+                        main_ms_none: float, pages: list[tuple[Path, str]]) -> None:
+    """What a requisite fetcher in a process of its own could reach at best on this machine: the crawl
+    without requisites while a second process does the bare minimum for every requisite (``bare_fetch_cost``:
+    GET on a kept-alive connection, WARC records, index row) at the same time, plus the crawl process's own
+    cost of finding a page's requisites (``page_requisites``, measured here), which it would still pay."""
+    from archive.requisites import page_requisites
+
+    data = work / "data-requisites-ceiling"
+    fetcher = multiprocessing.get_context("spawn").Process(
+        target=_bare_fetch_all, args=(base, urls, str(work / "ceiling")))
+    (work / "ceiling").mkdir(exist_ok=True)
+    fetcher.start()
+    try:
+        crawl(sitemap, data)
+    finally:
+        fetcher.join()
+    with closing(sqlite3.connect(data / "morgue.db")) as db:
+        seconds = db.execute("SELECT seconds FROM crawls ORDER BY id DESC LIMIT 1").fetchone()[0]
+        articles = db.execute("SELECT count(*) FROM captures WHERE url LIKE ? AND status = 200",
+                              [f"{base}/a/%"]).fetchone()[0]
+    beside = articles / seconds / rate_none
+    start = time.process_time()
+    for path, url in pages:
+        page_requisites(path.read_bytes(), url)
+    finding = (time.process_time() - start) / max(len(pages), 1)
+    estimate = 1 / (1 / beside + finding / main_ms_none)
+    print(f"  an off-process fetcher's ceiling: the crawl without requisites beside a bare fetcher of all "
+          f"{len(urls)} requisites in another process: {beside:.2f}x; finding a page's requisites in the "
+          f"crawl process {finding * 1000:.2f} CPU-ms of its {main_ms_none * 1000:.0f} ms per article; "
+          f"together about {estimate:.2f}x (an estimate: the sum of the two costs)")
+
+
 def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> None:
     """Articles per second with page requisites against without, on the same styled site, in this run.
 
@@ -391,6 +428,8 @@ def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> No
         through_crawl = (main_total["article"] - main_total["none"]) * 1000 / max(named + len(favicons), 1)
         print(f"  crawl process per requisite: {through_crawl:.2f} CPU-ms; a bare fetch + WARC records + "
               f"index row of each: {bare_fetch_cost(base, sorted(expected), work):.2f} CPU-ms")
+        off_process_ceiling(sitemap, work, base, sorted(expected | favicons), rates["none"],
+                            main_cpu["none"], [(root / p.lstrip("/"), base + p) for p in paths])
         if incomplete:
             sys.exit(f"incomplete crawls (the ratios compare different work): {', '.join(incomplete)}")
     finally:
