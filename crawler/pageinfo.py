@@ -69,10 +69,12 @@ class PageInfoLog:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.pages: dict[str, _Page] = {}  # pages still waiting, by URL
+        self.pages: dict[str, _Page] = {}  # pages still waiting, by their response record's id
         self.outcomes: dict[str, dict[str, Any]] = {}  # requisite URL -> {status, mime[, error]}
         self.children: dict[str, dict[str, str]] = {}  # style sheet URL -> what it names (URL -> type)
-        self.waiters: dict[str, set[str]] = {}  # requisite URL -> pages waiting for it
+        # requisite URL -> pages waiting for it (record ids: one URL archived twice, say by a stopped crawl
+        # and again by this one after an edit, is two pages, each with its own pageinfo record)
+        self.waiters: dict[str, set[str]] = {}
         self.written = 0
         self.awaited: set[str] = set()  # capture ids of pages a killed or stopped crawl left waiting
 
@@ -84,8 +86,7 @@ class PageInfoLog:
         page = _Page(url=response.url, pageid=str(capture.get("id") or ""),
                      ts=str(capture.get("captured_at") or ""), record_id=str(capture["record_id"]),
                      document={"status": response.status, "mime": _mime(response), "type": "Document"})
-        self.pages.setdefault(page.url, page)
-        page = self.pages[page.url]
+        page = self.pages.setdefault(page.record_id, page)
         self._add(page, {url: resource_type_name(kind) for url, kind in requisites.items()})
         self._maybe_write(page)
 
@@ -93,14 +94,14 @@ class PageInfoLog:
         """What a fetched style sheet names (``@import``, fonts, images): needed by its pages too."""
         named = {url: resource_type_name(kind) for url, kind in found.items()}
         self.children.setdefault(stylesheet, {}).update(named)
-        for page_url in list(self.waiters.get(stylesheet, ())):
-            self._add(self.pages[page_url], named)
+        for record_id in list(self.waiters.get(stylesheet, ())):
+            self._add(self.pages[record_id], named)
 
     def settled(self, url: str, outcome: dict[str, Any]) -> None:
         """A requisite's outcome (its response's status and type, or an ``error``)."""
         self.outcomes.setdefault(url, outcome)
-        for page_url in self.waiters.pop(url, set()):
-            page = self.pages.get(page_url)
+        for record_id in self.waiters.pop(url, set()):
+            page = self.pages.get(record_id)
             if page is not None:
                 page.waiting.discard(url)
                 self._maybe_write(page)
@@ -116,7 +117,7 @@ class PageInfoLog:
         for page in list(self.pages.values()):
             for url in sorted(page.waiting):
                 self.outcomes.setdefault(url, {"status": 0, "error": "no answer before the crawl ended"})
-                self.waiters.get(url, set()).discard(page.url)
+                self.waiters.get(url, set()).discard(page.record_id)
             page.waiting.clear()
             self._maybe_write(page)
 
@@ -162,13 +163,13 @@ class PageInfoLog:
             page.urls[url] = kind
             if url not in self.outcomes:
                 page.waiting.add(url)
-                self.waiters.setdefault(url, set()).add(page.url)
+                self.waiters.setdefault(url, set()).add(page.record_id)
             pending.extend(self.children.get(url, {}).items())
 
     def _maybe_write(self, page: _Page) -> None:
-        if page.waiting or self.pages.get(page.url) is not page:
+        if page.waiting or self.pages.get(page.record_id) is not page:
             return
-        del self.pages[page.url]
+        del self.pages[page.record_id]
         urls: dict[str, dict[str, Any]] = {page.url: page.document}
         for url, kind in page.urls.items():
             urls[url] = {**self.outcomes.get(url, {}), "type": kind}

@@ -111,11 +111,12 @@ class RequisitePlanner:
         self.pageinfo.page(response, {r.url: r.resource_type for r in found})
         return requests
 
-    def still_waiting(self, page_url: str, known: dict[str, KnownPage], callback: Any,
+    def still_waiting(self, record_id: str, known: dict[str, KnownPage], callback: Any,
                       errback: Any) -> list[Request]:
-        """Requests for what a page listed by a stopped crawl still waits for and this crawl has not asked
-        for (what its style sheets named, which a resumed queue holds already, a fresh one does not)."""
-        page = self.pageinfo.pages.get(page_url)
+        """Requests for what a page listed by a stopped crawl (its response record's id) still waits for
+        and this crawl has not asked for (what its style sheets named, which a resumed queue holds
+        already, a fresh one does not)."""
+        page = self.pageinfo.pages.get(record_id)
         if page is None:
             return []
         found = [Requisite(url, resource_type_of(page.urls.get(url))) for url in sorted(page.waiting)]

@@ -36,6 +36,7 @@ class SiteState:
     # while set, every requisite request (on either host) is held unanswered until this event is set
     hold: threading.Event | None = None
     held: int = 0  # requisite requests that were held
+    edition: int = 1  # above 1: the styled pages are edited (new text, one more image, a new ETag)
 
 
 _REQUISITE_PATHS = ("/css/", "/img/", "/fonts/", "/photos/", "/private/", "/js/", "/favicon.ico")
@@ -50,6 +51,8 @@ def _styled(state: SiteState) -> str:
             f'<img id="cdn" src="{state.cdn}/photos/harbour.png" alt="">'
             f'<img src="{state.cdn}/private/secret.png" alt="">'
             '<img src="data:image/png;base64,iVBORw0KGgo=" alt=""><img src="javascript:alert(1)" alt="">')
+    if state.edition > 1:
+        body += f'<p>Corrected in edition {state.edition}.</p><img id="edited" src="/img/plain.png" alt="">'
     return article_html(1, title="Styled harbour report", extra=body).replace("</head>", head + "</head>")
 
 

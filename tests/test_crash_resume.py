@@ -305,6 +305,43 @@ def _urls(db_path: Path) -> set[str]:
 # -- requisites waiting at a clean stop ------------------------------------------------------------------
 
 
+def _stop_while_held(seed: Path, data: Path, state: Any, articles: list[str], log: Path) -> str:
+    """Crawl with every requisite request held by the site; SIGTERM once the articles are archived, and
+    release the hold only once Scrapy is closing (what was in flight is answered during the close, what
+    was queued stays queued). The crawl's stdout; its stderr: ``log``."""
+    import threading
+
+    state.hold = release = threading.Event()
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "morgue.cli", "crawl", str(seed), "--data",
+                                 str(data), "-v"], cwd=REPO, stdout=subprocess.PIPE, stderr=stderr,
+                                start_new_session=True, text=True)
+        try:
+            for _ in range(6000):  # a bound for a broken crawl, not a timing
+                assert proc.poll() is None, "the crawl ended although its requisites were held"
+                if state.held and set(articles) <= _urls(data / "morgue.db"):
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail("the crawl never archived its articles")
+            proc.send_signal(signal.SIGTERM)
+            for _ in range(6000):
+                if "Closing spider (shutdown)" in log.read_text():
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail("the crawl did not start closing on SIGTERM")
+            release.set()  # what is in flight is answered now; nothing more is asked for
+            out, _ = proc.communicate(timeout=120)
+        finally:
+            release.set()
+            state.hold = None
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+    return out
+
+
 @pytest.mark.parametrize("restart", [False, True], ids=["resumed", "restarted"])
 def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pageinfo(
         tmp_path: Path, restart: bool) -> None:
@@ -314,8 +351,6 @@ def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pa
     crawl (resumed from that queue, whose duplicate filter remembers every requisite asked for; or with
     ``--restart``, without it) writes each waiting page's pageinfo record: exactly one per article,
     listing every requisite the page names with its real outcome."""
-    import threading
-
     from tests.requisite_site import serving
 
     with serving() as (base, state):
@@ -324,34 +359,7 @@ def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pa
         data = tmp_path / "data"
         articles = [base + p for p in STYLED_PAGES]
         log = tmp_path / "first.log"
-        state.hold = release = threading.Event()
-        with log.open("w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "morgue.cli", "crawl", str(seed), "--data",
-                                     str(data), "-v"], cwd=REPO, stdout=subprocess.PIPE, stderr=stderr,
-                                    start_new_session=True, text=True)
-            try:
-                for _ in range(6000):  # a bound for a broken crawl, not a timing
-                    assert proc.poll() is None, "the crawl ended although its requisites were held"
-                    if state.held and set(articles) <= _urls(data / "morgue.db"):
-                        break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("the crawl never archived its articles")
-                proc.send_signal(signal.SIGTERM)
-                for _ in range(6000):
-                    if "Closing spider (shutdown)" in log.read_text():
-                        break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("the crawl did not start closing on SIGTERM")
-                release.set()  # what is in flight is answered now; nothing more is asked for
-                out, _ = proc.communicate(timeout=120)
-            finally:
-                release.set()
-                state.hold = None
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
+        out = _stop_while_held(seed, data, state, articles, log)
         assert "interrupted: the next crawl of styled resumes" in out, out
         db = sqlite3.connect(data / "morgue.db")
         db.row_factory = sqlite3.Row
@@ -376,3 +384,55 @@ def test_crawl_stopped_while_requisites_wait_then_the_next_crawl_writes_their_pa
         assert len(requisites) == len(set(requisites)), fetched
     db = sqlite3.connect(data / "morgue.db")
     assert db.execute("SELECT count(*) FROM pages_awaiting_requisites").fetchone()[0] == 0
+
+
+def test_a_page_edited_after_a_stopped_crawl_gets_a_pageinfo_record_per_capture(tmp_path: Path) -> None:
+    """A stopped crawl leaves its pages waiting; the site then edits one (a new paragraph and one more
+    image). The next crawl archives the edited page again (it is re-checked: fresh) and finishes the
+    waiting one: the URL is two captures, each with its own pageinfo record that refers to it and lists
+    what that capture names, not one record with both merged."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from archive.requisites import page_requisites
+    from tests.requisite_site import serving
+
+    with serving() as (base, state):
+        state.pages[:] = STYLED_PAGES
+        seed = _styled_seed(tmp_path, base)
+        # every archived article is re-checked (its fixture date may be any age by the time this runs)
+        seed.write_text(seed.read_text().replace('name = "styled"\n',
+                                                 'name = "styled"\nrecrawl_within = "36500d"\n'))
+        data = tmp_path / "data"
+        articles = [base + p for p in STYLED_PAGES]
+        out = _stop_while_held(seed, data, state, articles, tmp_path / "first.log")
+        assert "interrupted" in out, out
+        db = sqlite3.connect(data / "morgue.db")
+        waiting = {u for (u,) in db.execute("SELECT url FROM pages_awaiting_requisites")}
+        db.close()
+        styled = f"{base}/news/styled.html"
+        assert styled in waiting, waiting
+        state.edition = 2
+        final = run_morgue("crawl", str(seed), "--data", str(data), "--restart")
+        assert final.code == 0, final.stdout + final.stderr
+    responses: dict[str, bytes] = {}  # record id -> payload, of the styled page's response records
+    infos: list[tuple[str, dict[str, Any]]] = []  # (WARC-Refers-To, JSON) of its pageinfo records
+    for path in sorted((data / "warc").glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                uri = record.rec_headers.get_header("WARC-Target-URI")
+                header = record.rec_headers.get_header
+                if record.rec_type == "response" and uri == styled:
+                    responses[header("WARC-Record-ID")] = record.content_stream().read()
+                elif record.rec_type == "resource" and uri == "urn:pageinfo:" + styled:
+                    infos.append((header("WARC-Refers-To"), json.loads(record.content_stream().read())))
+    assert len(responses) == 2, "the edited page should be archived a second time"
+    assert sorted(refers for refers, _ in infos) == sorted(responses), (infos, list(responses))
+    edited = f"{base}/img/plain.png"
+    for refers, info in infos:
+        named = {r.url for r in page_requisites(responses[refers], styled).named}
+        listed = set(info["urls"]) - {styled}
+        assert named <= listed, (refers, named - listed)
+        assert (edited in listed) == (b"edition 2" in responses[refers]), (refers, sorted(listed))
+    db = sqlite3.connect(data / "morgue.db")
+    assert db.execute("SELECT count(*) FROM pages_awaiting_requisites").fetchone()[0] == 0
+    db.close()
