@@ -18,6 +18,8 @@
    kept-alive connections (HTTP/1.1, TCP_NODELAY), as web servers and CDNs serve (``--http10``: the
    standard library's default, a new connection per request); the server's CPU seconds are printed per
    crawl (it shares the two cores). Pages that name no icon also get the host's /favicon.ico (a 404 here).
+   Then an off-process fetcher's ceiling: the crawl without requisites while a second process does the
+   bare minimum for every requisite (``bare_fetch_cost``), and the crawl process's cost of finding them.
 ``--site cnn:2013`` crawls the pages of one site of shared/sites (one template: morgue learns it and
 extracts the later pages through it) instead of the whole corpus (many publishers, no common template).
 Prints the ratios (target: crawl ≥ 0.85x, reindex ≥ 0.9x) and the index size over the extracted text.
@@ -318,8 +320,13 @@ def bare_fetch_cost(base: str, urls: list[str], work: Path) -> float:
     return 1000 * spent / max(len(urls), 1)
 
 
-def _bare_fetch_all(base: str, urls: list[str], work: str) -> None:
-    bare_fetch_cost(base, urls, Path(work))
+def archived_articles(data: Path, base: str) -> tuple[int, float]:
+    """The article pages (``/a/``) the latest crawl of ``data`` archived whole, and its seconds."""
+    with closing(sqlite3.connect(data / "morgue.db")) as db:
+        seconds = db.execute("SELECT seconds FROM crawls ORDER BY id DESC LIMIT 1").fetchone()[0]
+        articles = db.execute("SELECT count(*) FROM captures WHERE url LIKE ? AND status = 200",
+                              [f"{base}/a/%"]).fetchone()[0]
+    return articles, seconds
 
 
 def off_process_ceiling(sitemap: str, work: Path, base: str, urls: list[str], rate_none: float,
@@ -331,22 +338,20 @@ def off_process_ceiling(sitemap: str, work: Path, base: str, urls: list[str], ra
     from archive.requisites import page_requisites
 
     data = work / "data-requisites-ceiling"
-    fetcher = multiprocessing.get_context("spawn").Process(
-        target=_bare_fetch_all, args=(base, urls, str(work / "ceiling")))
     (work / "ceiling").mkdir(exist_ok=True)
+    fetcher = multiprocessing.get_context("spawn").Process(target=bare_fetch_cost,
+                                                           args=(base, urls, work / "ceiling"))
     fetcher.start()
     try:
         crawl(sitemap, data)
     finally:
         fetcher.join()
-    with closing(sqlite3.connect(data / "morgue.db")) as db:
-        seconds = db.execute("SELECT seconds FROM crawls ORDER BY id DESC LIMIT 1").fetchone()[0]
-        articles = db.execute("SELECT count(*) FROM captures WHERE url LIKE ? AND status = 200",
-                              [f"{base}/a/%"]).fetchone()[0]
+    articles, seconds = archived_articles(data, base)
     beside = articles / seconds / rate_none
+    bodies = [(path.read_bytes(), url) for path, url in pages]  # read first: the timer is for parsing
     start = time.process_time()
-    for path, url in pages:
-        page_requisites(path.read_bytes(), url)
+    for body, url in bodies:
+        page_requisites(body, url)
     finding = (time.process_time() - start) / max(len(pages), 1)
     estimate = 1 / (1 / beside + finding / main_ms_none)
     print(f"  an off-process fetcher's ceiling: the crawl without requisites beside a bare fetcher of all "
@@ -386,12 +391,10 @@ def measure_requisites(work: Path, pages: int, protocol: str = "HTTP/1.1") -> No
             crawl(sitemap, data, requisites=mode, settings=settings, cpu_out=spent)
             served = server_cpu() - served
             with closing(sqlite3.connect(data / "morgue.db")) as db:
-                seconds, requisites, errors = db.execute(
-                    "SELECT seconds, requisites, errors_by_kind FROM crawls ORDER BY id DESC LIMIT 1"
-                ).fetchone()
+                requisites, errors = db.execute(
+                    "SELECT requisites, errors_by_kind FROM crawls ORDER BY id DESC LIMIT 1").fetchone()
                 filed = db.execute("SELECT count(*) FROM articles").fetchone()[0]
-                articles = db.execute("SELECT count(*) FROM captures WHERE url LIKE ? AND status = 200",
-                                      [f"{base}/a/%"]).fetchone()[0]
+            articles, seconds = archived_articles(data, base)
             rates[label] = articles / seconds
             cpu[label] = spent[0] / articles if spent else float("nan")
             main_cpu[label] = CPU.get("main", float("nan")) / articles
