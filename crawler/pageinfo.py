@@ -1,5 +1,6 @@
 """What each page needed and what of it the crawl archived, as Browsertrix writes it: one ``resource``
-record ``urn:pageinfo:<page url>`` (``application/json``) per page whose requisites were fetched.
+record ``urn:pageinfo:<page url>`` (``application/json``) per archived page (capture) whose requisites
+were fetched: a URL archived twice has two.
 
 The JSON is Browsertrix's (``src/util/recorder.ts:writePageInfoRecord``): ``{pageid, url, ts, urls:
 {<url>: {status, mime, type[, error]}}, counts}``, with ``type`` in Chrome's resource-type words

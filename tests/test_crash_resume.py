@@ -419,8 +419,8 @@ def test_a_page_edited_after_a_stopped_crawl_gets_a_pageinfo_record_per_capture(
     for path in sorted((data / "warc").glob("*.warc.gz")):
         with open(path, "rb") as fh:
             for record in ArchiveIterator(fh):
-                uri = record.rec_headers.get_header("WARC-Target-URI")
                 header = record.rec_headers.get_header
+                uri = header("WARC-Target-URI")
                 if record.rec_type == "response" and uri == styled:
                     responses[header("WARC-Record-ID")] = record.content_stream().read()
                 elif record.rec_type == "resource" and uri == "urn:pageinfo:" + styled:
