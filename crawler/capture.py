@@ -15,13 +15,12 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from archive.index import capture_row
-from archive.ingest import REQUISITE, capture_kind
-from archive.records import HttpExchange, sha256_digest
-from archive.warc_writer import REVISIT_IDENTICAL, REVISIT_NOT_MODIFIED
+from archive.exchange_capture import archive_exchange
+from archive.ingest import REQUISITE
+from archive.records import HttpExchange
 from crawler.session import ArchiveSession, close_session, session_for
 
-__all__ = ["WarcCapture", "exchange_from_scrapy"]
+__all__ = ["WarcCapture", "exchange_from_scrapy", "file_capture"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,24 +76,18 @@ def _note(response: Response, request: Request) -> str | None:
     return "article" if _is_article(request) else None
 
 
-def _same_answer(exchange: HttpExchange, known: dict[str, Any], requisite: bool) -> bool:
-    """Whether a response repeats the URL's archived one byte for byte (written as an identical-payload
-    revisit): a 200; for a requisite also an error answer with the same status, e.g. the 404 of a host
-    without /favicon.ico, asked again by every crawl (and by the one that follows a killed crawl)."""
-    if exchange.status != 200 and not (requisite and exchange.status == known.get("status")):
-        return False
-    return bool(known["payload_digest"] == sha256_digest(exchange.body))
-
-
-def _revisit(session: ArchiveSession, exchange: HttpExchange, known: dict[str, Any], profile: str,
-             kind: str, payload_length: int) -> dict[str, Any]:
-    """Write a revisit of the known capture of this URL; its ``captures`` row."""
-    pointer = session.writer.write_revisit(
-        exchange, profile=profile, refers_to=known["record_id"], refers_to_uri=exchange.url,
-        refers_to_date=known["captured_at"], payload_digest=known["payload_digest"])
-    return capture_row(pointer, url=exchange.url, status=exchange.status, headers=exchange.response_headers,
-                       payload_length=payload_length, site=session.site, crawl_id=session.crawl_id,
-                       kind=kind, revisit_profile=profile, refers_to=known["record_id"])
+def file_capture(crawler: Crawler, session: ArchiveSession, row: dict[str, Any], *, requisite: bool) -> None:
+    """Index an archived capture's row and count it (the requisite fetcher's captures come here too)."""
+    if session.index is not None:  # a cluster worker leaves indexing to `morgue index`
+        # A page's row is committed at once (kill -9 safe); requisites' rows ride along with the next
+        # commit (the next page's, at most REQUISITE_ROW_BATCH later, or before their WARC file is
+        # closed): a commit each cost a requisite more than its index row. One lost to a crash sits
+        # in the .open file, which recovery re-indexes.
+        session.index.add_capture(row, batch=REQUISITE_ROW_BATCH if requisite else None)
+    session.count("captures")
+    if requisite:
+        session.count("requisites")
+    crawler.stats.inc_value("morgue/warc/records")
 
 
 class WarcCapture:
@@ -144,41 +137,20 @@ class WarcCapture:
     def _archive(self, response: Response, request: Request) -> None:
         session = self.session or session_for(self.crawler)
         exchange = exchange_from_scrapy(response, request)
-        known = session.known.get(exchange.url)
         requisite = exchange.resource_type is not None
-        if exchange.status == 304 and known:
-            row = _revisit(session, exchange, known, REVISIT_NOT_MODIFIED,
-                           REQUISITE if requisite else "not-modified", 0)
-            session.count("not_modified" if _is_article(request) else
-                          "requisites_not_modified" if requisite else "not_modified_other")
-            self.crawler.stats.inc_value("morgue/recrawl/not_modified")
-        elif known and _same_answer(exchange, known, requisite):
-            row = _revisit(session, exchange, known, REVISIT_IDENTICAL,
-                           REQUISITE if requisite else "unchanged", len(exchange.body))
-            session.count("identical" if _is_article(request) else
-                          "requisites_unchanged" if requisite else "identical_other")
-            self.crawler.stats.inc_value("morgue/recrawl/identical_payload")
+        archived = archive_exchange(session.writer, exchange, session.known.get(exchange.url),
+                                    site=session.site, crawl_id=session.crawl_id,
+                                    article=_is_article(request), note=_note(response, request))
+        row = archived.row
+        for key in archived.counts:
+            session.count(key)
+        for key in archived.stats:
+            self.crawler.stats.inc_value(key)
+        if archived.unchanged:
             request.meta["morgue_unchanged"] = True
-        else:
-            pointer = session.writer.write_exchange(exchange)
-            row = capture_row(pointer, url=exchange.url, status=exchange.status,
-                              headers=exchange.response_headers, payload_length=len(exchange.body),
-                              site=session.site, crawl_id=session.crawl_id,
-                              kind=capture_kind(exchange.status, exchange.resource_type),
-                              note=_note(response, request))
-            if (row["note"] or "").startswith("truncated"):
-                session.error("dataloss")
-                self.crawler.stats.inc_value("morgue/faults/dataloss")
-                logger.warning("dataloss: %s %s; archived as received, not extracted", exchange.url,
-                               row["note"])
-        if session.index is not None:  # a cluster worker leaves indexing to `morgue index`
-            # A page's row is committed at once (kill -9 safe); requisites' rows ride along with the next
-            # commit (the next page's, at most REQUISITE_ROW_BATCH later, or before their WARC file is
-            # closed): a commit each cost a requisite more than its index row. One lost to a crash sits
-            # in the .open file, which recovery re-indexes.
-            session.index.add_capture(row, batch=REQUISITE_ROW_BATCH if requisite else None)
-        session.count("captures")
-        if requisite:
-            session.count("requisites")
-        self.crawler.stats.inc_value("morgue/warc/records")
+        if (row.get("note") or "").startswith("truncated"):
+            session.error("dataloss")
+            self.crawler.stats.inc_value("morgue/faults/dataloss")
+            logger.warning("dataloss: %s %s; archived as received, not extracted", exchange.url, row["note"])
+        file_capture(self.crawler, session, row, requisite=requisite)
         request.meta["morgue_capture"] = row

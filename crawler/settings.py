@@ -89,6 +89,11 @@ MORGUE_REQUISITES_DEPTH = 3
 # Connections per host for requisites, in a download slot of their own beside the pages' (0: as many as
 # CONCURRENT_REQUESTS_PER_DOMAIN); a browser opens up to 6 per host for a page's requisites.
 MORGUE_REQUISITES_CONCURRENCY = 6
+# Who fetches requisites: "process", a fetcher process of its own on kept-alive connections
+# (crawler/requisite_fetcher.py: ~1 CPU-ms each against ~6 in Scrapy's path, measured by
+# benchmarks/bench_crawl.py --requisites), handing redirects, retried statuses and truncated bodies back to
+# Scrapy; or "scrapy", every one through Scrapy's downloader. Cluster workers always use Scrapy's.
+MORGUE_REQUISITES_FETCHER = "process"
 # Per-host back-off on 429/5xx (crawler/backoff.py): delay doubles from BASE up to MAX, honours Retry-After.
 MORGUE_BACKOFF_ENABLED = True
 MORGUE_BACKOFF_BASE = 1.0

@@ -1,0 +1,158 @@
+"""The crawl process's end of the requisite fetcher (crawler.requisite_fetcher): start the process, hand it
+jobs, and hear its outcomes on the reactor thread, where Twisted wakes us when the pipe has something.
+
+No thread of our own reads the pipe: the index is used from the reactor thread only (SQLite), and an
+outcome is handled where the rest of the crawl's state lives. At the crawl's close the pipe is read
+synchronously until the fetcher has closed its file (``stop``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.interfaces import IReadDescriptor
+from zope.interface import implementer
+
+from crawler.requisite_fetcher import FetcherConfig, FetchJob, serve
+
+__all__ = ["RequisiteProcess"]
+
+logger = logging.getLogger(__name__)
+
+
+@implementer(IReadDescriptor)
+class _PipeReader:
+    """The pipe's end as Twisted's reactor watches a socket."""
+
+    def __init__(self, fd: int, on_read: Callable[[], None]) -> None:
+        self._fd = fd
+        self._on_read = on_read
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def doRead(self) -> None:  # noqa: N802 - Twisted's name
+        self._on_read()
+
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted's name
+        pass
+
+    def logPrefix(self) -> str:  # noqa: N802 - Twisted's name
+        return "requisite fetcher"
+
+
+class RequisiteProcess:
+    """``submit`` jobs; ``on_result`` gets each Fetched / FetchFailed / HandBack, ``on_sync`` is asked to
+    commit the index before the fetcher closes a file, ``on_lost`` hears that the process died."""
+
+    def __init__(self, config: FetcherConfig, *, on_result: Callable[[Any], None],
+                 on_sync: Callable[[], None], on_lost: Callable[[], None],
+                 after_batch: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.on_result = on_result
+        self.on_sync = on_sync
+        self.on_lost = on_lost
+        self.after_batch = after_batch
+        self.conn: Connection | None = None
+        self.process: Any = None
+        self._reader: _PipeReader | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.conn is not None
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        ours, theirs = context.Pipe()
+        self.process = context.Process(target=serve, args=(theirs, self.config), daemon=True,
+                                       name="morgue requisite fetcher")
+        self.process.start()
+        theirs.close()
+        self.conn = ours
+        self._reader = _PipeReader(ours.fileno(), self._read)
+        reactor.addReader(self._reader)  # type: ignore[attr-defined]
+
+    def submit(self, job: FetchJob) -> bool:
+        """Hand a job over; False if the process is gone (the caller fetches it another way)."""
+        if self.conn is None:
+            return False
+        try:
+            self.conn.send(("job", job))
+        except OSError:
+            self._lost()
+            return False
+        return True
+
+    def _dispatch(self, message: Any) -> bool:
+        """Handle one message; False for the fetcher's last one (``closed``)."""
+        if isinstance(message, tuple):
+            kind, value = message
+            if kind == "sync":
+                self.on_sync()
+                assert self.conn is not None
+                self.conn.send(("synced", value))
+            elif kind == "closed":
+                return False
+            return True
+        self.on_result(message)
+        return True
+
+    def _read(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            while conn.poll():
+                self._dispatch(conn.recv())
+        except (EOFError, OSError):
+            self._lost()
+        if self.after_batch is not None:
+            self.after_batch()
+
+    def _lost(self) -> None:
+        if self.conn is None:
+            return
+        logger.error("the requisite fetcher process ended unexpectedly (exit code %s); its requisites "
+                     "are fetched through Scrapy", getattr(self.process, "exitcode", None))
+        self._detach()
+        self.on_lost()
+
+    def _detach(self) -> None:
+        if self._reader is not None:
+            reactor.removeReader(self._reader)  # type: ignore[attr-defined]
+            self._reader = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def stop(self, timeout: float) -> None:
+        """Let the fetches in flight finish (their outcomes handled here), drop the queued jobs, and wait
+        for the fetcher to close its WARC file; its process is ended after ``timeout`` seconds if need be."""
+        conn = self.conn
+        if conn is None:
+            return
+        if self._reader is not None:
+            reactor.removeReader(self._reader)  # type: ignore[attr-defined]
+            self._reader = None
+        try:
+            conn.send(("stop", None))
+            while conn.poll(timeout):
+                if not self._dispatch(conn.recv()):
+                    break
+            else:
+                logger.error("the requisite fetcher did not stop within %.0f s; ended", timeout)
+        except (EOFError, OSError) as exc:
+            logger.error("the requisite fetcher ended before closing its file (%s); the next crawl's "
+                         "recovery repairs it", exc)
+        self.conn = None
+        conn.close()
+        if self.process is not None:
+            self.process.join(5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(5)
