@@ -31,7 +31,11 @@ from archive.records import warc_date
 from archive.requisites import FONT, IMAGE, OTHER, PAGEINFO_PREFIX, SCRIPT, STYLESHEET
 from crawler.session import session_for
 
-__all__ = ["PageInfoLog", "PAGEINFO_PREFIX", "resource_type_name", "resource_type_of"]
+__all__ = ["PageInfoLog", "PAGEINFO_PREFIX", "FINDING", "resource_type_name", "resource_type_of"]
+
+#: What a page waits for while the requisite fetcher finds its requisites (crawler.requisites.for_page):
+#: not a URL; a page stopped while waiting for it is listed for the next crawl, which finds them again.
+FINDING = "\0finding"
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +83,9 @@ class PageInfoLog:
         self.written = 0
         self.awaited: set[str] = set()  # capture ids of pages a killed or stopped crawl left waiting
 
-    def page(self, response: Response, requisites: dict[str, str | None]) -> None:
-        """A page whose requisites (URL -> resource type, fetched now or earlier in the crawl) it needs."""
+    def page(self, response: Response, requisites: dict[str, str | None], *, finding: bool = False) -> None:
+        """A page whose requisites (URL -> resource type, fetched now or earlier in the crawl) it needs;
+        ``finding``: they are still being found, and the page waits for them (the next call names them)."""
         capture = response.meta.get("morgue_capture") or {}
         if not capture.get("record_id"):
             return  # not archived by this process (nothing to refer to)
@@ -88,6 +93,10 @@ class PageInfoLog:
                      ts=str(capture.get("captured_at") or ""), record_id=str(capture["record_id"]),
                      document={"status": response.status, "mime": _mime(response), "type": "Document"})
         page = self.pages.setdefault(page.record_id, page)
+        if finding:
+            page.waiting.add(FINDING)
+            return
+        page.waiting.discard(FINDING)
         self._add(page, {url: resource_type_name(kind) for url, kind in requisites.items()})
         self._maybe_write(page)
 
@@ -116,7 +125,7 @@ class PageInfoLog:
     def flush(self) -> None:
         """Write every page still waiting: what never got an answer is listed with an error."""
         for page in list(self.pages.values()):
-            for url in sorted(page.waiting):
+            for url in sorted(page.waiting - {FINDING}):
                 self.outcomes.setdefault(url, {"status": 0, "error": "no answer before the crawl ended"})
                 self.waiters.get(url, set()).discard(page.record_id)
             page.waiting.clear()

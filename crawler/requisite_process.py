@@ -18,7 +18,7 @@ from twisted.internet import reactor
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
-from crawler.requisite_fetcher import FetcherConfig, FetchJob, serve
+from crawler.requisite_fetcher import FetcherConfig, FetchJob, FindJob, serve
 
 __all__ = ["RequisiteProcess"]
 
@@ -61,6 +61,7 @@ class RequisiteProcess:
         self.conn: Connection | None = None
         self.process: Any = None
         self._reader: _PipeReader | None = None
+        self._outbox: list[FetchJob | FindJob] = []  # sent together, once the current callback returns
 
     @property
     def running(self) -> bool:
@@ -77,16 +78,26 @@ class RequisiteProcess:
         self._reader = _PipeReader(ours.fileno(), self._read)
         reactor.addReader(self._reader)  # type: ignore[attr-defined]
 
-    def submit(self, job: FetchJob) -> bool:
-        """Hand a job over; False if the process is gone (the caller fetches it another way)."""
-        if self.conn is None:
-            return False
+    def submit(self, job: FetchJob | FindJob) -> None:
+        """Queue a job for the fetcher: the jobs of one reactor turn (a page's requisites) go in one
+        message, so a page costs the crawl process one pipe write, not one per requisite."""
+        if not self._outbox:
+            reactor.callLater(0, self.flush)  # type: ignore[attr-defined]
+        self._outbox.append(job)
+
+    def flush(self) -> None:
+        if not self._outbox or self.conn is None:
+            return
+        batch, self._outbox = self._outbox, []
         try:
-            self.conn.send(("job", job))
+            self.conn.send(("batch", batch))
         except OSError:
+            self._outbox = batch + self._outbox
             self._lost()
-            return False
-        return True
+
+    def take_unsent(self) -> list[FetchJob | FindJob]:
+        unsent, self._outbox = self._outbox, []
+        return unsent
 
     def _dispatch(self, message: Any) -> bool:
         """Handle one message; False for the fetcher's last one (``closed``)."""
@@ -139,6 +150,7 @@ class RequisiteProcess:
         if self._reader is not None:
             reactor.removeReader(self._reader)  # type: ignore[attr-defined]
             self._reader = None
+        self.flush()
         try:
             conn.send(("stop", None))
             while conn.poll(timeout):

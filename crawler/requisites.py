@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -27,6 +29,7 @@ from archive.requisites import (
     IMAGE,
     SCRIPT,
     STYLESHEET,
+    PageRequisites,
     Requisite,
     css_requisites,
     not_an_image,
@@ -35,9 +38,19 @@ from archive.requisites import (
 from crawler.capture import file_capture
 from crawler.faults import fault_kind, report_fault
 from crawler.incremental import KnownPage, archived_copy, discovery_validators
-from crawler.pageinfo import PageInfoLog, resource_type_of
-from crawler.requisite_fetcher import ACCEPT_ENCODING, Fetched, FetcherConfig, FetchFailed, FetchJob, HandBack
+from crawler.pageinfo import FINDING, PageInfoLog, resource_type_of
+from crawler.requisite_fetcher import (
+    ACCEPT_ENCODING,
+    Fetched,
+    FetcherConfig,
+    FetchFailed,
+    FetchJob,
+    FindJob,
+    Found,
+    HandBack,
+)
 from crawler.requisite_process import RequisiteProcess
+from crawler.robots import note_blocked
 from crawler.session import session_for
 
 __all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
@@ -64,6 +77,17 @@ def note_problem(crawler: Crawler, url: str, problem: str, detail: str) -> None:
     logger.warning("requisite %s: %s (%s)", problem, url, detail)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A requisite to fetch, and what its outcome is filed with."""
+
+    requisite: Requisite
+    chain: tuple[str, ...]  # the style sheets that led to it
+    page: KnownPage | None  # its archived copy (for a conditional GET)
+    referrer: str
+    implicit_favicon: bool = False
+
+
 class RequisitePlanner:
     """Which requisites of a page or style sheet to request, within the crawl's limits."""
 
@@ -79,7 +103,10 @@ class RequisitePlanner:
         self.seen: set[str] = set()
         self.pageinfo = PageInfoLog(crawler)
         self.process: RequisiteProcess | None = None  # the fetcher process (MORGUE_REQUISITES_FETCHER)
-        self.jobs: dict[int, Request] = {}  # handed to the fetcher process, not answered yet
+        self.jobs: dict[int, _Job] = {}  # handed to the fetcher process, not answered yet
+        self.finding: dict[int, TextResponse] = {}  # pages whose requisites the fetcher process finds
+        self._robots: Any = None
+        self._base_headers: dict[str, str] = {}
         self._keys = 0
         self.closing = False
         self._handlers: tuple[Any, Any] | None = None  # the spider's callback and errback for requisites
@@ -120,12 +147,17 @@ class RequisitePlanner:
         self.process = RequisiteProcess(config, on_result=self._outcome, on_sync=self._commit,
                                         on_lost=self._fetcher_lost, after_batch=self._maybe_idle)
         self.process.start()
+        headers = {"User-Agent": settings.get("USER_AGENT") or ""}
+        for name, value in (settings.getdict("DEFAULT_REQUEST_HEADERS") or {}).items():
+            headers[str(name)] = str(value)
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
+        self._base_headers = headers
         self.crawler.stats.set_value("morgue/requisites/fetcher", "process")
 
     def idle(self) -> None:
         """The crawl has nothing left in Scrapy: it waits for the fetcher's jobs; then pages still waiting
         are written (what never got an answer is listed with an error)."""
-        if self.jobs:
+        if self.jobs or self.finding:
             raise DontCloseSpider
         self.pageinfo.flush()
 
@@ -140,12 +172,17 @@ class RequisitePlanner:
                 self.crawler.stats.set_value("morgue/requisites/left_queued", len(self.jobs))
         self.pageinfo.close(reason)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether the crawl is closing: Scrapy's engine starts new downloads no more, nor do we."""
+        slot = getattr(self.crawler.engine, "_slot", None)
+        return self.closing or (slot is not None and slot.closing is not None)
+
     def _maybe_idle(self) -> None:
         """After a batch of outcomes: with no job left, let Scrapy see at once whether the crawl is done
         (it looks every 5 s otherwise)."""
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        if not self.jobs and slot is not None and not self.closing:
+        slot = getattr(self.crawler.engine, "_slot", None)
+        if not self.jobs and not self.finding and slot is not None and not self.stopping:
             slot.nextcall.schedule()
 
     def _commit(self) -> None:
@@ -154,84 +191,91 @@ class RequisitePlanner:
             index.commit()
 
     def _fetcher_lost(self) -> None:
+        """The fetcher process died: what it was given is fetched (and found) through Scrapy instead."""
         self.process = None
         self.crawler.stats.inc_value("morgue/requisites/fetcher_lost")
         jobs, self.jobs = self.jobs, {}
-        for request in jobs.values():
-            self._to_scrapy(request)
+        for job in jobs.values():
+            self._to_scrapy(job)
+        finding, self.finding = self.finding, {}
+        for response in finding.values():
+            for request in self._found(response, page_requisites(
+                    response.body, response.url, encoding=response.encoding, scripts=self.mode == "all")):
+                self._crawl(request)
 
-    def _to_scrapy(self, request: Request) -> None:
-        if self.closing or self.crawler.engine is None:
+    def _crawl(self, request: Request) -> None:
+        """Schedule a request found outside a Scrapy callback; none once the crawl closes (the page
+        stays waiting for it, listed for the next crawl)."""
+        if not self.stopping and self.crawler.engine is not None:
+            self.crawler.engine.crawl(request)
+
+    def _to_scrapy(self, job: _Job, *, retried: bool = False) -> None:
+        if self.stopping or self.crawler.engine is None or self._handlers is None:
             return  # its page stays waiting, listed for the next crawl
+        request = self._request(job, *self._handlers)
+        if retried:
+            request.meta["retry_times"] = 1  # the fetcher's answer was the first try
         self.crawler.stats.inc_value("morgue/requisites/handed_to_scrapy")
-        self.crawler.engine.crawl(request)
+        self._crawl(request)
 
-    def _hand_over(self, request: Request, referrer: str) -> bool:
-        """Give a requisite to the fetcher process, after robots.txt (asked of Scrapy's middleware, whose
-        parsers the pages share); False to leave it to Scrapy: no fetcher, or a host whose robots.txt
-        Scrapy has not read yet (its request fetches it first)."""
-        if self.process is None or not self.process.running or self.closing:
+    def _hand_over(self, job: _Job) -> bool:
+        """Give a requisite to the fetcher process, after robots.txt (the parsers of Scrapy's middleware,
+        which the pages share); False to leave it to Scrapy: no fetcher, or a host whose robots.txt Scrapy
+        has not read yet (its request fetches it first)."""
+        if self.process is None or not self.process.running or self.stopping:
             return False
+        url = job.requisite.url
         robots = self._robots_middleware()
         if robots is not None:
-            netloc = urlsplit(request.url).netloc
-            parser = robots._parsers.get(netloc, Deferred)
+            parser = robots._parsers.get(urlsplit(url).netloc, Deferred)
             if parser is Deferred or isinstance(parser, Deferred):
                 return False
-            try:
-                robots.process_request_2(parser, request)
-            except IgnoreRequest:
-                self.pageinfo.settled(request.url, {"status": 0, "error": "blocked"})
+            agent = robots._robotstxt_useragent or self._base_headers["User-Agent"]
+            if parser is not None and not parser.allowed(url, agent):
+                self.crawler.stats.inc_value("robotstxt/forbidden")
+                note_blocked(self.crawler, url, requisite=True)
+                self.pageinfo.settled(url, {"status": 0, "error": "blocked"})
                 return True
+        kind = job.requisite.resource_type
+        headers = {**self._base_headers, "Accept": _ACCEPT.get(kind, "*/*")}
+        validators = discovery_validators(job.page)
+        headers.update(validators)
+        if job.referrer and not (job.referrer.startswith("https:") and url.startswith("http:")):
+            headers["Referer"] = job.referrer.split("#")[0]
         self._keys += 1
-        headers = self._job_headers(request, referrer)
-        job = FetchJob(key=self._keys, url=request.url, headers=headers,
-                       resource_type=request.meta["morgue_resource_type"], max_size=self.max_size,
-                       known=session_for(self.crawler).known.get(request.url),
-                       accept_304="morgue_archived_page" in request.meta,
-                       want_body=request.meta["morgue_resource_type"] == STYLESHEET)
-        if not self.process.submit(job):
-            return False
-        self.jobs[job.key] = request
+        self.process.submit(FetchJob(
+            key=self._keys, url=url, headers=tuple(headers.items()), resource_type=kind,
+            max_size=self.max_size, known=session_for(self.crawler).known.get(url),
+            accept_304=bool(validators), want_body=kind == STYLESHEET))
+        self.jobs[self._keys] = job
         return True
 
     def _robots_middleware(self) -> Any:
         if not self.crawler.settings.getbool("ROBOTSTXT_OBEY"):
             return None
-        cached = getattr(self, "_robots", None)
-        if cached is None:
-            from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-
+        if self._robots is None:
             engine = self.crawler.engine
             middlewares = engine.downloader.middleware.middlewares if engine is not None else ()
-            cached = next((m for m in middlewares if isinstance(m, RobotsTxtMiddleware)), False)
-            self._robots = cached
-        return cached or None
+            self._robots = next((m for m in middlewares if isinstance(m, RobotsTxtMiddleware)), False)
+        return self._robots or None
 
-    def _job_headers(self, request: Request, referrer: str) -> tuple[tuple[str, str], ...]:
-        """The request headers Scrapy's middlewares would send (user agent, default headers, Referer)."""
-        settings = self.crawler.settings
-        headers: dict[str, str] = {"User-Agent": settings.get("USER_AGENT") or ""}
-        for name, value in (settings.getdict("DEFAULT_REQUEST_HEADERS") or {}).items():
-            headers[str(name)] = str(value)
-        for name, values in request.headers.items():
-            headers[name.decode("latin-1")] = values[-1].decode("latin-1")
-        headers["Accept-Encoding"] = ACCEPT_ENCODING
-        if referrer and not (referrer.startswith("https:") and request.url.startswith("http:")):
-            headers["Referer"] = referrer.split("#")[0]
-        return tuple(headers.items())
-
-    def _outcome(self, result: Fetched | FetchFailed | HandBack) -> None:
+    def _outcome(self, result: Found | Fetched | FetchFailed | HandBack) -> None:
         """One job's outcome from the fetcher process, filed as Scrapy's path files its responses."""
-        request = self.jobs.pop(result.key, None)
-        if request is None:
+        if isinstance(result, Found):
+            response = self.finding.pop(result.key, None)
+            if response is not None:
+                if result.error:
+                    logger.warning("%s: its requisites could not be found (%s)", response.url, result.error)
+                for request in self._found(response, PageRequisites(result.named, result.favicon)):
+                    self._crawl(request)
+            return
+        job = self.jobs.pop(result.key, None)
+        if job is None:
             return
         if isinstance(result, HandBack):
-            if result.reason == "retry":
-                request.meta["retry_times"] = 1  # the fetcher's answer was the first try
-            self._to_scrapy(request)
+            self._to_scrapy(job, retried=result.reason == "retry")
             return
-        url = request.url
+        url = job.requisite.url
         if isinstance(result, FetchFailed):
             if result.kind == "too_large":
                 report_fault(self.crawler, "download_too_large", url, result.detail)
@@ -252,46 +296,42 @@ class RequisitePlanner:
         # counted as Scrapy counts the responses it receives (the summary's pages leave requisites out)
         self.crawler.stats.inc_value("response_received_count")
         self.crawler.stats.inc_value("morgue/requisites/responses")
-        outcome = {"status": result.status, "mime": result.mime}
-        implicit = bool(request.meta.get("morgue_implicit_favicon"))
         if not result.ok:
-            if implicit:
+            if job.implicit_favicon:  # a host without /favicon.ico (its 404 is archived) lacks nothing
                 self.crawler.stats.inc_value("morgue/requisites/implicit_favicon_absent")
             else:
                 note_problem(self.crawler, url, "http_error",
                              f"HTTP {result.status}; the error response is archived")
-        elif request.meta["morgue_resource_type"] == STYLESHEET:
-            text = self._stylesheet_text(request, result)
-            if text is not None:
-                chain = (*request.meta.get("morgue_requisite_chain", ()), url)
-                assert self._handlers is not None
-                for follow in self._stylesheet_named(url, text, chain, self._known, *self._handlers):
-                    self._to_scrapy(follow)
-        elif result.image_problem and implicit:
+        elif job.requisite.resource_type == STYLESHEET:
+            text = self._stylesheet_text(job, result)
+            if text is not None and self._handlers is not None:
+                for follow in self._stylesheet_named(url, text, (*job.chain, url), self._known,
+                                                     *self._handlers):
+                    self._crawl(follow)
+        elif result.image_problem and job.implicit_favicon:
             self.crawler.stats.inc_value("morgue/requisites/implicit_favicon_absent")
         elif result.image_problem:
             note_problem(self.crawler, url, "not_an_image", result.image_problem)
-        self.pageinfo.settled(url, outcome)
+        self.pageinfo.settled(url, {"status": result.status, "mime": result.mime})
 
-    def _stylesheet_text(self, request: Request, result: Fetched) -> str | None:
+    def _stylesheet_text(self, job: _Job, result: Fetched) -> str | None:
         """A style sheet's text: as fetched, or after a 304 its archived copy's."""
         body = result.body
         if result.status == 304:
-            page = request.meta.get("morgue_archived_page")
             try:
-                body = archived_copy(session_for(self.crawler).data.warc_dir, page)[0] if page else None
+                warc_dir = session_for(self.crawler).data.warc_dir
+                body = archived_copy(warc_dir, job.page)[0] if job.page else None
             except Exception as exc:  # noqa: BLE001 - a damaged old record must not stop the crawl
-                logger.warning("%s: not modified, but its archived copy is unreadable (%s)", request.url, exc)
+                logger.warning("%s: not modified, but its archived copy is unreadable (%s)",
+                               job.requisite.url, exc)
                 self.crawler.stats.inc_value("morgue/discovery/archived_copy_unreadable")
                 return None
         if body is None:
             return None
-        charset = "utf-8"
-        mime = result.row.get("content_type") or ""
-        if "charset=" in mime:
-            charset = mime.split("charset=", 1)[1].split(";")[0].strip().strip('"') or "utf-8"
+        mime = str(result.row.get("content_type") or "")
+        charset = mime.split("charset=", 1)[1].split(";")[0].strip().strip('"') if "charset=" in mime else ""
         try:
-            return body.decode(charset, "replace")
+            return body.decode(charset or "utf-8", "replace")
         except LookupError:
             return body.decode("utf-8", "replace")
 
@@ -302,10 +342,24 @@ class RequisitePlanner:
         return role == "article" or self.mode in ("all-pages", "all")
 
     def for_page(self, response: TextResponse, known: dict[str, KnownPage], callback: Any,
-                 errback: Any) -> list[Request]:
+                 errback: Any, *, at_once: bool = False) -> list[Request]:
+        """Requests for what the page needs; with the fetcher process running (and not ``at_once``) its
+        requisites are found there, and the page waits in its pageinfo until they are."""
         self._handlers, self._known = (callback, errback), known
-        named = page_requisites(response.body, response.url, encoding=response.encoding,
-                                scripts=self.mode == "all")
+        if not at_once and self.process is not None and self.process.running and not self.stopping:
+            self._keys += 1
+            self.finding[self._keys] = response
+            self.process.submit(FindJob(self._keys, response.url, response.body, response.encoding,
+                                        self.mode == "all"))
+            self.pageinfo.page(response, {}, finding=True)
+            return []
+        return self._found(response, page_requisites(response.body, response.url, encoding=response.encoding,
+                                                     scripts=self.mode == "all"))
+
+    def _found(self, response: TextResponse, named: PageRequisites) -> list[Request]:
+        assert self._handlers is not None
+        callback, errback = self._handlers
+        known = self._known
         found = self._capped(response.url, named.named)
         requests = self._requests(found, (), known, callback, errback, response.url)
         if named.favicon is not None:
@@ -326,7 +380,8 @@ class RequisitePlanner:
         if page is None:
             return []
         self._handlers, self._known = (callback, errback), known
-        found = [Requisite(url, resource_type_of(page.urls.get(url))) for url in sorted(page.waiting)]
+        found = [Requisite(url, resource_type_of(page.urls.get(url))) for url in sorted(page.waiting)
+                 if url != FINDING]
         return self._requests(found, (), known, callback, errback, page.url)
 
     def for_stylesheet(self, response: Response, body: bytes, known: dict[str, KnownPage], callback: Any,
@@ -380,25 +435,26 @@ class RequisitePlanner:
                 self.crawler.stats.inc_value("morgue/requisites/shared")
                 continue
             self.seen.add(requisite.url)
-            request = self._request(requisite, chain, known.get(requisite.url), callback, errback)
             if implicit_favicon:
-                request.meta["morgue_implicit_favicon"] = True
                 self.crawler.stats.inc_value("morgue/requisites/implicit_favicon")
-            if not self._hand_over(request, referrer):
-                requests.append(request)
+            job = _Job(requisite, chain, known.get(requisite.url), referrer, implicit_favicon)
+            if not self._hand_over(job):
+                requests.append(self._request(job, callback, errback))
         return requests
 
-    def _request(self, requisite: Requisite, chain: tuple[str, ...], page: KnownPage | None,
-                 callback: Any, errback: Any) -> Request:
+    def _request(self, job: _Job, callback: Any, errback: Any) -> Request:
+        requisite, page = job.requisite, job.page
         meta: dict[str, Any] = {
             "morgue_role": REQUISITE, "morgue_resource_type": requisite.resource_type,
-            "morgue_requisite_chain": chain, "allow_offsite": True,
+            "morgue_requisite_chain": job.chain, "allow_offsite": True,
             "download_maxsize": self.max_size, "download_warnsize": 0, "max_retry_times": 1,
             # A download slot of their own per host, as a browser fetches a page's requisites beside the
             # page: they do not queue behind the articles (nor these behind them); the host's delay and
             # concurrency apply to each slot.
             "download_slot": self._slot(urlsplit(requisite.url).hostname or ""),
         }
+        if job.implicit_favicon:
+            meta["morgue_implicit_favicon"] = True
         headers = {"Accept": _ACCEPT.get(requisite.resource_type, "*/*")}
         validators = discovery_validators(page)
         if validators:

@@ -8,13 +8,14 @@ summary and the ``crawls`` row.
 from __future__ import annotations
 
 from scrapy import Request
+from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.robotstxt import RobotParser
 
 from crawler.session import session_for
 
-__all__ = ["RobotsReport", "RobotsOffsite"]
+__all__ = ["RobotsReport", "RobotsOffsite", "note_blocked"]
 
 #: How many blocked URLs a crawls row keeps (the count is always complete).
 MAX_LISTED = 200
@@ -40,11 +41,17 @@ class RobotsReport(RobotsTxtMiddleware):
         try:
             super().process_request_2(rp, request)
         except IgnoreRequest:
-            session = session_for(self.crawler)
-            blocked = session.robots_blocked
-            if request.meta.get("morgue_role") == "requisite":  # listed apart: a CDN's robots.txt
-                blocked = session.requisites_blocked
-                session.count("requisites_blocked")
-            if request.url not in blocked and len(blocked) < MAX_LISTED:
-                blocked.append(request.url)
+            note_blocked(self.crawler, request.url, requisite=request.meta.get("morgue_role") == "requisite")
             raise
+
+
+def note_blocked(crawler: Crawler, url: str, *, requisite: bool) -> None:
+    """One URL robots.txt kept out, for the summary and the ``crawls`` row (a requisite's listed apart:
+    a CDN's robots.txt)."""
+    session = session_for(crawler)
+    blocked = session.robots_blocked
+    if requisite:
+        blocked = session.requisites_blocked
+        session.count("requisites_blocked")
+    if url not in blocked and len(blocked) < MAX_LISTED:
+        blocked.append(url)
