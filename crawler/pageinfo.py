@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,8 @@ class PageInfoLog:
         self.waiters: dict[str, set[str]] = {}
         self.written = 0
         self.awaited: set[str] = set()  # capture ids of pages a killed or stopped crawl left waiting
+        # where records are written: the crawl's WARC writer, or the requisite fetcher's (crawler.requisites)
+        self.write_resource: Callable[..., Any] | None = None
 
     def page(self, response: Response, requisites: dict[str, str | None], *, finding: bool = False) -> None:
         """A page whose requisites (URL -> resource type, fetched now or earlier in the crawl) it needs;
@@ -186,10 +189,10 @@ class PageInfoLog:
         info = {"pageid": page.pageid, "url": page.url, "ts": page.ts, "urls": urls,
                 "counts": {"jsErrors": 0}}
         session = session_for(self.crawler)
-        session.writer.write_resource(
-            PAGEINFO_PREFIX + page.url, json.dumps(info, ensure_ascii=False).encode("utf-8"),
-            "application/json", date=warc_date(datetime.now(UTC)),
-            extra={"WARC-Refers-To": page.record_id, "WARC-Refers-To-Target-URI": page.url})
+        write = self.write_resource or session.writer.write_resource
+        write(PAGEINFO_PREFIX + page.url, json.dumps(info, ensure_ascii=False).encode("utf-8"),
+              "application/json", date=warc_date(datetime.now(UTC)),
+              extra={"WARC-Refers-To": page.record_id, "WARC-Refers-To-Target-URI": page.url})
         self.written += 1
         self.crawler.stats.inc_value("morgue/requisites/pageinfo")
         if page.pageid in self.awaited:  # a page an earlier crawl left waiting: it waits no longer

@@ -86,9 +86,12 @@ def recover_data_dir(data_path: Path, rules: Mapping[str, Mapping[str, Any] | No
                                "crash); this crawl starts from the sitemaps and feeds again")
         actions += _extract_pending(index, data_path, [r["id"] for r in crashed], rules or {},
                                     article_like or (lambda site, url: False))
+        # the files the crash left open, besides those the crashed crawls' captures are in: the requisite
+        # fetcher's holds pageinfo records, and perhaps no indexed capture (its requisites still held)
+        repaired = [path.name[: -len(OPEN_SUFFIX)] for path in orphans]
         actions += _requisites_unfinished(index, data_path, [r["id"] for r in crashed],
                                           requisites_of or (lambda site: "article"),
-                                          article_like or (lambda site, url: False))
+                                          article_like or (lambda site, url: False), repaired)
         index.clear_article_notes([r["id"] for r in crashed])  # recovered: the markers have served
     return _logged(actions)
 
@@ -156,7 +159,8 @@ def _extract_pending(index: Index, data_path: Path, crawl_ids: Sequence[int],
 
 
 def _requisites_unfinished(index: Index, data_path: Path, crawl_ids: Sequence[int],
-                           requisites_of: Callable[[str], str], article_like: Any) -> list[str]:
+                           requisites_of: Callable[[str], str], article_like: Any,
+                           repaired: Sequence[str] = ()) -> list[str]:
     """The crashed crawls' pages that wanted requisites but have no ``urn:pageinfo:`` record (written once
     all of a page's requisites had an outcome): listed for the next crawl of their site to finish.
 
@@ -181,7 +185,7 @@ def _requisites_unfinished(index: Index, data_path: Path, crawl_ids: Sequence[in
         return []
     files = sorted({str(f) for (f,) in index.db.execute(
         f"SELECT DISTINCT warc_file FROM captures WHERE crawl_id IN ({marks})",  # noqa: S608
-        list(crawl_ids))})
+        list(crawl_ids))} | {name for name in repaired if (data_path / "warc" / name).exists()})
     described, problems = _pageinfo_refers_to(data_path / "warc", files)
     missing = [row for row in wanted if row["record_id"] not in described]
     if not missing:

@@ -32,17 +32,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from archive.exchange_capture import archive_exchange
+from archive.ingest import decoded_body
 from archive.records import HttpExchange
 from archive.requisites import Requisite, not_an_image, page_requisites
-from archive.warc_reader import decode_content_encoding
+from archive.warc_reader import decode_content_encoding, read_record
 from archive.warc_writer import WarcWriter
 
-__all__ = ["FetcherConfig", "FetchJob", "FindJob", "Found", "Fetched", "FetchFailed", "HandBack", "serve",
-           "ACCEPT_ENCODING"]
+__all__ = ["FetcherConfig", "FetchJob", "FindJob", "ResourceJob", "Found", "Fetched", "FetchFailed",
+           "HandBack", "serve", "ACCEPT_ENCODING"]
 
 #: What this process can undo when it reads a style sheet or checks an image (archive.warc_reader).
 ACCEPT_ENCODING = "gzip, deflate, br"
@@ -84,9 +86,21 @@ class FindJob:
 
     key: int
     url: str
-    body: bytes
+    body: bytes | None  # None: read from the page's response record (``record``), which is cheaper to send
     encoding: str
     scripts: bool
+    record: tuple[str, int] | None = None  # its WARC file's name and offset, as indexed
+
+
+@dataclass(frozen=True)
+class ResourceJob:
+    """A ``resource`` record to write (a page's pageinfo: crawler.pageinfo), off the crawl process."""
+
+    uri: str
+    content: bytes
+    content_type: str
+    date: str
+    extra: dict[str, str]
 
 
 @dataclass
@@ -231,7 +245,8 @@ class _Fetcher:
     def __init__(self, conn: Connection, config: FetcherConfig) -> None:
         self.conn = conn
         self.config = config
-        self.send_lock = threading.Lock()
+        self.outgoing = threading.Condition()
+        self.pending: list[Any] = []
         self.write_lock = threading.Lock()
         self.hosts: dict[tuple[str, str], _Host] = {}
         self.stopping = threading.Event()
@@ -244,16 +259,32 @@ class _Fetcher:
 
     # -- talking to the crawl process ----------------------------------------------------------------
     def send(self, message: Any) -> None:
-        with self.send_lock:
-            self.conn.send(message)
-            self.sent += 1
+        """Queue a message for the crawl process; the sender thread sends what gathered meanwhile in one
+        write (a requisite's outcome each would cost the crawl process a read and a wake-up each)."""
+        with self.outgoing:
+            self.pending.append(message)
+            if not isinstance(message, tuple):
+                self.sent += 1
+            self.outgoing.notify()
+
+    def _sender(self) -> None:
+        while True:
+            with self.outgoing:
+                self.outgoing.wait_for(lambda: bool(self.pending))
+                batch, self.pending = self.pending, []
+            try:
+                self.conn.send(("results", batch))
+            except OSError:
+                os._exit(0)  # the crawl process is gone (see run)
+            if any(isinstance(m, tuple) and m[0] == "closed" for m in batch):
+                return
 
     def _sync(self) -> None:
         """Before a file is closed (rotated or at the end): the crawl process commits the rows of every
         record in it, so the file is never final with records the index lacks."""
-        with self.send_lock:
+        with self.outgoing:
             upto = self.sent
-            self.conn.send(("sync", upto))
+        self.send(("sync", upto))
         if threading.current_thread() is threading.main_thread():
             while self.synced_upto < upto:  # at the stop, no other thread reads the connection
                 self._handle(self.conn.recv())
@@ -268,6 +299,10 @@ class _Fetcher:
             for item in value:
                 if isinstance(item, FindJob):
                     self._find(item)
+                elif isinstance(item, ResourceJob):
+                    with self.write_lock:
+                        self.writer.write_resource(item.uri, item.content, item.content_type, date=item.date,
+                                                   extra=item.extra)
                 else:
                     self._submit(item)
         elif kind == "synced":
@@ -287,14 +322,17 @@ class _Fetcher:
 
     def _find(self, job: FindJob) -> None:
         try:
-            named = page_requisites(job.body, job.url, encoding=job.encoding, scripts=job.scripts)
+            body = job.body
+            if body is None and job.record is not None:
+                body = decoded_body(read_record(Path(self.config.warc_dir), *job.record))
+            named = page_requisites(body or b"", job.url, encoding=job.encoding, scripts=job.scripts)
         except Exception as exc:  # noqa: BLE001 - the crawl process finds them itself then
             self.send(Found(job.key, [], None, f"{type(exc).__name__}: {exc}"[:200]))
             return
         self.send(Found(job.key, list(named.named), named.favicon))
 
     def drop(self, job: FetchJob) -> None:
-        with self.send_lock:
+        with self.outgoing:
             self.dropped.append(job.key)
 
     # -- one requisite -------------------------------------------------------------------------------
@@ -411,6 +449,8 @@ class _Fetcher:
 
     # -- the process ---------------------------------------------------------------------------------
     def run(self) -> None:
+        self.sender = threading.Thread(target=self._sender, daemon=True, name="requisites sender")
+        self.sender.start()
         try:
             while self._handle(self.conn.recv()):
                 pass
@@ -427,8 +467,8 @@ class _Fetcher:
             if self.conn.poll(0.05):
                 self._handle(self.conn.recv())
         self.writer.close()
-        with self.send_lock:
-            self.conn.send(("closed", {"dropped": self.dropped}))
+        self.send(("closed", {"dropped": self.dropped}))
+        self.sender.join()
 
 
 def serve(conn: Connection, config: FetcherConfig, ready: Callable[[], None] | None = None) -> None:

@@ -18,7 +18,7 @@ from twisted.internet import reactor
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
-from crawler.requisite_fetcher import FetcherConfig, FetchJob, FindJob, serve
+from crawler.requisite_fetcher import FetcherConfig, FetchJob, FindJob, ResourceJob, serve
 
 __all__ = ["RequisiteProcess"]
 
@@ -61,7 +61,8 @@ class RequisiteProcess:
         self.conn: Connection | None = None
         self.process: Any = None
         self._reader: _PipeReader | None = None
-        self._outbox: list[FetchJob | FindJob] = []  # sent together, once the current callback returns
+        # sent together, once the current reactor callback returns
+        self._outbox: list[FetchJob | FindJob | ResourceJob] = []
 
     @property
     def running(self) -> bool:
@@ -78,7 +79,7 @@ class RequisiteProcess:
         self._reader = _PipeReader(ours.fileno(), self._read)
         reactor.addReader(self._reader)  # type: ignore[attr-defined]
 
-    def submit(self, job: FetchJob | FindJob) -> None:
+    def submit(self, job: FetchJob | FindJob | ResourceJob) -> None:
         """Queue a job for the fetcher: the jobs of one reactor turn (a page's requisites) go in one
         message, so a page costs the crawl process one pipe write, not one per requisite."""
         if not self._outbox:
@@ -95,23 +96,24 @@ class RequisiteProcess:
             self._outbox = batch + self._outbox
             self._lost()
 
-    def take_unsent(self) -> list[FetchJob | FindJob]:
+    def take_unsent(self) -> list[FetchJob | FindJob | ResourceJob]:
         unsent, self._outbox = self._outbox, []
         return unsent
 
-    def _dispatch(self, message: Any) -> bool:
-        """Handle one message; False for the fetcher's last one (``closed``)."""
-        if isinstance(message, tuple):
-            kind, value = message
-            if kind == "sync":
+    def _dispatch(self, message: tuple[str, Any]) -> bool:
+        """Handle one message (a batch of outcomes); False once the fetcher said its last (``closed``)."""
+        kind, batch = message
+        going_on = True
+        for item in batch if kind == "results" else ():
+            if not isinstance(item, tuple):
+                self.on_result(item)
+            elif item[0] == "sync":
                 self.on_sync()
                 assert self.conn is not None
-                self.conn.send(("synced", value))
-            elif kind == "closed":
-                return False
-            return True
-        self.on_result(message)
-        return True
+                self.conn.send(("synced", item[1]))
+            elif item[0] == "closed":
+                going_on = False
+        return going_on
 
     def _read(self) -> None:
         conn = self.conn

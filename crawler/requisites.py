@@ -48,6 +48,7 @@ from crawler.requisite_fetcher import (
     FindJob,
     Found,
     HandBack,
+    ResourceJob,
 )
 from crawler.requisite_process import RequisiteProcess
 from crawler.robots import note_blocked
@@ -147,6 +148,7 @@ class RequisitePlanner:
         self.process = RequisiteProcess(config, on_result=self._outcome, on_sync=self._commit,
                                         on_lost=self._fetcher_lost, after_batch=self._maybe_idle)
         self.process.start()
+        self.pageinfo.write_resource = self._write_in_fetcher
         headers = {"User-Agent": settings.get("USER_AGENT") or ""}
         for name, value in (settings.getdict("DEFAULT_REQUEST_HEADERS") or {}).items():
             headers[str(name)] = str(value)
@@ -168,6 +170,7 @@ class RequisitePlanner:
         if self.process is not None:
             self.process.stop(self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT") + 10)
             self.process = None
+            self.pageinfo.write_resource = None
             if self.jobs:
                 self.crawler.stats.set_value("morgue/requisites/left_queued", len(self.jobs))
         self.pageinfo.close(reason)
@@ -185,6 +188,15 @@ class RequisitePlanner:
         if not self.jobs and not self.finding and slot is not None and not self.stopping:
             slot.nextcall.schedule()
 
+    def _write_in_fetcher(self, uri: str, content: bytes, content_type: str, *, date: str,
+                          extra: dict[str, str]) -> None:
+        """A pageinfo record, written by the fetcher process beside the requisites it describes."""
+        if self.process is not None and self.process.running:
+            self.process.submit(ResourceJob(uri, content, content_type, date, extra))
+        else:
+            writer = session_for(self.crawler).writer
+            writer.write_resource(uri, content, content_type, date=date, extra=extra)
+
     def _commit(self) -> None:
         index = session_for(self.crawler).index
         if index is not None:
@@ -193,6 +205,7 @@ class RequisitePlanner:
     def _fetcher_lost(self) -> None:
         """The fetcher process died: what it was given is fetched (and found) through Scrapy instead."""
         self.process = None
+        self.pageinfo.write_resource = None
         self.crawler.stats.inc_value("morgue/requisites/fetcher_lost")
         jobs, self.jobs = self.jobs, {}
         for job in jobs.values():
@@ -349,8 +362,13 @@ class RequisitePlanner:
         if not at_once and self.process is not None and self.process.running and not self.stopping:
             self._keys += 1
             self.finding[self._keys] = response
-            self.process.submit(FindJob(self._keys, response.url, response.body, response.encoding,
-                                        self.mode == "all"))
+            capture = response.meta.get("morgue_capture") or {}
+            record = None
+            if capture.get("record_type") == "response" and capture.get("warc_file"):
+                # just written: the fetcher reads it back, which costs less here than sending its body
+                record = (str(capture["warc_file"]), int(capture["warc_offset"]))
+            self.process.submit(FindJob(self._keys, response.url, None if record else response.body,
+                                        response.encoding, self.mode == "all", record))
             self.pageinfo.page(response, {}, finding=True)
             return []
         return self._found(response, page_requisites(response.body, response.url, encoding=response.encoding,
