@@ -8,6 +8,7 @@ can be checked for conditional requisite fetches. The 200 MB image is generated 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import threading
 import time
@@ -37,6 +38,7 @@ class SiteState:
     hold: threading.Event | None = None
     held: int = 0  # requisite requests that were held
     edition: int = 1  # above 1: the styled pages are edited (new text, one more image, a new ETag)
+    flaky: int = 0  # times /img/flaky.png was asked for (the first gets a 503)
 
 
 _REQUISITE_PATHS = ("/css/", "/img/", "/fonts/", "/photos/", "/private/", "/js/", "/favicon.ico")
@@ -61,6 +63,14 @@ def _bad() -> str:
             '<img src="/img/huge.png"><img src="/img/missing.png">'
             '<img src="/img/fake.png"><img src="/img/stall.png">')
     return article_html(2, title="Hostile images report", extra=body)
+
+
+def _handback() -> str:
+    """Requisites the fetcher process hands back to Scrapy (a redirect, a 503, a truncated body) and a
+    gzipped style sheet it reads itself."""
+    body = ('<link rel="stylesheet" href="/css/gz.css">'
+            '<img src="/img/moved.png"><img src="/img/flaky.png"><img src="/img/short.png">')
+    return article_html(8, title="Handed back report", extra=body)
 
 
 def _many() -> str:
@@ -139,6 +149,7 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, b"not here", "text/plain")
             pages = {"/news/styled.html": _styled, "/news/bad.html": lambda s: _bad(),
                      "/news/many.html": lambda s: _many(),
+                     "/news/handback.html": lambda s: _handback(),
                      "/news/endless.html": lambda s: article_html(
                          4, title="Endless image report", extra='<img src="/img/endless.png">'),
                      "/news/second.html": lambda s: _styled(s).replace("Styled harbour", "Second styled"),
@@ -159,6 +170,40 @@ def handler_for(state: SiteState, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, pages[path](state).encode(), "text/html; charset=utf-8", etag=True)
             if path in _CSS:
                 return self._send(200, _CSS[path].encode(), "text/css", etag=True)
+            if path == "/img/moved.png":
+                self._log(302)
+                self.send_response(302)
+                self.send_header("Location", "/img/target.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            if path == "/img/flaky.png":  # 503 the first time it is asked for
+                with state.lock:
+                    state.flaky += 1
+                    first = state.flaky == 1
+                if first:
+                    return self._send(503, b"busy", "text/plain")
+                return self._send(200, PNG, "image/png")
+            if path == "/img/short.png":  # ends before its Content-Length
+                self._log(200)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(PNG) * 4))
+                self.send_header("Connection", "close")
+                self.close_connection = True
+                self.end_headers()
+                self.wfile.write(PNG)
+                return None
+            if path == "/css/gz.css":
+                css = gzip.compress(b"body { background: url(/img/from-gzip.png) }")
+                self._log(200)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/css")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(css)))
+                self.end_headers()
+                self.wfile.write(css)
+                return None
             if path == "/img/huge.png":
                 return self._stream(HUGE)
             if path == "/img/endless.png":
