@@ -65,6 +65,9 @@ class FetcherConfig:
     concurrency: int = 6  # connections per host
     retries: int = 1
     retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504, 522, 524, 408})
+    # a host answering one of those is slowed down as crawler.backoff slows Scrapy's slots (0: not at all)
+    backoff_base: float = 1.0
+    backoff_max: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ class _Host:
         self.idle = 0  # threads waiting for a job that no submit has promised them yet
         self.lock = threading.Lock()
         self.next_at = 0.0
+        self.penalty = 0.0  # seconds added to the delay after a 429 / 5xx, halved by each success
 
     def submit(self, job: FetchJob) -> None:
         """Queue a job; a new connection only when every open one is busy (on a fast host one or two keep
@@ -215,8 +219,19 @@ class _Host:
                                                context=ssl._create_unverified_context())  # noqa: S323
         return http.client.HTTPConnection(self.netloc, timeout=timeout)
 
+    def slow_down(self) -> None:
+        """The host asked us to slow down (429, 5xx): double its extra delay, within the back-off bounds."""
+        config = self.fetcher.config
+        with self.lock:
+            self.penalty = min(max(self.penalty * 2, config.backoff_base), config.backoff_max)
+
+    def answered(self) -> None:
+        if self.penalty:
+            with self.lock:
+                self.penalty = self.penalty / 2 if self.penalty / 2 >= 0.05 else 0.0
+
     def _polite(self) -> None:
-        delay = self.fetcher.config.delay
+        delay = self.fetcher.config.delay + self.penalty
         if delay <= 0:
             return
         with self.lock:
@@ -344,7 +359,7 @@ class _Fetcher:
             reused = conn.sock is not None
             host._polite()
             try:
-                self._exchange(conn, job)
+                self._exchange(host, conn, job)
                 return conn
             except _TooLarge as exc:
                 conn.close()
@@ -371,7 +386,7 @@ class _Fetcher:
                 self.send(FetchFailed(job.key, "archive_failed", f"{type(exc).__name__}: {exc}"[:200]))
                 return conn
 
-    def _exchange(self, conn: http.client.HTTPConnection, job: FetchJob) -> None:
+    def _exchange(self, host: _Host, conn: http.client.HTTPConnection, job: FetchJob) -> None:
         parts = urlsplit(job.url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         deadline = time.monotonic() + self.config.timeout
@@ -387,8 +402,10 @@ class _Fetcher:
             return
         if response.status in self.config.retry_statuses:
             response.read()
+            host.slow_down()
             self.send(HandBack(job.key, "retry"))
             return
+        host.answered()
         body = self._body(response, job.max_size, deadline)
         declared = _header(headers, "content-length")
         if declared and declared.strip().isdigit() and len(body) < int(declared):
