@@ -13,7 +13,6 @@ process ~6 CPU-ms per requisite, the hand-over well under 1. What it hands back 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,7 +43,6 @@ from crawler.requisite_process import RequisiteProcess
 
 __all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
 
-logger = logging.getLogger(__name__)
 
 
 class RequisitePlanner(FetcherHandoff):
