@@ -44,7 +44,6 @@ from crawler.requisite_process import RequisiteProcess
 __all__ = ["RequisitePlanner", "note_problem", "MAX_LISTED"]
 
 
-
 class RequisitePlanner(FetcherHandoff):
     """Which requisites of a page or style sheet to request, within the crawl's limits."""
 
