@@ -96,10 +96,15 @@ def test_a_corrupt_gzip_member(data: Path) -> None:
 
 
 def test_a_deleted_revisit_target(data: Path) -> None:
-    first, second = _files(data)
-    revisit = next(r for r in iter_records(second) if r.pointer.record_type == "revisit")
+    # a revisit of the second crawl and its target in a file of the first (each crawl writes its own
+    # files: the crawl's and its requisite fetcher's)
+    records = {path: list(iter_records(path)) for path in _files(data)}
+    by_id = {r.pointer.record_id: (path, r) for path, rs in records.items() for r in rs}
+    second, revisit = next((path, r) for path, rs in records.items() for r in rs
+                           if r.pointer.record_type == "revisit"
+                           and by_id.get(r.warc_header("WARC-Refers-To"), (path,))[0] != path)
     target_id = revisit.warc_header("WARC-Refers-To")
-    target = next(r for r in iter_records(first) if r.pointer.record_id == target_id)
+    first, target = by_id[target_id]
     raw = first.read_bytes()
     start, end = target.pointer.offset, target.pointer.offset + target.pointer.length
     first.write_bytes(raw[:start] + raw[end:])
