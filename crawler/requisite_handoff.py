@@ -111,9 +111,15 @@ class FetcherHandoff:
             backoff_base=(settings.getfloat("MORGUE_BACKOFF_BASE")
                           if settings.getbool("MORGUE_BACKOFF_ENABLED") else 0.0),
             backoff_max=settings.getfloat("MORGUE_BACKOFF_MAX"))
-        self.process = RequisiteProcess(config, on_result=self._outcome, on_sync=self._commit,
-                                        on_lost=self._fetcher_lost, after_batch=self._maybe_idle)
-        self.process.start()
+        process = RequisiteProcess(config, on_result=self._outcome, on_sync=self._commit,
+                                   on_lost=self._fetcher_lost, after_batch=self._maybe_idle)
+        try:
+            process.start()
+        except (OSError, RuntimeError) as exc:  # no process to be had: Scrapy fetches them, as before
+            logger.warning("the requisite fetcher process could not start (%s); requisites are fetched "
+                           "through Scrapy", exc)
+            return
+        self.process = process
         self.pageinfo.write_resource = self._write_in_fetcher
         headers = {"User-Agent": settings.get("USER_AGENT") or ""}
         for name, value in (settings.getdict("DEFAULT_REQUEST_HEADERS") or {}).items():
