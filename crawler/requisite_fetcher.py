@@ -379,7 +379,10 @@ class _Fetcher:
                 if attempts < self.config.retries:
                     attempts += 1
                     continue
-                self.send(FetchFailed(job.key, _fault_kind(exc), f"{type(exc).__name__}: {exc}"[:200]))
+                kind = _fault_kind(exc)
+                detail = (f"no whole answer within {self.config.timeout:g} s (DOWNLOAD_TIMEOUT), "
+                          f"{attempts + 1} tries" if kind == "timeout" else f"{type(exc).__name__}: {exc}")
+                self.send(FetchFailed(job.key, kind, detail[:200]))
                 return conn
             except Exception as exc:  # noqa: BLE001 - the crawl process must hear of every job
                 conn.close()
