@@ -163,9 +163,8 @@ class FetcherHandoff:
     def _write_in_fetcher(self, uri: str, content: bytes, content_type: str, *, date: str,
                           extra: dict[str, str]) -> None:
         """A pageinfo record, written by the fetcher process beside the requisites it describes."""
-        if self.process is not None and self.process.running:
-            self.process.submit(ResourceJob(uri, content, content_type, date, extra))
-        else:
+        record = ResourceJob(uri, content, content_type, date, extra)
+        if self.process is None or not self.process.submit(record):
             writer = session_for(self.crawler).writer
             writer.write_resource(uri, content, content_type, date=date, extra=extra)
 
@@ -228,10 +227,11 @@ class FetcherHandoff:
         if job.referrer and not (job.referrer.startswith("https:") and url.startswith("http:")):
             headers["Referer"] = job.referrer.split("#")[0]
         self._keys += 1
-        self.process.submit(FetchJob(
-            key=self._keys, url=url, headers=tuple(headers.items()), resource_type=kind,
-            max_size=self.max_size, known=session_for(self.crawler).known.get(url),
-            accept_304=bool(validators), want_body=kind == STYLESHEET))
+        if not self.process.submit(FetchJob(
+                key=self._keys, url=url, headers=tuple(headers.items()), resource_type=kind,
+                max_size=self.max_size, known=session_for(self.crawler).known.get(url),
+                accept_304=bool(validators), want_body=kind == STYLESHEET)):
+            return False
         self.jobs[self._keys] = job
         return True
 

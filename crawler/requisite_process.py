@@ -63,6 +63,7 @@ class RequisiteProcess:
         self._reader: _PipeReader | None = None
         # sent together, once the current reactor callback returns
         self._outbox: list[FetchJob | FindJob | ResourceJob] = []
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -79,12 +80,16 @@ class RequisiteProcess:
         self._reader = _PipeReader(ours.fileno(), self._read)
         reactor.addReader(self._reader)  # type: ignore[attr-defined]
 
-    def submit(self, job: FetchJob | FindJob | ResourceJob) -> None:
+    def submit(self, job: FetchJob | FindJob | ResourceJob) -> bool:
         """Queue a job for the fetcher: the jobs of one reactor turn (a page's requisites) go in one
-        message, so a page costs the crawl process one pipe write, not one per requisite."""
+        message, so a page costs the crawl process one pipe write, not one per requisite. False once the
+        fetcher is told to stop (or gone): the caller does the job another way."""
+        if self.conn is None or self._stopping:
+            return False
         if not self._outbox:
             reactor.callLater(0, self.flush)  # type: ignore[attr-defined]
         self._outbox.append(job)
+        return True
 
     def flush(self) -> None:
         if not self._outbox or self.conn is None:
@@ -153,6 +158,7 @@ class RequisiteProcess:
             reactor.removeReader(self._reader)  # type: ignore[attr-defined]
             self._reader = None
         self.flush()
+        self._stopping = True  # what the outcomes drained below would ask for is done another way
         try:
             conn.send(("stop", None))
             while conn.poll(timeout):

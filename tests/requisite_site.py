@@ -10,11 +10,15 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from tests.hostile_server import article_html
 
@@ -230,6 +234,15 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         return  # a crawler hanging up on a capped download is expected here
+
+
+def stop_holding(state: SiteState, release: threading.Event, proc: subprocess.Popen[Any]) -> None:
+    """Answer what the site holds and make sure the crawl's process group is gone (a failed test's too)."""
+    release.set()
+    state.hold = None
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

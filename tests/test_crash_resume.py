@@ -26,6 +26,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import REPO, run_morgue
 from tests.hostile_server import marker, running
+from tests.requisite_site import stop_holding
 
 ARTICLES = 120
 
@@ -203,11 +204,7 @@ def _kill_while_held(seed: Path, data: Path, state: Any, ready: Any, log: Path) 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-            release.set()
-            state.hold = None
+            stop_holding(state, release, proc)
 
 
 def test_kill_9_while_requisites_are_queued_then_the_next_crawl_fetches_them(tmp_path: Path) -> None:
@@ -334,11 +331,7 @@ def _stop_while_held(seed: Path, data: Path, state: Any, articles: list[str], lo
             release.set()  # what is in flight is answered now; nothing more is asked for
             out, _ = proc.communicate(timeout=120)
         finally:
-            release.set()
-            state.hold = None
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+            stop_holding(state, release, proc)
     return out
 
 

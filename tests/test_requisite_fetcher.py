@@ -5,7 +5,6 @@ fetches the rest. Real crawls of the requisites site on two loopback hosts, WARC
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -21,7 +20,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import REPO, run_morgue
-from tests.requisite_site import serving
+from tests.requisite_site import serving, stop_holding
 
 
 def _seed(tmp: Path, base: str, timeout: int = 2) -> Path:
@@ -163,11 +162,7 @@ def test_a_fetcher_process_that_dies_leaves_its_requisites_to_scrapy(tmp_path: P
                 release.set()
                 out, _ = proc.communicate(timeout=300)
             finally:
-                release.set()
-                state.hold = None
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
+                stop_holding(state, release, proc)
         assert proc.returncode == 0, out + log.read_text()[-3000:]
     assert "the requisite fetcher process ended unexpectedly" in log.read_text()
     _, pages = _outcomes(data, base, state.cdn)
