@@ -189,7 +189,10 @@ class PageInfoLog:
         info = {"pageid": page.pageid, "url": page.url, "ts": page.ts, "urls": urls,
                 "counts": {"jsErrors": 0}}
         session = session_for(self.crawler)
-        write = self.write_resource or session.writer.write_resource
+        # a page an earlier crawl left waiting leaves the awaiting list once its record is written, so that
+        # record is written here and now, not queued for the requisite fetcher (a kill would lose it)
+        queued = self.write_resource if page.pageid not in self.awaited else None
+        write = queued or session.writer.write_resource
         write(PAGEINFO_PREFIX + page.url, json.dumps(info, ensure_ascii=False).encode("utf-8"),
               "application/json", date=warc_date(datetime.now(UTC)),
               extra={"WARC-Refers-To": page.record_id, "WARC-Refers-To-Target-URI": page.url})
