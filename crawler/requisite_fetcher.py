@@ -43,8 +43,8 @@ from archive.requisites import Requisite, not_an_image, page_requisites
 from archive.warc_reader import decode_content_encoding, read_record
 from archive.warc_writer import WarcWriter
 
-__all__ = ["FetcherConfig", "FetchJob", "FindJob", "ResourceJob", "Found", "Fetched", "FetchFailed",
-           "HandBack", "serve", "ACCEPT_ENCODING"]
+__all__ = ["FetcherConfig", "FetchJob", "FindJob", "ResourceJob", "Written", "Found", "Fetched",
+           "FetchFailed", "HandBack", "serve", "ACCEPT_ENCODING"]
 
 #: What this process can undo when it reads a style sheet or checks an image (archive.warc_reader).
 ACCEPT_ENCODING = "gzip, deflate, br"
@@ -97,13 +97,21 @@ class FindJob:
 
 @dataclass(frozen=True)
 class ResourceJob:
-    """A ``resource`` record to write (a page's pageinfo: crawler.pageinfo), off the crawl process."""
+    """A ``resource`` record to write (a page's pageinfo: crawler.pageinfo), off the crawl process; its
+    ``Written`` answer tells the crawl it is in the file (until then the crawl keeps it, to write itself
+    if this process dies)."""
 
+    key: int
     uri: str
     content: bytes
     content_type: str
     date: str
     extra: dict[str, str]
+
+
+@dataclass
+class Written:
+    key: int
 
 
 @dataclass
@@ -318,6 +326,7 @@ class _Fetcher:
                     with self.write_lock:
                         self.writer.write_resource(item.uri, item.content, item.content_type, date=item.date,
                                                    extra=item.extra)
+                    self.send(Written(item.key))
                 else:
                     self._submit(item)
         elif kind == "synced":

@@ -32,6 +32,7 @@ from crawler.requisite_fetcher import (
     Found,
     HandBack,
     ResourceJob,
+    Written,
 )
 from crawler.requisite_process import RequisiteProcess
 from crawler.robots import note_blocked
@@ -83,6 +84,7 @@ class FetcherHandoff:
     process: RequisiteProcess | None
     jobs: dict[int, RequisiteJob]
     finding: dict[int, TextResponse]
+    unwritten: dict[int, ResourceJob]
     closing: bool
     _keys: int
     _robots: Any
@@ -143,6 +145,8 @@ class FetcherHandoff:
             self.process.stop(self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT") + 10)
             self.process = None
             self.pageinfo.write_resource = None
+            unwritten, self.unwritten = list(self.unwritten.values()), {}
+            self._write_here(unwritten)
             if self.jobs:
                 self.crawler.stats.set_value("morgue/requisites/left_queued", len(self.jobs))
         self.pageinfo.close(reason)
@@ -163,10 +167,19 @@ class FetcherHandoff:
     def _write_in_fetcher(self, uri: str, content: bytes, content_type: str, *, date: str,
                           extra: dict[str, str]) -> None:
         """A pageinfo record, written by the fetcher process beside the requisites it describes."""
-        record = ResourceJob(uri, content, content_type, date, extra)
-        if self.process is None or not self.process.submit(record):
-            writer = session_for(self.crawler).writer
-            writer.write_resource(uri, content, content_type, date=date, extra=extra)
+        self._keys += 1
+        record = ResourceJob(self._keys, uri, content, content_type, date, extra)
+        if self.process is not None and self.process.submit(record):
+            self.unwritten[record.key] = record
+        else:
+            self._write_here([record])
+
+    def _write_here(self, records: list[ResourceJob]) -> None:
+        """Records the fetcher did not write (not given, or not confirmed before it stopped or died)."""
+        writer = session_for(self.crawler).writer
+        for record in records:
+            writer.write_resource(record.uri, record.content, record.content_type, date=record.date,
+                                  extra=record.extra)
 
     def _commit(self) -> None:
         index = session_for(self.crawler).index
@@ -178,6 +191,8 @@ class FetcherHandoff:
         self.process = None
         self.pageinfo.write_resource = None
         self.crawler.stats.inc_value("morgue/requisites/fetcher_lost")
+        unwritten, self.unwritten = list(self.unwritten.values()), {}
+        self._write_here(unwritten)
         jobs, self.jobs = self.jobs, {}
         for job in jobs.values():
             self._to_scrapy(job)
@@ -244,8 +259,11 @@ class FetcherHandoff:
             self._robots = next((m for m in middlewares if isinstance(m, RobotsTxtMiddleware)), False)
         return self._robots or None
 
-    def _outcome(self, result: Found | Fetched | FetchFailed | HandBack) -> None:
+    def _outcome(self, result: Written | Found | Fetched | FetchFailed | HandBack) -> None:
         """One job's outcome from the fetcher process, filed as Scrapy's path files its responses."""
+        if isinstance(result, Written):
+            self.unwritten.pop(result.key, None)
+            return
         if isinstance(result, Found):
             response = self.finding.pop(result.key, None)
             if response is not None:

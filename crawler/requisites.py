@@ -37,7 +37,7 @@ from archive.requisites import (
 from crawler.faults import fault_kind
 from crawler.incremental import KnownPage, discovery_validators
 from crawler.pageinfo import FINDING, PageInfoLog, resource_type_of
-from crawler.requisite_fetcher import FindJob
+from crawler.requisite_fetcher import FindJob, ResourceJob
 from crawler.requisite_handoff import ACCEPT_BY_TYPE, MAX_LISTED, FetcherHandoff, RequisiteJob, note_problem
 from crawler.requisite_process import RequisiteProcess
 
@@ -61,6 +61,7 @@ class RequisitePlanner(FetcherHandoff):
         self.process: RequisiteProcess | None = None  # the fetcher process (MORGUE_REQUISITES_FETCHER)
         self.jobs: dict[int, RequisiteJob] = {}  # handed to the fetcher process, not answered yet
         self.finding: dict[int, TextResponse] = {}  # pages whose requisites the fetcher process finds
+        self.unwritten: dict[int, ResourceJob] = {}  # pageinfo records the fetcher has not confirmed yet
         self._robots: Any = None
         self._base_headers: dict[str, str] = {}
         self._keys = 0
