@@ -23,6 +23,27 @@ from tests.conftest import REPO, run_morgue
 from tests.requisite_site import serving, stop_holding
 
 
+@pytest.mark.parametrize("block", [
+    b"Content-Type: image/png\r\nContent-Length: 67\r\nETag: \"abc\"\r\n\r\n",
+    b"Set-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty:\r\nX-Spaces:   padded  \r\n\r\n",
+    b"Server: caf\xe9\r\nDate: Thu, 03 Dec 2026 13:45:00 GMT\n\n",
+    b"X-Folded: one\r\n two\r\nVary: Accept\r\n\r\n",  # folded: the standard parser's answer
+    b"Content-Type: text/css\r\nnot a header line\r\nX-After: 1\r\n\r\n",
+    b"\r\n",
+])
+def test_the_fetchers_header_parser_reads_what_http_client_reads(block: bytes) -> None:
+    import http.client
+    import io
+
+    from crawler.requisite_fetcher import parse_headers_quickly
+
+    ours, theirs = parse_headers_quickly(io.BytesIO(block + b"body")), http.client.parse_headers(
+        io.BytesIO(block + b"body"))
+    assert ours.items() == theirs.items()
+    assert ours.get("content-type") == theirs.get("content-type")
+    assert ours.get_all("set-cookie") == theirs.get_all("set-cookie")
+
+
 def _seed(tmp: Path, base: str, timeout: int = 2) -> Path:
     seed = tmp / "styled.toml"
     seed.write_text(f'name = "styled"\nsitemaps = ["{base}/sitemap.xml"]\n'
