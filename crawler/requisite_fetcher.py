@@ -30,7 +30,6 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -40,7 +39,7 @@ from urllib.parse import urlsplit
 
 from archive.exchange_capture import archive_exchange
 from archive.ingest import decoded_body
-from archive.records import HttpExchange
+from archive.records import HttpExchange, header_value
 from archive.requisites import Requisite, not_an_image, page_requisites
 from archive.warc_reader import decode_content_encoding, read_record
 from archive.warc_writer import WarcWriter
@@ -199,17 +198,7 @@ def _fault_kind(exc: BaseException) -> str:
 
 
 def _mime(headers: list[tuple[str, str]]) -> str:
-    for name, value in headers:
-        if name.lower() == "content-type":
-            return value.split(";")[0].strip().lower()
-    return ""
-
-
-def _header(headers: list[tuple[str, str]], wanted: str) -> str | None:
-    for name, value in headers:
-        if name.lower() == wanted:
-            return value
-    return None
+    return (header_value(headers, "content-type") or "").split(";")[0].strip().lower()
 
 
 class _Host:
@@ -280,8 +269,7 @@ class _Host:
             if job is None:
                 break
             if self.fetcher.stopping.is_set():
-                self.fetcher.drop(job)
-                continue
+                continue  # queued when the crawl stopped: its page stays waiting, listed for the next crawl
             conn = self.fetcher.fetch(self, conn, job)
             with self.lock:
                 self.idle += 1
@@ -300,7 +288,6 @@ class _Fetcher:
         self.sent = 0  # results sent, numbered: a ``sync`` names the last one its rows are in
         self.synced = threading.Condition()
         self.synced_upto = -1
-        self.dropped: list[int] = []
         self.writer = WarcWriter(config.warc_dir, **config.writer)
         self.writer.before_close = self._sync
 
@@ -374,14 +361,10 @@ class _Fetcher:
             if body is None and job.record is not None:
                 body = decoded_body(read_record(Path(self.config.warc_dir), *job.record))
             named = page_requisites(body or b"", job.url, encoding=job.encoding, scripts=job.scripts)
-        except Exception as exc:  # noqa: BLE001 - the crawl process finds them itself then
+        except Exception as exc:  # noqa: BLE001 - the crawl process then finds them itself
             self.send(Found(job.key, [], None, f"{type(exc).__name__}: {exc}"[:200]))
             return
         self.send(Found(job.key, list(named.named), named.favicon))
-
-    def drop(self, job: FetchJob) -> None:
-        with self.outgoing:
-            self.dropped.append(job.key)
 
     # -- one requisite -------------------------------------------------------------------------------
     def fetch(self, host: _Host, conn: http.client.HTTPConnection, job: FetchJob
@@ -432,7 +415,7 @@ class _Fetcher:
         conn.endheaders()
         response = conn.getresponse()
         headers = list(response.msg.items())
-        if response.status in _REDIRECTS and _header(headers, "location"):
+        if response.status in _REDIRECTS and header_value(headers, "location"):
             response.read()
             self.send(HandBack(job.key, "redirect"))
             return
@@ -443,7 +426,7 @@ class _Fetcher:
             return
         host.answered()
         body = self._body(response, job.max_size, deadline)
-        declared = _header(headers, "content-length")
+        declared = header_value(headers, "content-length")
         if declared and declared.strip().isdigit() and len(body) < int(declared):
             raise _Truncated()
         ip = conn.sock.getpeername()[0] if conn.sock is not None else None
@@ -488,7 +471,7 @@ class _Fetcher:
     @staticmethod
     def _read_body(result: Fetched, body: bytes, headers: list[tuple[str, str]], job: FetchJob) -> None:
         """What the crawl reads of a 200: a style sheet's text; whether an image's bytes are an image."""
-        encoding = _header(headers, "content-encoding")
+        encoding = header_value(headers, "content-encoding")
         try:
             decoded = decode_content_encoding(body, encoding, limit=job.max_size)
         except Exception as exc:  # noqa: BLE001 - archived as received; the crawl says what is wrong
@@ -498,7 +481,7 @@ class _Fetcher:
         if job.want_body:
             result.body = decoded
         elif job.resource_type == "image":
-            result.image_problem = not_an_image(decoded, _header(headers, "content-type"))
+            result.image_problem = not_an_image(decoded, header_value(headers, "content-type"))
 
     # -- the process ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -520,14 +503,11 @@ class _Fetcher:
             if self.conn.poll(0.05):
                 self._handle(self.conn.recv())
         self.writer.close()
-        self.send(("closed", {"dropped": self.dropped}))
+        self.send(("closed", None))
         self.sender.join()
 
 
-def serve(conn: Connection, config: FetcherConfig, ready: Callable[[], None] | None = None) -> None:
+def serve(conn: Connection, config: FetcherConfig) -> None:
     """The fetcher process's main: take jobs until told to stop, then close the WARC file."""
     http.client.parse_headers = parse_headers_quickly  # this process's own http.client only
-    fetcher = _Fetcher(conn, config)
-    if ready is not None:
-        ready()
-    fetcher.run()
+    _Fetcher(conn, config).run()

@@ -18,6 +18,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import TextResponse
 from twisted.internet.defer import Deferred
 
+from archive.ingest import charset_of
 from archive.requisites import IMAGE, SCRIPT, STYLESHEET, PageRequisites, Requisite, page_requisites
 from crawler.capture import file_capture
 from crawler.faults import report_fault
@@ -198,9 +199,13 @@ class FetcherHandoff:
             self._to_scrapy(job)
         finding, self.finding = self.finding, {}
         for response in finding.values():
-            for request in self._found(response, page_requisites(
-                    response.body, response.url, encoding=response.encoding, scripts=self.mode == "all")):
+            for request in self._found(response, self._find_here(response)):
                 self._crawl(request)
+
+    def _find_here(self, response: TextResponse) -> PageRequisites:
+        """A page's requisites found in the crawl process (no fetcher, or it could not)."""
+        return page_requisites(response.body, response.url, encoding=response.encoding,
+                               scripts=self.mode == "all")
 
     def _crawl(self, request: Request) -> None:
         """Schedule a request found outside a Scrapy callback; none once the crawl closes (the page
@@ -250,6 +255,11 @@ class FetcherHandoff:
         self.jobs[self._keys] = job
         return True
 
+    def note_too_large(self, url: str) -> None:
+        """A requisite past MORGUE_REQUISITES_MAX_SIZE, whichever downloader gave it up."""
+        note_problem(self.crawler, url, "too_large",
+                     f"larger than the {self.max_size:,} byte cap (MORGUE_REQUISITES_MAX_SIZE); not archived")
+
     def _robots_middleware(self) -> Any:
         if not self.crawler.settings.getbool("ROBOTSTXT_OBEY"):
             return None
@@ -267,9 +277,12 @@ class FetcherHandoff:
         if isinstance(result, Found):
             response = self.finding.pop(result.key, None)
             if response is not None:
-                if result.error:
-                    logger.warning("%s: its requisites could not be found (%s)", response.url, result.error)
-                for request in self._found(response, PageRequisites(result.named, result.favicon)):
+                named = PageRequisites(result.named, result.favicon)
+                if result.error:  # e.g. its record could not be read back: the body is still here
+                    logger.warning("%s: the fetcher could not find its requisites (%s); found here",
+                                   response.url, result.error)
+                    named = self._find_here(response)
+                for request in self._found(response, named):
                     self._crawl(request)
             return
         job = self.jobs.pop(result.key, None)
@@ -282,9 +295,7 @@ class FetcherHandoff:
         if isinstance(result, FetchFailed):
             if result.kind == "too_large":
                 report_fault(self.crawler, "download_too_large", url, result.detail)
-                note_problem(self.crawler, url, "too_large",
-                             f"larger than the {self.max_size:,} byte cap (MORGUE_REQUISITES_MAX_SIZE); "
-                             "not archived")
+                self.note_too_large(url)
             else:
                 report_fault(self.crawler, result.kind, url, result.detail)
                 note_problem(self.crawler, url, result.kind, result.detail)
@@ -331,8 +342,7 @@ class FetcherHandoff:
                 return None
         if body is None:
             return None
-        mime = str(result.row.get("content_type") or "")
-        charset = mime.split("charset=", 1)[1].split(";")[0].strip().strip('"') if "charset=" in mime else ""
+        charset = charset_of(result.row.get("content_type"))
         try:
             return body.decode(charset or "utf-8", "replace")
         except LookupError:

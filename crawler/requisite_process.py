@@ -101,10 +101,6 @@ class RequisiteProcess:
             self._outbox = batch + self._outbox
             self._lost()
 
-    def take_unsent(self) -> list[FetchJob | FindJob | ResourceJob]:
-        unsent, self._outbox = self._outbox, []
-        return unsent
-
     def _dispatch(self, message: tuple[str, Any]) -> bool:
         """Handle one message (a batch of outcomes); False once the fetcher said its last (``closed``)."""
         kind, batch = message

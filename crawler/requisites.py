@@ -32,7 +32,6 @@ from archive.requisites import (
     Requisite,
     css_requisites,
     not_an_image,
-    page_requisites,
 )
 from crawler.faults import fault_kind
 from crawler.incremental import KnownPage, discovery_validators
@@ -106,8 +105,7 @@ class RequisitePlanner(FetcherHandoff):
                 self.finding[self._keys] = response
                 self.pageinfo.page(response, {}, finding=True)
                 return []
-        return self._found(response, page_requisites(response.body, response.url, encoding=response.encoding,
-                                                     scripts=self.mode == "all"))
+        return self._found(response, self._find_here(response))
 
     def _found(self, response: TextResponse, named: PageRequisites) -> list[Request]:
         assert self._handlers is not None
@@ -260,9 +258,7 @@ class RequisitePlanner(FetcherHandoff):
             kind = "blocked"  # robots.txt (counted by crawler.robots) or an offsite redirect
         elif type(exc).__name__ == "DownloadCancelledError":
             kind = "too_large"
-            note_problem(self.crawler, url, kind,
-                         f"larger than the {self.max_size:,} byte cap (MORGUE_REQUISITES_MAX_SIZE); "
-                         "not archived")
+            self.note_too_large(url)
         else:
             kind = fault_kind(exc)
             note_problem(self.crawler, url, kind, f"{type(exc).__name__}: {str(exc)[:160]}")
