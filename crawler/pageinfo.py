@@ -83,7 +83,8 @@ class PageInfoLog:
         self.waiters: dict[str, set[str]] = {}
         self.written = 0
         self.awaited: set[str] = set()  # capture ids of pages a killed or stopped crawl left waiting
-        # where records are written: the crawl's WARC writer, or the requisite fetcher's (crawler.requisites)
+        # where records are written: the crawl's WARC writer, or the requisite fetcher's
+        # (set by crawler.requisite_handoff)
         self.write_resource: Callable[..., Any] | None = None
 
     def page(self, response: Response, requisites: dict[str, str | None], *, finding: bool = False) -> None:

@@ -445,7 +445,7 @@ class NewsSpider(Spider):
                 self.requisites.seen.update(answered)
             known = self.policy.pages if self.policy is not None else {}
             yield from self.requisites.for_page(response, known, self.parse_requisite, self.requisite_failed,
-                                                    at_once=True)
+                                                at_once=True)
             yield from self.requisites.still_waiting(row["record_id"], known, self.parse_requisite,
                                                      self.requisite_failed)
 
