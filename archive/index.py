@@ -104,6 +104,10 @@ def capture_filter(site: str | None, since: str | None, until: str | None = None
     return where, params
 
 
+#: INSERT statements by table and columns (a capture row has one of a few shapes)
+_INSERT_SQL: dict[tuple[str, ...], str] = {}
+
+
 class Index:
     """A morgue index database (``morgue.db``)."""
 
@@ -174,11 +178,12 @@ class Index:
 
     def _insert_new(self, table: str, row: Mapping[str, Any], batch: int | None = None) -> bool:
         self._begin()
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO [{}] ({}) VALUES ({})".format(
-                table, ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row)),
-            list(row.values()),
-        )
+        columns = (table, *row)
+        sql = _INSERT_SQL.get(columns)
+        if sql is None:  # the same few shapes of row, a crawl's every capture: built once each
+            sql = _INSERT_SQL[columns] = "INSERT OR IGNORE INTO [{}] ({}) VALUES ({})".format(
+                table, ", ".join(f"[{k}]" for k in row), ", ".join("?" for _ in row))
+        cursor = self.db.execute(sql, list(row.values()))
         self._wrote(batch)
         return cursor.rowcount > 0
 

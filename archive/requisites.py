@@ -11,11 +11,11 @@ candidate up to a cap, the lazy-load ``data-*`` attributes news sites use, and `
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import lxml.html
 from lxml import etree
 
 __all__ = ["Requisite", "PageRequisites", "page_requisites", "html_requisites", "css_requisites",
@@ -178,11 +178,41 @@ def _element_references(element: etree._Element, scripts: bool) -> Iterator[tupl
         yield from css_references(style)
 
 
+#: One parser per encoding: lxml's plain HTML parser (lxml.html's looks up a Python class for every element,
+#: a third of the work here), reused (parsers are not thread-safe: one set per thread).
+_PARSERS = threading.local()
+
+#: The elements ``_element_references`` looks at by their tag; any other only for a ``style`` or ``data-*``
+#: attribute (most elements have neither, and are passed over on their attribute names alone).
+_TAGS = frozenset({"link", "script", "img", "source", "input", "video", "body", "table", "td", "th"})
+_TEXT = etree.XPath("string()")
+
+
+def _candidates(root: etree._Element) -> Iterator[etree._Element]:
+    for element in root.iter(etree.Element):
+        if element.tag in _TAGS or element.tag == "style":
+            yield element
+            continue
+        names = element.keys()
+        if names and ("style" in names or any(name.startswith("data-") for name in names)):
+            yield element
+
+
+def _parser(encoding: str | None) -> etree.HTMLParser:
+    parsers = getattr(_PARSERS, "by_encoding", None)
+    if parsers is None:
+        parsers = _PARSERS.by_encoding = {}
+    parser = parsers.get(encoding)
+    if parser is None:
+        parser = parsers[encoding] = etree.HTMLParser(encoding=encoding) if encoding else etree.HTMLParser()
+    return parser
+
+
 def _document(body: bytes, encoding: str | None) -> etree._Element | None:
+    """The page's tree (as ``lxml.html.document_fromstring`` parses it), or None where it has none."""
     try:
-        parser = lxml.html.HTMLParser(encoding=encoding) if encoding else None
-        return lxml.html.document_fromstring(body, parser=parser)
-    except (etree.ParserError, ValueError, LookupError):
+        return etree.fromstring(body, _parser(encoding)) if body.strip() else None
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError, LookupError):
         return None
 
 
@@ -229,11 +259,9 @@ def _root_requisites(root: etree._Element, base_url: str, scripts: bool) -> list
             base = urljoin(base_url, href.strip())
             break
     found: list[Requisite] = []
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
+    for element in _candidates(root):
         if element.tag == "style":
-            references: Iterable[tuple[str, str]] = css_references(element.text_content())
+            references: Iterable[tuple[str, str]] = css_references(_TEXT(element))
         else:
             references = _element_references(element, scripts)
         for reference, kind in references:

@@ -34,6 +34,8 @@ def test_incompressible_payloads_are_stored_and_read_back_whole(tmp_path: Path) 
     noise = b"\x89PNG\r\n\x1a\n" + random.Random(14).randbytes(30_000)
     text = b"<p>The harbour lights were switched on.</p>\n" * 700
     assert member_level(noise, 4) == 0 and member_level(text, 4) == 4
+    assert member_level(noise[8:], 4) == 0  # no signature: the sample says it does not deflate
+    assert member_level(b"\xff\xd8\xff\xe0" + text, 4) == 0  # a JPEG's signature decides without one
     assert member_level(noise[:100], 4) == 4  # too short to judge: as configured
     writer = WarcWriter(tmp_path, gzip_level=4)
     stored = writer.write_exchange(_image("https://cdn.example/photo.png", noise))

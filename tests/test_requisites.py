@@ -454,3 +454,41 @@ def test_a_host_without_favicon_is_no_problem(tmp_path: Path) -> None:
     ts = rows[1]["captured_at"][:19].replace("-", "").replace(":", "").replace("T", "")
     replayed = asyncio.run(room.client.get(f"/-/replay/{ts}/{base}/favicon.ico"))
     assert replayed.status_code == 404 and replayed.content == b"<html><body>not found</body></html>"
+
+
+@pytest.mark.shared
+def test_skipping_elements_misses_nothing_on_real_pages(shared: Path) -> None:
+    """page_requisites hands Python only the elements that can name something (by tag, or a ``style`` or
+    ``data-*`` attribute): on every real page of the corpus it finds what a look at every element finds."""
+    import gzip
+
+    from lxml import etree
+
+    from archive import requisites
+
+    pages = sorted((shared / "corpus").glob("*/*.html.gz"))
+    assert len(pages) > 500
+    named = 0
+    for path in pages:
+        body = gzip.decompress(path.read_bytes())
+        found = page_requisites(body, "https://news.example/section/page.html", scripts=True)
+        root = requisites._document(body, None)
+        if root is None:
+            assert found.named == []
+            continue
+        every = []
+        for element in root.iter(etree.Element):
+            if element.tag == "style":
+                references = list(requisites.css_references("".join(element.itertext())))
+            else:
+                references = list(requisites._element_references(element, True))
+            for reference, kind in references:
+                url = requisites.resolve("https://news.example/section/page.html", reference)
+                if url is not None:
+                    every.append(requisites.Requisite(url, kind))
+        # (a <base href> would change the resolved URLs; so the comparison is by the set of references)
+        if not any(True for _ in root.iter("base")):
+            every.sort(key=lambda r: r.resource_type != requisites.STYLESHEET)
+            assert found.named == requisites._unique(every), path.name
+            named += len(found.named)
+    assert named > 10_000
