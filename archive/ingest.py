@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -31,6 +30,7 @@ from archive.extractions import (
     same_template,
     version_key,
 )
+from archive.forkserver import forkserver_context
 from archive.index import Index, capture_row
 from archive.renders import RENDER_WARCINFO_KEY, record_render_row
 from archive.rounds import ROUND_SUMMARY_CONTENT_TYPE, RoundTally, extend_rounds, round_crawl_id
@@ -612,7 +612,7 @@ def _extractor(workers: int, jobs: int) -> Iterator[Callable[..., Any]]:
 
     def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if not pools:
-            pools.append(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")))
+            pools.append(ProcessPoolExecutor(workers, mp_context=forkserver_context()))
         return pools[0].submit(fn, *args)
 
     try:

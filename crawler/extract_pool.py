@@ -6,13 +6,13 @@ in other processes lets a crawl use every core. This module imports no Scrapy, s
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from archive.forkserver import forkserver_context
 from archive.ingest import extract_body, unextractable
 
 __all__ = ["ExtractionCrashed", "ExtractionPool", "unextractable"]
@@ -77,7 +77,7 @@ class ExtractionPool:
             if self.workers <= 0:
                 self._executor = _InlineExecutor()
             else:
-                context = multiprocessing.get_context("forkserver")
+                context = forkserver_context()
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm_up)
                 self._submitted = 0
         return self._executor

@@ -33,15 +33,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from archive.exchange_capture import archive_exchange
-from archive.ingest import decoded_body
 from archive.records import HttpExchange, header_value
 from archive.requisites import Requisite, not_an_image, page_requisites
-from archive.warc_reader import decode_content_encoding, read_record
+from archive.warc_reader import decode_content_encoding
 from archive.warc_writer import WarcWriter
 
 __all__ = ["FetcherConfig", "FetchJob", "FindJob", "ResourceJob", "Written", "Found", "Fetched",
@@ -86,14 +84,14 @@ class FetchJob:
 @dataclass(frozen=True)
 class FindJob:
     """A page to find the requisites of (archive.requisites.page_requisites): parsing it costs the crawl
-    process ~1 CPU-ms on a small page, ~10 on a news site's."""
+    process ~0.5 CPU-ms on a small page, ~5 on a news site's. Its body comes along (reading the page back
+    from its record cost this process more than finding what it names)."""
 
     key: int
     url: str
-    body: bytes | None  # None: read from the page's response record (``record``), which is cheaper to send
+    body: bytes
     encoding: str
     scripts: bool
-    record: tuple[str, int] | None = None  # its WARC file's name and offset, as indexed
 
 
 @dataclass(frozen=True)
@@ -277,8 +275,9 @@ class _Host:
 
 
 class _Fetcher:
-    def __init__(self, conn: Connection, config: FetcherConfig) -> None:
-        self.conn = conn
+    def __init__(self, inbox: Connection, outbox: Connection, config: FetcherConfig) -> None:
+        self.inbox = inbox  # jobs from the crawl process
+        self.outbox = outbox  # outcomes to it
         self.config = config
         self.outgoing = threading.Condition()
         self.pending: list[Any] = []
@@ -307,7 +306,7 @@ class _Fetcher:
                 self.outgoing.wait_for(lambda: bool(self.pending))
                 batch, self.pending = self.pending, []
             try:
-                self.conn.send(("results", batch))
+                self.outbox.send(("results", batch))
             except OSError:
                 os._exit(0)  # the crawl process is gone (see run)
             if any(isinstance(m, tuple) and m[0] == "closed" for m in batch):
@@ -321,7 +320,7 @@ class _Fetcher:
         self.send(("sync", upto))
         if threading.current_thread() is threading.main_thread():
             while self.synced_upto < upto:  # at the stop, no other thread reads the connection
-                self._handle(self.conn.recv())
+                self._handle(self.inbox.recv())
             return
         with self.synced:
             if not self.synced.wait_for(lambda: self.synced_upto >= upto, timeout=_SYNC_WAIT):
@@ -357,10 +356,7 @@ class _Fetcher:
 
     def _find(self, job: FindJob) -> None:
         try:
-            body = job.body
-            if body is None and job.record is not None:
-                body = decoded_body(read_record(Path(self.config.warc_dir), *job.record))
-            named = page_requisites(body or b"", job.url, encoding=job.encoding, scripts=job.scripts)
+            named = page_requisites(job.body, job.url, encoding=job.encoding, scripts=job.scripts)
         except Exception as exc:  # noqa: BLE001 - the crawl process then finds them itself
             self.send(Found(job.key, [], None, f"{type(exc).__name__}: {exc}"[:200]))
             return
@@ -488,7 +484,7 @@ class _Fetcher:
         self.sender = threading.Thread(target=self._sender, daemon=True, name="requisites sender")
         self.sender.start()
         try:
-            while self._handle(self.conn.recv()):
+            while self._handle(self.inbox.recv()):
                 pass
         except (EOFError, OSError):
             os._exit(0)  # the crawl process is gone: leave the file .open, recovery re-indexes it
@@ -500,14 +496,14 @@ class _Fetcher:
         give_up = time.monotonic() + self.config.timeout + 5
         threads = [thread for host in self.hosts.values() for thread in host.threads]
         while any(thread.is_alive() for thread in threads) and time.monotonic() < give_up:
-            if self.conn.poll(0.05):
-                self._handle(self.conn.recv())
+            if self.inbox.poll(0.05):
+                self._handle(self.inbox.recv())
         self.writer.close()
         self.send(("closed", None))
         self.sender.join()
 
 
-def serve(conn: Connection, config: FetcherConfig) -> None:
+def serve(inbox: Connection, outbox: Connection, config: FetcherConfig) -> None:
     """The fetcher process's main: take jobs until told to stop, then close the WARC file."""
     http.client.parse_headers = parse_headers_quickly  # this process's own http.client only
-    _Fetcher(conn, config).run()
+    _Fetcher(inbox, outbox, config).run()

@@ -94,13 +94,8 @@ class RequisitePlanner(FetcherHandoff):
         requisites are found there, and the page waits in its pageinfo until they are."""
         self._handlers, self._known = (callback, errback), known
         if not at_once and self.process is not None and self.process.running and not self.stopping:
-            capture = response.meta.get("morgue_capture") or {}
-            record = None
-            if capture.get("record_type") == "response" and capture.get("warc_file"):
-                # just written: the fetcher reads it back, which costs less here than sending its body
-                record = (str(capture["warc_file"]), int(capture["warc_offset"]))
-            if self.process.submit(FindJob(self._keys + 1, response.url, None if record else response.body,
-                                           response.encoding, self.mode == "all", record)):
+            if self.process.submit(FindJob(self._keys + 1, response.url, response.body, response.encoding,
+                                           self.mode == "all")):
                 self._keys += 1
                 self.finding[self._keys] = response
                 self.pageinfo.page(response, {}, finding=True)
