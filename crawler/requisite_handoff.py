@@ -278,7 +278,7 @@ class FetcherHandoff:
             response = self.finding.pop(result.key, None)
             if response is not None:
                 named = PageRequisites(result.named, result.favicon)
-                if result.error:  # e.g. its record could not be read back: the body is still here
+                if result.error:  # e.g. lxml failed on it there: the body is still here
                     logger.warning("%s: the fetcher could not find its requisites (%s); found here",
                                    response.url, result.error)
                     named = self._find_here(response)
