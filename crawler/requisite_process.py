@@ -103,13 +103,20 @@ class _PipeWriter:
         while view:
             view = view[os.write(self._fd, view):]
 
+    def close(self) -> None:
+        self._unwatch()
+        self._conn.close()
+
     def _unwatch(self) -> None:
         if self._watched:
             reactor.removeWriter(self)  # type: ignore[attr-defined]
             self._watched = False
 
     def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted's name
-        pass
+        # the reactor saw the pipe fail while we waited to write (the fetcher gone) and dropped us
+        self._watched = False
+        self._buffer.clear()
+        self._on_lost()
 
     def logPrefix(self) -> str:  # noqa: N802 - Twisted's name
         return "requisite fetcher"
@@ -180,10 +187,10 @@ class RequisiteProcess:
                 self.on_result(item)
             elif item[0] == "sync":
                 self.on_sync()
-                assert self._jobs is not None
-                self._jobs.send(("synced", item[1]))
-                if self._stopping:
-                    self._jobs.drain()
+                if self._jobs is not None:  # (None: the fetcher was lost meanwhile)
+                    self._jobs.send(("synced", item[1]))
+                    if self._stopping:
+                        self._jobs.drain()
             elif item[0] == "closed":
                 going_on = False
         return going_on
@@ -216,8 +223,7 @@ class RequisiteProcess:
             self.conn.close()
             self.conn = None
         if self._jobs is not None:
-            self._jobs._unwatch()
-            self._jobs._conn.close()
+            self._jobs.close()
             self._jobs = None
 
     def stop(self, timeout: float) -> None:
@@ -247,7 +253,7 @@ class RequisiteProcess:
         self.conn = None
         conn.close()
         self._jobs = None
-        jobs._conn.close()
+        jobs.close()
         if self.process is not None:
             self.process.join(5)
             if self.process.is_alive():
