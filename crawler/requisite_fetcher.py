@@ -289,6 +289,10 @@ class _Fetcher:
         self.synced_upto = -1
         self.writer = WarcWriter(config.warc_dir, **config.writer)
         self.writer.before_close = self._sync
+        # pageinfo records are written on a thread of their own, never on the main thread: a write can
+        # rotate the file, which waits for the crawl's ``synced``, which only the main thread reads; and a
+        # fetch thread rotating the file holds the writer's lock while it waits for that same answer
+        self.resources: queue.SimpleQueue[ResourceJob | None] = queue.SimpleQueue()
 
     # -- talking to the crawl process ----------------------------------------------------------------
     def send(self, message: Any) -> None:
@@ -333,10 +337,7 @@ class _Fetcher:
                 if isinstance(item, FindJob):
                     self._find(item)
                 elif isinstance(item, ResourceJob):
-                    with self.write_lock:
-                        self.writer.write_resource(item.uri, item.content, item.content_type, date=item.date,
-                                                   extra=item.extra)
-                    self.send(Written(item.key))
+                    self.resources.put(item)
                 else:
                     self._submit(item)
         elif kind == "synced":
@@ -346,6 +347,16 @@ class _Fetcher:
         elif kind == "stop":
             return False
         return True
+
+    def _write_resources(self) -> None:
+        while (item := self.resources.get()) is not None:
+            try:
+                with self.write_lock:
+                    self.writer.write_resource(item.uri, item.content, item.content_type, date=item.date,
+                                               extra=item.extra)
+            except Exception:  # noqa: BLE001 - unconfirmed: the crawl process writes it itself
+                continue
+            self.send(Written(item.key))
 
     def _submit(self, job: FetchJob) -> None:
         parts = urlsplit(job.url)
@@ -482,6 +493,9 @@ class _Fetcher:
     # -- the process ---------------------------------------------------------------------------------
     def run(self) -> None:
         self.sender = threading.Thread(target=self._sender, daemon=True, name="requisites sender")
+        resource_writer = threading.Thread(target=self._write_resources, daemon=True,
+                                           name="requisites pageinfo")
+        resource_writer.start()
         self.sender.start()
         try:
             while self._handle(self.inbox.recv()):
@@ -489,12 +503,13 @@ class _Fetcher:
         except (EOFError, OSError):
             os._exit(0)  # the crawl process is gone: leave the file .open, recovery re-indexes it
         self.stopping.set()
+        self.resources.put(None)  # after what the crawl gave before ``stop``, which is still written
         for host in self.hosts.values():
             host.stop()
         # the fetches in flight finish (each within its time-out); a file they fill is rotated meanwhile,
         # which waits for the crawl process's answer to its ``sync``: read the connection while waiting
         give_up = time.monotonic() + self.config.timeout + 5
-        threads = [thread for host in self.hosts.values() for thread in host.threads]
+        threads = [resource_writer, *(thread for host in self.hosts.values() for thread in host.threads)]
         while any(thread.is_alive() for thread in threads) and time.monotonic() < give_up:
             if self.inbox.poll(0.05):
                 self._handle(self.inbox.recv())

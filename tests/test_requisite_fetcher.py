@@ -256,3 +256,56 @@ def test_child_processes_start_with_the_extractor_already_loaded() -> None:
     finally:
         child.kill()
         child.join(10)
+
+
+def test_a_pageinfo_record_never_waits_behind_a_rotation_that_waits_for_the_crawl(tmp_path: Path) -> None:
+    """A fetch thread that fills the fetcher's file rotates it holding the writer's lock, and waits for
+    the crawl's ``synced``, which only the fetcher's main thread reads. A pageinfo record arriving then
+    must not make the main thread wait for that lock (it did: the crawl stalled 60 s per such moment, and a
+    crawl rotating after every record, MORGUE_WARC_MAX_SIZE=1, timed out)."""
+    import gzip
+    import multiprocessing
+
+    from crawler.requisite_fetcher import FetcherConfig, ResourceJob, Written, _Fetcher
+
+    jobs_in, jobs_out = multiprocessing.Pipe(duplex=False)
+    results_in, results_out = multiprocessing.Pipe(duplex=False)
+    config = FetcherConfig(warc_dir=str(tmp_path), writer={"max_size": 1}, site=None, crawl_id=None)
+    fetcher = _Fetcher(jobs_in, results_out, config)
+    threading.Thread(target=fetcher._sender, daemon=True).start()
+    threading.Thread(target=fetcher._write_resources, daemon=True).start()
+    fetcher.writer.write_resource("urn:first", b"1", "text/plain")  # opens the file; the next rotates it
+
+    def fetch_thread_write() -> None:
+        with fetcher.write_lock:
+            fetcher.writer.write_resource("urn:second", b"2", "text/plain")
+
+    holder = threading.Thread(target=fetch_thread_write, daemon=True)
+    holder.start()
+
+    def crawl_hears(wanted: type | str) -> Any:
+        while True:  # the crawl process's end: outcomes in batches
+            for item in results_in.recv()[1]:
+                if isinstance(item, tuple) and item[0] == wanted or isinstance(wanted, type) and \
+                        isinstance(item, wanted):
+                    return item
+
+    sync = crawl_hears("sync")  # the holder is in its rotation, waiting for the crawl, the lock held
+    main = threading.Thread(target=fetcher._handle, daemon=True, args=(("batch", [ResourceJob(
+        7, "urn:pageinfo:x", b"{}", "application/json", "2026-01-01T00:00:00Z", {})]),))
+    main.start()
+    main.join(30)  # a bound for a broken fetcher (it waited for the lock), not a timing
+    assert not main.is_alive(), "the main thread waits behind the rotation, which waits for it"
+    assert holder.is_alive()  # the main thread came back while the rotation still waits
+    fetcher._handle(("synced", sync[1]))
+    holder.join(30)
+    assert not holder.is_alive()
+    sync = crawl_hears("sync")  # the pageinfo record's own rotation, on its thread
+    fetcher._handle(("synced", sync[1]))
+    assert crawl_hears(Written).key == 7
+    fetcher.resources.put(None)
+    jobs_out.send(("synced", 10**9))  # for the close's own sync, read on this (the main) thread
+    fetcher.writer.close()
+    records = [name for path in sorted(tmp_path.glob("*.warc.gz"))
+               for name in re.findall(rb"WARC-Target-URI: (urn:\S+)", gzip.open(path).read())]
+    assert sorted(records) == [b"urn:first", b"urn:pageinfo:x", b"urn:second"]
