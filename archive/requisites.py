@@ -182,15 +182,16 @@ def _element_references(element: etree._Element, scripts: bool) -> Iterator[tupl
 #: a third of the work here), reused (parsers are not thread-safe: one set per thread).
 _PARSERS = threading.local()
 
-#: The elements ``_element_references`` looks at by their tag; any other only for a ``style`` or ``data-*``
-#: attribute (most elements have neither, and are passed over on their attribute names alone).
-_TAGS = frozenset({"link", "script", "img", "source", "input", "video", "body", "table", "td", "th"})
+#: The elements looked at by their tag (``<style>`` for its CSS, the rest by ``_element_references``); any
+#: other only for a ``style`` or ``data-*`` attribute (most elements have neither, and are passed over on
+#: their attribute names alone).
+_TAGS = frozenset({"link", "script", "img", "source", "input", "video", "body", "table", "td", "th", "style"})
 _TEXT = etree.XPath("string()")
 
 
 def _candidates(root: etree._Element) -> Iterator[etree._Element]:
     for element in root.iter(etree.Element):
-        if element.tag in _TAGS or element.tag == "style":
+        if element.tag in _TAGS:
             yield element
             continue
         names = element.keys()

@@ -214,7 +214,7 @@ class WarcWriter:
         builder = _Sha256WARCWriter(buffer, gzip=False, warc_version="1.1")
         record = builder.create_warcinfo_record(name, info)
         builder.write_record(record)
-        self._warcinfo_id = None
+        self._warcinfo_id = None  # the last file's, until this one's warcinfo is in it
         self._write_member(buffer.getvalue(), self.gzip_level)
         self._warcinfo_id = record.rec_headers.get_header("WARC-Record-ID")
 

@@ -189,8 +189,6 @@ class RequisiteProcess:
                 self.on_sync()
                 if self._jobs is not None:  # (None: the fetcher was lost meanwhile)
                     self._jobs.send(("synced", item[1]))
-                    if self._stopping:
-                        self._jobs.drain()
             elif item[0] == "closed":
                 going_on = False
         return going_on
